@@ -1,0 +1,15 @@
+import type { Knex } from 'knex';
+import * as foundation from './20261127000000_foundation.ts';
+
+type Migration = { name: string; up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
+
+/** Every migration, in order. Add new files here; knex records them by name. */
+export const migrations: Migration[] = [
+  { name: '20261127000000_foundation', ...foundation },
+];
+
+export const migrationSource: Knex.MigrationSource<Migration> = {
+  getMigrations: async () => migrations,
+  getMigrationName: (migration) => migration.name,
+  getMigration: async (migration) => migration,
+};

@@ -1,0 +1,108 @@
+import { AppError } from '../errors.ts';
+import { constantTimeEqual, randomToken, seal, unseal } from '../lib/crypto.ts';
+import { generateId } from '../lib/ids.ts';
+import { hasSecret, redirectUriProblem, toClientMetadata, type Application, type ApplicationType, type OidcClientMetadata } from './core.ts';
+import type { ApplicationRepository } from './repository.ts';
+
+export type ApplicationService = ReturnType<typeof createApplicationService>;
+
+export type NewApplication = {
+  id?: string;
+  name: string;
+  type: ApplicationType;
+  description?: string | null;
+  oidcClientMetadata?: Partial<OidcClientMetadata>;
+  managementApiAccess?: boolean;
+  secret?: string;
+};
+
+/** Client secrets are url-safe (base64url) so SDKs that do not URL-encode Basic auth still work. */
+const newSecret = () => randomToken(32);
+
+export function createApplicationService(deps: { repository: ApplicationRepository; sealKey: Buffer }) {
+  const { repository, sealKey } = deps;
+
+  function validateMetadata(type: ApplicationType, metadata: OidcClientMetadata): void {
+    const problems: string[] = [];
+    if (type === 'MachineToMachine' && (metadata.redirectUris.length > 0 || metadata.postLogoutRedirectUris.length > 0)) {
+      problems.push('machine-to-machine applications take no redirect URIs');
+    }
+    for (const [field, uris] of [['redirectUris', metadata.redirectUris], ['postLogoutRedirectUris', metadata.postLogoutRedirectUris]] as const) {
+      uris.forEach((uri, index) => {
+        const problem = redirectUriProblem(uri, type);
+        if (problem) problems.push(`oidcClientMetadata.${field}[${index}] ${problem}`);
+      });
+    }
+    if (problems.length > 0) throw new AppError('INVALID_INPUT', `Invalid application: ${problems.join('; ')}.`);
+  }
+
+  async function create(input: NewApplication): Promise<{ application: Application; secret: string | undefined }> {
+    const metadata: OidcClientMetadata = {
+      redirectUris: input.oidcClientMetadata?.redirectUris ?? [],
+      postLogoutRedirectUris: input.oidcClientMetadata?.postLogoutRedirectUris ?? [],
+    };
+    validateMetadata(input.type, metadata);
+    if (input.managementApiAccess && input.type !== 'MachineToMachine') {
+      throw new AppError('INVALID_INPUT', 'Only machine-to-machine applications can be given Management API access.');
+    }
+    const secret = hasSecret(input.type) ? (input.secret ?? newSecret()) : undefined;
+    const application = await repository.insert({
+      id: input.id ?? generateId(),
+      name: input.name,
+      type: input.type,
+      description: input.description ?? null,
+      oidcClientMetadata: metadata,
+      isThirdParty: false,
+      managementApiAccess: input.managementApiAccess ?? false,
+      secretSealed: secret ? seal(sealKey, secret) : null,
+    });
+    return { application, secret };
+  }
+
+  async function findWithSecret(id: string) {
+    const found = await repository.findWithSealedSecret(id);
+    if (!found) return undefined;
+    const secret = found.secretSealed ? unseal(sealKey, found.secretSealed) : undefined;
+    return { application: found.application, secret };
+  }
+
+  return {
+    create,
+    findWithSecret,
+
+    async get(id: string) {
+      return (await repository.findWithSealedSecret(id))?.application;
+    },
+
+    /** oidc-provider client metadata for `id`, or undefined for an unknown client. */
+    async findClientMetadata(id: string) {
+      const found = await findWithSecret(id);
+      return found ? toClientMetadata(found.application, found.secret) : undefined;
+    },
+
+    /**
+     * Makes sure an application with this id exists and matches what start-up
+     * wants (redirect URIs follow BASE_URL; a secret given by env wins).
+     * Returns the secret only when it was generated now, so it is shown once.
+     */
+    async ensure(input: NewApplication & { id: string }): Promise<{ application: Application; generatedSecret?: string }> {
+      const existing = await findWithSecret(input.id);
+      if (!existing) {
+        const { application, secret } = await create(input);
+        return { application, generatedSecret: input.secret ? undefined : secret };
+      }
+      const wanted: OidcClientMetadata = {
+        redirectUris: input.oidcClientMetadata?.redirectUris ?? existing.application.oidcClientMetadata.redirectUris,
+        postLogoutRedirectUris: input.oidcClientMetadata?.postLogoutRedirectUris ?? existing.application.oidcClientMetadata.postLogoutRedirectUris,
+      };
+      validateMetadata(existing.application.type, wanted);
+      const secretChanged = input.secret !== undefined && !(existing.secret && constantTimeEqual(existing.secret, input.secret));
+      await repository.update(input.id, {
+        oidcClientMetadata: wanted,
+        ...(secretChanged && input.secret ? { secretSealed: seal(sealKey, input.secret) } : {}),
+        ...(input.managementApiAccess === undefined ? {} : { managementApiAccess: input.managementApiAccess }),
+      });
+      return { application: { ...existing.application, oidcClientMetadata: wanted } };
+    },
+  };
+}

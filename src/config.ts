@@ -1,0 +1,128 @@
+import { randomBytes } from 'node:crypto';
+import { mkdirSync, readFileSync, writeFileSync, existsSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { z } from 'zod';
+
+/**
+ * Environment configuration, parsed once at start. Every problem names the
+ * variable it comes from so a bad deployment fails before serving anything.
+ */
+const emptyToUndefined = (value: unknown) => (value === '' ? undefined : value);
+
+const url = (name: string) =>
+  z.string().refine((value) => {
+    try {
+      const parsed = new URL(value);
+      return ['http:', 'https:'].includes(parsed.protocol);
+    } catch {
+      return false;
+    }
+  }, `${name} must be an absolute http(s) URL`);
+
+const envSchema = z.object({
+  PORT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(65535).default(3001)),
+  BASE_URL: z.preprocess(emptyToUndefined, url('BASE_URL').optional()),
+  DATABASE_URL: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'DATABASE_URL must start with postgres:// or postgresql://')
+      .optional(),
+  ),
+  DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('./data')),
+  SESAME_SECRET: z.preprocess(
+    emptyToUndefined,
+    z.string().min(32, 'SESAME_SECRET must be at least 32 characters').optional(),
+  ),
+  SESAME_BOOTSTRAP_CLIENT_ID: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .regex(/^[A-Za-z0-9_-]{3,64}$/, 'SESAME_BOOTSTRAP_CLIENT_ID must be 3-64 characters of A-Z a-z 0-9 _ -')
+      .optional(),
+  ),
+  SESAME_BOOTSTRAP_CLIENT_SECRET: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .regex(
+        /^[A-Za-z0-9_-]{32,128}$/,
+        'SESAME_BOOTSTRAP_CLIENT_SECRET must be 32-128 url-safe characters (A-Z a-z 0-9 _ -)',
+      )
+      .optional(),
+  ),
+  SMTP_URL: z.preprocess(
+    emptyToUndefined,
+    z.string().regex(/^smtps?:\/\//, 'SMTP_URL must start with smtp:// or smtps://').optional(),
+  ),
+  EMAIL_FROM: z.preprocess(emptyToUndefined, z.string().default('Sesame <no-reply@localhost>')),
+  LOG_LEVEL: z.preprocess(
+    emptyToUndefined,
+    z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
+  ),
+  NODE_ENV: z.preprocess(emptyToUndefined, z.string().default('development')),
+});
+
+export type Config = {
+  port: number;
+  baseUrl: string;
+  issuer: string;
+  managementApiResource: string;
+  databaseUrl: string | undefined;
+  dataDir: string;
+  secret: string;
+  bootstrapClient: { id: string | undefined; secret: string | undefined };
+  smtpUrl: string | undefined;
+  emailFrom: string;
+  logLevel: string;
+  production: boolean;
+  /** Dev-only pages (/demo) are served only on a non-production, embedded setup or when asked. */
+  devPages: boolean;
+  oneTimeTokens: { defaultExpiresIn: number; maxExpiresIn: number };
+};
+
+export class ConfigError extends Error {
+  constructor(readonly issues: string[]) {
+    super(`Invalid configuration:\n${issues.map((issue) => `  - ${issue}`).join('\n')}`);
+    this.name = 'ConfigError';
+  }
+}
+
+/** Reads the secret from DATA_DIR, generating it once when absent. */
+function loadOrCreateSecret(dataDir: string): string {
+  const file = join(dataDir, 'sesame-secret');
+  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
+  mkdirSync(dataDir, { recursive: true });
+  const secret = randomBytes(32).toString('base64url');
+  writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
+  return secret;
+}
+
+export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
+  const parsed = envSchema.safeParse(env);
+  if (!parsed.success) {
+    throw new ConfigError(
+      parsed.error.issues.map((issue) => `${issue.path.join('.') || 'env'}: ${issue.message}`),
+    );
+  }
+  const e = parsed.data;
+  const baseUrl = (e.BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
+  const dataDir = resolve(e.DATA_DIR);
+  const production = e.NODE_ENV === 'production';
+  return {
+    port: e.PORT,
+    baseUrl,
+    issuer: `${baseUrl}/oidc`,
+    managementApiResource: `${baseUrl}/api`,
+    databaseUrl: e.DATABASE_URL,
+    dataDir,
+    secret: e.SESAME_SECRET ?? loadOrCreateSecret(dataDir),
+    bootstrapClient: { id: e.SESAME_BOOTSTRAP_CLIENT_ID, secret: e.SESAME_BOOTSTRAP_CLIENT_SECRET },
+    smtpUrl: e.SMTP_URL,
+    emailFrom: e.EMAIL_FROM,
+    logLevel: e.LOG_LEVEL,
+    production,
+    devPages: !production,
+    oneTimeTokens: { defaultExpiresIn: 600, maxExpiresIn: 7 * 24 * 3600 },
+  };
+}

@@ -1,0 +1,46 @@
+import type { Context } from 'koa';
+import { AppError } from '../errors.ts';
+
+export const BODY_LIMIT_BYTES = 64 * 1024;
+
+/** NUL bytes cannot be stored by PostgreSQL and have no business in any input. */
+export function containsNul(text: string): boolean {
+  return text.includes('\u0000') || /%00/i.test(text) || /\\u0000/i.test(text);
+}
+
+/** Reads the raw request body as UTF-8, refusing more than `limit` bytes. */
+export async function readRawBody(ctx: Context, limit = BODY_LIMIT_BYTES): Promise<string> {
+  const declared = ctx.request.length;
+  if (declared !== undefined && declared > limit) throw new AppError('PAYLOAD_TOO_LARGE');
+  const chunks: Buffer[] = [];
+  let received = 0;
+  for await (const chunk of ctx.req) {
+    received += (chunk as Buffer).length;
+    if (received > limit) throw new AppError('PAYLOAD_TOO_LARGE');
+    chunks.push(chunk as Buffer);
+  }
+  return Buffer.concat(chunks).toString('utf8');
+}
+
+/** Parses a JSON body; the caller's zod guard decides what shape is acceptable. */
+export async function readJsonBody(ctx: Context): Promise<unknown> {
+  if (!ctx.is('application/json')) throw new AppError('UNSUPPORTED_MEDIA_TYPE');
+  const raw = await readRawBody(ctx);
+  if (containsNul(raw)) throw new AppError('INVALID_INPUT', 'The request contains a NUL byte.');
+  if (raw.trim() === '') return {};
+  try {
+    return JSON.parse(raw) as unknown;
+  } catch {
+    throw new AppError('INVALID_INPUT', 'The request body is not valid JSON.');
+  }
+}
+
+/** Parses an application/x-www-form-urlencoded body into single string values. */
+export async function readFormBody(ctx: Context): Promise<Record<string, string>> {
+  if (!ctx.is('application/x-www-form-urlencoded')) throw new AppError('UNSUPPORTED_MEDIA_TYPE', 'Send the form as application/x-www-form-urlencoded.');
+  const raw = await readRawBody(ctx);
+  if (containsNul(raw)) throw new AppError('INVALID_INPUT', 'The request contains a NUL byte.');
+  const form: Record<string, string> = {};
+  for (const [key, value] of new URLSearchParams(raw)) form[key] ??= value;
+  return form;
+}

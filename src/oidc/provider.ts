@@ -1,0 +1,155 @@
+import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
+import type { ApplicationService } from '../applications/index.ts';
+import type { Config } from '../config.ts';
+import type { Database } from '../db/index.ts';
+import { html, raw, renderErrorPage, renderPage } from '../http/pages.ts';
+import type { UserRepository } from '../users/index.ts';
+import { createAdapterFactory } from './adapter.ts';
+import { cookieKeys, type SigningJwk } from './keys.ts';
+import { createInteractionPolicy } from './policy.ts';
+
+export const MANAGEMENT_API_SCOPE = 'all';
+export const MANAGEMENT_ACCESS_METADATA = 'sesame_management_api_access';
+
+/** Extra authorization parameters Sesame and Logto SDKs send. */
+const extraParamNames = ['one_time_token', 'first_screen', 'interaction_mode', 'organization_id', 'direct_sign_in', 'identifier'] as const;
+
+const boundedParam = (name: string) => (_ctx: unknown, value: string | undefined) => {
+  if (value !== undefined && (typeof value !== 'string' || value.length > 512)) {
+    throw new errors.InvalidRequest(`${name} must be a string of at most 512 characters`);
+  }
+};
+
+export type ProviderDeps = {
+  config: Config;
+  db: Database;
+  keys: SigningJwk[];
+  applications: ApplicationService;
+  users: UserRepository;
+};
+
+export function createProvider({ config, db, keys, applications, users }: ProviderDeps): Provider {
+  const Adapter = createAdapterFactory(db, {
+    findClient: async (id) => {
+      const found = await applications.findWithSecret(id);
+      if (!found) return undefined;
+      const metadata = await applications.findClientMetadata(id);
+      return metadata && { ...metadata, [MANAGEMENT_ACCESS_METADATA]: found.application.managementApiAccess };
+    },
+  });
+
+  const configuration: Configuration = {
+    adapter: Adapter,
+    jwks: { keys: keys as unknown as NonNullable<Configuration['jwks']>['keys'] },
+    cookies: {
+      keys: cookieKeys(config.secret),
+      long: { signed: true, httpOnly: true, sameSite: 'lax' },
+      // The interaction cookie must reach /interaction/* and /api/experience/*.
+      short: { signed: true, httpOnly: true, sameSite: 'lax', path: '/' },
+    },
+    claims: {
+      openid: ['sub', 'amr'],
+      email: ['email', 'email_verified'],
+      profile: ['name', 'updated_at'],
+    },
+    // Logto SDK users read email from the ID token.
+    conformIdTokenClaims: false,
+    scopes: ['openid', 'offline_access', 'profile', 'email'],
+    responseTypes: ['code'],
+    pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
+    extraParams: Object.fromEntries(extraParamNames.map((name) => [name, boundedParam(name)])),
+    extraClientMetadata: { properties: [MANAGEMENT_ACCESS_METADATA] },
+    clientBasedCORS: (_ctx, origin, client) =>
+      client.clientAuthMethod === 'none' &&
+      (client.redirectUris ?? []).some((uri) => {
+        try {
+          return new URL(uri).origin === origin;
+        } catch {
+          return false;
+        }
+      }),
+    features: {
+      devInteractions: { enabled: false },
+      clientCredentials: { enabled: true },
+      introspection: { enabled: true },
+      revocation: { enabled: true },
+      userinfo: { enabled: true },
+      rpInitiatedLogout: {
+        enabled: true,
+        logoutSource: async (ctx, form) => {
+          renderPage(
+            ctx,
+            'Sign out',
+            html`<h1>Sign out?</h1>
+<p>Do you want to sign out of Sesame on this device?</p>
+${raw(form)}
+<button type="submit" form="op.logoutForm" value="yes" name="logout" autofocus>Yes, sign me out</button>
+<button type="submit" form="op.logoutForm" class="secondary">No, stay signed in</button>`,
+          );
+        },
+        postLogoutSuccessSource: async (ctx) => {
+          renderPage(ctx, 'Signed out', html`<h1>You are signed out</h1><p>You can close this window.</p>`);
+        },
+      },
+      resourceIndicators: {
+        enabled: true,
+        defaultResource: (_ctx, _client, oneOf) => (oneOf ?? undefined) as unknown as string,
+        useGrantedResource: () => true,
+        getResourceServerInfo: (_ctx, resource, client) => {
+          if (resource !== config.managementApiResource) throw new errors.InvalidTarget();
+          const allowed = client.metadata()[MANAGEMENT_ACCESS_METADATA] === true;
+          return {
+            scope: allowed ? MANAGEMENT_API_SCOPE : '',
+            audience: config.managementApiResource,
+            accessTokenTTL: 3600,
+            accessTokenFormat: 'jwt',
+            jwt: { sign: { alg: 'ES256' } },
+          };
+        },
+      },
+    },
+    ttl: {
+      AccessToken: 3600,
+      AuthorizationCode: 60,
+      ClientCredentials: 3600,
+      IdToken: 3600,
+      Interaction: 3600,
+      Grant: 14 * 24 * 3600,
+      RefreshToken: 14 * 24 * 3600,
+      Session: 14 * 24 * 3600,
+    },
+    rotateRefreshToken: true,
+    issueRefreshToken: async (_ctx, client, code) =>
+      client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
+    findAccount: async (_ctx, sub) => {
+      const user = await users.findById(sub);
+      // A suspended user stops being an account: no userinfo, no refresh.
+      if (!user || user.isSuspended) return undefined;
+      return {
+        accountId: user.id,
+        claims: async () => ({
+          sub: user.id,
+          email: user.primaryEmail ?? undefined,
+          email_verified: user.emailVerified,
+          name: user.name ?? undefined,
+        }),
+      };
+    },
+    interactions: {
+      url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
+      policy: createInteractionPolicy(),
+    },
+    renderError: async (ctx, out) => {
+      renderErrorPage(ctx, {
+        title: 'Sign-in could not continue',
+        message: out.error_description ?? 'The request could not be completed.',
+        code: out.error,
+      });
+    },
+  };
+
+  const provider = new Provider(config.issuer, configuration);
+  return provider;
+}
+
+export type { Provider, KoaContextWithOIDC };

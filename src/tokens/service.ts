@@ -1,0 +1,66 @@
+import { AppError } from '../errors.ts';
+import { generateId } from '../lib/ids.ts';
+import { consumeFailure, generateOneTimeToken, hashOneTimeToken, normalizeEmail, type TokenContext, type TokenRecord } from './core.ts';
+import type { TokenRepository } from './repository.ts';
+
+export type TokenService = ReturnType<typeof createTokenService>;
+
+export type TokenLimits = { defaultExpiresIn: number; maxExpiresIn: number };
+
+export function createTokenService(deps: {
+  repository: TokenRepository;
+  clock: () => Date;
+  limits: TokenLimits;
+  /** Returns the ids among `ids` that do not name an organization. */
+  unknownOrganizationIds: (ids: string[]) => Promise<string[]>;
+}) {
+  const { repository, clock, limits } = deps;
+  return {
+    limits,
+
+    /** Mints a token; the plaintext is in the result and nowhere else, ever. */
+    async mint(input: { email: string; expiresIn?: number; context?: TokenContext }): Promise<TokenRecord & { token: string }> {
+      const expiresIn = input.expiresIn ?? limits.defaultExpiresIn;
+      if (expiresIn > limits.maxExpiresIn) {
+        throw new AppError('INVALID_INPUT', `expiresIn must be at most ${limits.maxExpiresIn} seconds.`);
+      }
+      const context: TokenContext = {};
+      const organizationIds = [...new Set(input.context?.jitOrganizationIds ?? [])];
+      if (organizationIds.length > 0) {
+        const unknown = await deps.unknownOrganizationIds(organizationIds);
+        if (unknown.length > 0) {
+          throw new AppError('INVALID_INPUT', `Unknown organization ids: ${unknown.join(', ')}.`, { unknownOrganizationIds: unknown });
+        }
+        context.jitOrganizationIds = organizationIds;
+      }
+      const now = clock();
+      const { token, hash } = generateOneTimeToken();
+      const record = await repository.insert({
+        id: generateId(),
+        email: normalizeEmail(input.email),
+        hash,
+        context,
+        createdAt: now,
+        expiresAt: new Date(now.getTime() + expiresIn * 1000),
+      });
+      return { ...record, token };
+    },
+
+    get(id: string) {
+      return repository.findById(id);
+    },
+
+    /**
+     * Consumes a token for `email` (compared case-insensitively) or throws
+     * TOKEN_INVALID / TOKEN_EXPIRED / TOKEN_ALREADY_USED.
+     */
+    async consume(input: { token: string; email: string; interactionUid?: string }): Promise<TokenRecord> {
+      const now = clock();
+      const hash = hashOneTimeToken(input.token);
+      const email = normalizeEmail(input.email);
+      const consumed = await repository.consume({ hash, email, now, interactionUid: input.interactionUid });
+      if (consumed) return consumed;
+      throw new AppError(consumeFailure(await repository.findByHash(hash), email, now));
+    },
+  };
+}

@@ -1,0 +1,80 @@
+import type { Database } from '../db/index.ts';
+import { generateId } from '../lib/ids.ts';
+
+export type User = {
+  id: string;
+  primaryEmail: string | null;
+  emailVerified: boolean;
+  name: string | null;
+  isSuspended: boolean;
+  createdAt: Date;
+  lastSignInAt: Date | null;
+};
+
+type Row = {
+  id: string;
+  primary_email: string | null;
+  email_verified: boolean;
+  name: string | null;
+  is_suspended: boolean;
+  created_at: Date;
+  updated_at: Date;
+  last_sign_in_at: Date | null;
+};
+
+const toUser = (row: Row): User => ({
+  id: row.id,
+  primaryEmail: row.primary_email,
+  emailVerified: row.email_verified,
+  name: row.name,
+  isSuspended: row.is_suspended,
+  createdAt: new Date(row.created_at),
+  lastSignInAt: row.last_sign_in_at ? new Date(row.last_sign_in_at) : null,
+});
+
+export type UserRepository = ReturnType<typeof createUserRepository>;
+
+export function createUserRepository(db: Database) {
+  const table = () => db<Row>('users');
+  return {
+    async findById(id: string) {
+      const row = await table().where({ id }).first();
+      return row ? toUser(row) : undefined;
+    },
+
+    async findByEmail(email: string) {
+      const row = await table().whereRaw('lower(primary_email) = lower(?)', [email]).first();
+      return row ? toUser(row) : undefined;
+    },
+
+    /**
+     * The user owning `email`, created (with the email verified) when there is
+     * none. Safe under concurrency: the unique index on lower(email) decides.
+     */
+    async findOrCreateVerifiedByEmail(email: string, now: Date): Promise<{ user: User; created: boolean }> {
+      const inserted = await db.raw<{ rows: Row[] }>(
+        `INSERT INTO users (id, primary_email, email_verified, created_at, updated_at)
+         VALUES (?, ?, true, ?, ?)
+         ON CONFLICT ((lower(primary_email))) DO NOTHING
+         RETURNING *`,
+        [generateId(), email, now, now],
+      );
+      const row = inserted.rows[0];
+      if (row) return { user: toUser(row), created: true };
+      const existing = await this.findByEmail(email);
+      if (!existing) throw new Error('user vanished between insert and select');
+      return { user: existing, created: false };
+    },
+
+    /** Records a sign-in; proving the mailbox also verifies the email. */
+    async recordSignIn(id: string, now: Date, emailVerified: boolean) {
+      await table()
+        .where({ id })
+        .update({
+          last_sign_in_at: now,
+          updated_at: now,
+          ...(emailVerified ? { email_verified: true } : {}),
+        });
+    },
+  };
+}

@@ -1,0 +1,52 @@
+import { randomBytes } from 'node:crypto';
+import knexFactory from 'knex';
+import { createDatabase, migrateToLatest, type Database } from '../../src/db/index.ts';
+
+export const usingPostgres = Boolean(process.env.DATABASE_URL);
+export const databaseKind = usingPostgres ? 'PostgreSQL' : 'embedded PGlite';
+
+/**
+ * A real, migrated database for one test file: the shared PostgreSQL database
+ * when DATABASE_URL is set (tests keep to their own rows), otherwise a fresh
+ * in-memory PGlite.
+ */
+export async function openTestDatabase(): Promise<Database> {
+  const db = process.env.DATABASE_URL
+    ? createDatabase({ kind: 'postgres', url: process.env.DATABASE_URL })
+    : createDatabase({ kind: 'embedded' });
+  await migrateToLatest(db);
+  return db;
+}
+
+/**
+ * An empty database of its own, for tests that change the schema (migrations):
+ * a scratch PostgreSQL database created and dropped around the test, or a
+ * fresh PGlite.
+ */
+export async function withScratchDatabase(run: (db: Database) => Promise<void>): Promise<void> {
+  const url = process.env.DATABASE_URL;
+  if (!url) {
+    const db = createDatabase({ kind: 'embedded' });
+    try {
+      await run(db);
+    } finally {
+      await db.destroy();
+    }
+    return;
+  }
+  const name = `sesame_scratch_${randomBytes(6).toString('hex')}`;
+  const admin = knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: 1 } });
+  await admin.raw(`CREATE DATABASE ${name}`);
+  const scratchUrl = new URL(url);
+  scratchUrl.pathname = `/${name}`;
+  const db = createDatabase({ kind: 'postgres', url: scratchUrl.toString() });
+  try {
+    await run(db);
+  } finally {
+    await db.destroy();
+    await admin.raw(`DROP DATABASE IF EXISTS ${name}`);
+    await admin.destroy();
+  }
+}
+
+export const uniqueEmail = (label = 'user') => `${label}-${randomBytes(5).toString('hex')}@example.test`;
