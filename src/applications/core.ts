@@ -42,9 +42,12 @@ export type Application = {
   createdAt: Date;
 };
 
+/** Extra client metadata (registered with oidc-provider) carrying Management API access. */
+export const MANAGEMENT_ACCESS_METADATA = 'sesame_management_api_access';
+
 /** What oidc-provider needs to know about an application, in its own vocabulary. */
 export function toClientMetadata(app: Application, secret: string | undefined): Record<string, unknown> {
-  const base = { client_id: app.id, client_name: app.name };
+  const base = { client_id: app.id, client_name: app.name, [MANAGEMENT_ACCESS_METADATA]: app.managementApiAccess };
   if (app.type === 'MachineToMachine') {
     return {
       ...base,

@@ -37,7 +37,16 @@ export async function ensureSigningKeys(db: Database, secret: string): Promise<S
       );
       rows = await trx('signing_keys').whereNull('retired_at').orderBy('created_at', 'asc');
     }
-    return rows.map((row: { private_jwk_sealed: string }) => JSON.parse(unseal(key, row.private_jwk_sealed)) as SigningJwk);
+    return rows.map((row: { private_jwk_sealed: string }) => {
+      try {
+        return JSON.parse(unseal(key, row.private_jwk_sealed)) as SigningJwk;
+      } catch {
+        throw new Error(
+          'The signing keys in the database were sealed with another SESAME_SECRET. ' +
+            'Every instance on one database must use the same SESAME_SECRET (on the embedded database it lives in DATA_DIR/sesame-secret).',
+        );
+      }
+    });
   });
 }
 

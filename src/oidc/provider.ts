@@ -1,5 +1,5 @@
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
-import type { ApplicationService } from '../applications/index.ts';
+import { MANAGEMENT_ACCESS_METADATA, type ApplicationService } from '../applications/index.ts';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/index.ts';
 import { html, raw, renderErrorPage, renderPage } from '../http/pages.ts';
@@ -9,7 +9,6 @@ import { cookieKeys, type SigningJwk } from './keys.ts';
 import { createInteractionPolicy } from './policy.ts';
 
 export const MANAGEMENT_API_SCOPE = 'all';
-export const MANAGEMENT_ACCESS_METADATA = 'sesame_management_api_access';
 
 /** Extra authorization parameters Sesame and Logto SDKs send. */
 const extraParamNames = ['one_time_token', 'first_screen', 'interaction_mode', 'organization_id', 'direct_sign_in', 'identifier'] as const;
@@ -29,14 +28,7 @@ export type ProviderDeps = {
 };
 
 export function createProvider({ config, db, keys, applications, users }: ProviderDeps): Provider {
-  const Adapter = createAdapterFactory(db, {
-    findClient: async (id) => {
-      const found = await applications.findWithSecret(id);
-      if (!found) return undefined;
-      const metadata = await applications.findClientMetadata(id);
-      return metadata && { ...metadata, [MANAGEMENT_ACCESS_METADATA]: found.application.managementApiAccess };
-    },
-  });
+  const Adapter = createAdapterFactory(db, { findClient: (id) => applications.findClientMetadata(id) });
 
   const configuration: Configuration = {
     adapter: Adapter,

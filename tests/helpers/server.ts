@@ -3,7 +3,8 @@ import { mkdtempSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { loadConfig } from '../../src/config.ts';
+import { inject } from 'vitest';
+import { loadConfig, type Config } from '../../src/config.ts';
 import { createSesame, type Sesame } from '../../src/main.ts';
 import type { Database } from '../../src/db/index.ts';
 import { openTestDatabase } from './db.ts';
@@ -21,6 +22,7 @@ export async function freePort(): Promise<number> {
 
 export type TestSesame = {
   sesame: Sesame;
+  config: Config;
   db: Database;
   baseUrl: string;
   issuer: string;
@@ -39,7 +41,7 @@ export async function startTestSesame(env: Record<string, string> = {}): Promise
     PORT: String(port),
     BASE_URL: baseUrl,
     DATA_DIR: mkdtempSync(join(tmpdir(), 'sesame-test-')),
-    SESAME_SECRET: randomBytes(32).toString('base64url'),
+    SESAME_SECRET: inject('sesameSecret'),
     SESAME_BOOTSTRAP_CLIENT_ID: m2m.id,
     SESAME_BOOTSTRAP_CLIENT_SECRET: m2m.secret,
     LOG_LEVEL: 'silent',
@@ -51,6 +53,7 @@ export async function startTestSesame(env: Record<string, string> = {}): Promise
   await sesame.listen(port, '127.0.0.1');
   return {
     sesame,
+    config,
     db,
     baseUrl,
     issuer: config.issuer,
