@@ -88,13 +88,28 @@ export class ConfigError extends Error {
   }
 }
 
-/** Reads the secret from DATA_DIR, generating it once when absent. */
+/**
+ * Reads the secret from DATA_DIR, generating it once when absent. Two
+ * processes starting together on a fresh DATA_DIR agree on one secret: the
+ * file is created exclusively and the loser reads the winner's.
+ */
 function loadOrCreateSecret(dataDir: string): string {
   const file = join(dataDir, 'sesame-secret');
-  if (existsSync(file)) return readFileSync(file, 'utf8').trim();
-  mkdirSync(dataDir, { recursive: true });
-  const secret = randomBytes(32).toString('base64url');
-  writeFileSync(file, `${secret}\n`, { mode: 0o600, flag: 'wx' });
+  if (!existsSync(file)) {
+    mkdirSync(dataDir, { recursive: true });
+    try {
+      writeFileSync(file, `${randomBytes(32).toString('base64url')}\n`, { mode: 0o600, flag: 'wx' });
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code !== 'EEXIST') throw error;
+    }
+  }
+  const secret = readFileSync(file, 'utf8').trim();
+  if (secret.length < 32) {
+    throw new ConfigError([
+      `SESAME_SECRET: the generated secret in ${file} is shorter than 32 characters (damaged?). ` +
+        'Restore it from a backup or set SESAME_SECRET; a new secret cannot unseal existing keys.',
+    ]);
+  }
   return secret;
 }
 

@@ -5,6 +5,8 @@ import type { TokenRepository } from './repository.ts';
 
 export type TokenService = ReturnType<typeof createTokenService>;
 
+export const MIN_EXPIRES_IN = 60;
+
 export type TokenLimits = { defaultExpiresIn: number; maxExpiresIn: number };
 
 export function createTokenService(deps: {
@@ -21,8 +23,8 @@ export function createTokenService(deps: {
     /** Mints a token; the plaintext is in the result and nowhere else, ever. */
     async mint(input: { email: string; expiresIn?: number; context?: TokenContext }): Promise<TokenRecord & { token: string }> {
       const expiresIn = input.expiresIn ?? limits.defaultExpiresIn;
-      if (expiresIn > limits.maxExpiresIn) {
-        throw new AppError('INVALID_INPUT', `expiresIn must be at most ${limits.maxExpiresIn} seconds.`);
+      if (!Number.isInteger(expiresIn) || expiresIn < MIN_EXPIRES_IN || expiresIn > limits.maxExpiresIn) {
+        throw new AppError('INVALID_INPUT', `expiresIn must be a whole number of seconds from ${MIN_EXPIRES_IN} to ${limits.maxExpiresIn}.`);
       }
       const context: TokenContext = {};
       const organizationIds = [...new Set(input.context?.jitOrganizationIds ?? [])];

@@ -1,0 +1,195 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { errors, type AdapterPayload } from 'oidc-provider';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../../src/db/index.ts';
+import { createAdapterFactory } from '../../src/oidc/adapter.ts';
+import { databaseKind, openTestDatabase } from '../helpers/db.ts';
+
+/** Ids of our own, so parallel files on the shared PostgreSQL database never meet. */
+const unique = (label: string) => `${label}-${randomBytes(8).toString('hex')}`;
+
+const knownClientId = unique('client');
+const knownClient = {
+  client_id: knownClientId,
+  client_name: 'Known client',
+  redirect_uris: ['https://app.example.com/callback'],
+};
+
+describe(`the oidc-provider adapter (${databaseKind})`, () => {
+  let db: Database;
+  let Adapter: ReturnType<typeof createAdapterFactory>;
+
+  beforeAll(async () => {
+    db = await openTestDatabase();
+    Adapter = createAdapterFactory(db, {
+      // The injected client source: one known client, nothing else.
+      findClient: async (id) => (id === knownClientId ? { ...knownClient } : undefined),
+    });
+  });
+
+  afterAll(async () => {
+    await db?.destroy();
+  });
+
+  it('finds a stored model by its id', async () => {
+    const accessTokens = new Adapter('AccessToken');
+    const id = unique('at');
+    const payload: AdapterPayload = { jti: id, kind: 'AccessToken', accountId: 'user-1', clientId: knownClientId, scope: 'openid' };
+    await accessTokens.upsert(id, payload, 3600);
+    expect(await accessTokens.find(id)).toEqual(payload);
+  });
+
+  it('finds nothing for an id that was never stored', async () => {
+    expect(await new Adapter('AccessToken').find(unique('missing'))).toBeUndefined();
+  });
+
+  it('replaces the payload when the same id is stored again', async () => {
+    const sessions = new Adapter('Session');
+    const id = unique('session');
+    await sessions.upsert(id, { jti: id, accountId: 'first' }, 3600);
+    await sessions.upsert(id, { jti: id, accountId: 'second' }, 3600);
+    expect(await sessions.find(id)).toEqual({ jti: id, accountId: 'second' });
+  });
+
+  it('keeps models of different kinds apart even when they share an id', async () => {
+    const id = unique('shared');
+    await new Adapter('AccessToken').upsert(id, { jti: id, kind: 'AccessToken' }, 3600);
+    await new Adapter('RefreshToken').upsert(id, { jti: id, kind: 'RefreshToken' }, 3600);
+    expect(await new Adapter('AccessToken').find(id)).toMatchObject({ kind: 'AccessToken' });
+    expect(await new Adapter('RefreshToken').find(id)).toMatchObject({ kind: 'RefreshToken' });
+    expect(await new Adapter('AuthorizationCode').find(id)).toBeUndefined();
+  });
+
+  it('stops finding a model once it has expired', async () => {
+    const codes = new Adapter('AuthorizationCode');
+    const id = unique('code');
+    await codes.upsert(id, { jti: id, kind: 'AuthorizationCode' }, 1);
+    expect(await codes.find(id)).toBeDefined();
+    await sleep(1_100);
+    expect(await codes.find(id)).toBeUndefined();
+  });
+
+  it('keeps a model stored without an expiry', async () => {
+    const grants = new Adapter('Grant');
+    const id = unique('grant');
+    await grants.upsert(id, { jti: id, kind: 'Grant', accountId: 'user-1' }, 0);
+    expect(await grants.find(id)).toMatchObject({ accountId: 'user-1' });
+  });
+
+  it('finds a session by its uid', async () => {
+    const sessions = new Adapter('Session');
+    const id = unique('session');
+    const uid = unique('uid');
+    await sessions.upsert(id, { jti: id, uid, accountId: 'user-2' }, 3600);
+    expect(await sessions.findByUid(uid)).toMatchObject({ jti: id, accountId: 'user-2' });
+    expect(await sessions.findByUid(unique('other-uid'))).toBeUndefined();
+  });
+
+  it('does not find an expired session by its uid', async () => {
+    const sessions = new Adapter('Session');
+    const id = unique('session');
+    const uid = unique('uid');
+    await sessions.upsert(id, { jti: id, uid }, 1);
+    await sleep(1_100);
+    expect(await sessions.findByUid(uid)).toBeUndefined();
+  });
+
+  it('finds a device code by its user code', async () => {
+    const deviceCodes = new Adapter('DeviceCode');
+    const id = unique('device');
+    const userCode = unique('USER');
+    await deviceCodes.upsert(id, { jti: id, userCode, clientId: knownClientId }, 600);
+    expect(await deviceCodes.findByUserCode(userCode)).toMatchObject({ jti: id, userCode });
+    expect(await deviceCodes.findByUserCode(unique('OTHER'))).toBeUndefined();
+  });
+
+  it('forgets a destroyed model and leaves the others', async () => {
+    const accessTokens = new Adapter('AccessToken');
+    const destroyed = unique('at');
+    const kept = unique('at');
+    await accessTokens.upsert(destroyed, { jti: destroyed }, 3600);
+    await accessTokens.upsert(kept, { jti: kept }, 3600);
+    await accessTokens.destroy(destroyed);
+    expect(await accessTokens.find(destroyed)).toBeUndefined();
+    expect(await accessTokens.find(kept)).toBeDefined();
+  });
+
+  it('revokes every model of a grant and nothing of another grant', async () => {
+    const revokedGrant = unique('grant');
+    const otherGrant = unique('grant');
+    const ids = { code: unique('code'), access: unique('at'), refresh: unique('rt'), otherAccess: unique('at') };
+    await new Adapter('AuthorizationCode').upsert(ids.code, { jti: ids.code, grantId: revokedGrant }, 600);
+    await new Adapter('AccessToken').upsert(ids.access, { jti: ids.access, grantId: revokedGrant }, 3600);
+    await new Adapter('RefreshToken').upsert(ids.refresh, { jti: ids.refresh, grantId: revokedGrant }, 86400);
+    await new Adapter('AccessToken').upsert(ids.otherAccess, { jti: ids.otherAccess, grantId: otherGrant }, 3600);
+
+    await new Adapter('AccessToken').revokeByGrantId(revokedGrant);
+
+    expect(await new Adapter('AuthorizationCode').find(ids.code)).toBeUndefined();
+    expect(await new Adapter('AccessToken').find(ids.access)).toBeUndefined();
+    expect(await new Adapter('RefreshToken').find(ids.refresh)).toBeUndefined();
+    expect(await new Adapter('AccessToken').find(ids.otherAccess)).toMatchObject({ grantId: otherGrant });
+  });
+
+  it('marks a consumed model with the time of consumption in epoch seconds', async () => {
+    const codes = new Adapter('AuthorizationCode');
+    const id = unique('code');
+    await codes.upsert(id, { jti: id, kind: 'AuthorizationCode' }, 600);
+    expect((await codes.find(id))?.consumed).toBeUndefined();
+
+    const before = Math.floor(Date.now() / 1000);
+    await codes.consume(id);
+    const after = Math.ceil(Date.now() / 1000);
+
+    const consumed = (await codes.find(id))?.consumed;
+    expect(Number.isInteger(consumed)).toBe(true);
+    // The database clock sets it; allow it a little drift from ours.
+    expect(consumed).toBeGreaterThanOrEqual(before - 5);
+    expect(consumed).toBeLessThanOrEqual(after + 5);
+  });
+
+  it('refuses to consume a model twice with invalid_grant', async () => {
+    const refreshTokens = new Adapter('RefreshToken');
+    const id = unique('rt');
+    await refreshTokens.upsert(id, { jti: id }, 600);
+    await refreshTokens.consume(id);
+    await expect(refreshTokens.consume(id)).rejects.toBeInstanceOf(errors.InvalidGrant);
+  });
+
+  it('lets exactly one of 50 parallel redemptions of a code win', async () => {
+    const codes = new Adapter('AuthorizationCode');
+    const id = unique('code');
+    await codes.upsert(id, { jti: id, kind: 'AuthorizationCode' }, 600);
+
+    const results = await Promise.allSettled(Array.from({ length: 50 }, () => new Adapter('AuthorizationCode').consume(id)));
+
+    const fulfilled = results.filter((result) => result.status === 'fulfilled');
+    const rejected = results.filter((result): result is PromiseRejectedResult => result.status === 'rejected');
+    expect(fulfilled).toHaveLength(1);
+    expect(rejected).toHaveLength(49);
+    for (const { reason } of rejected) expect(reason).toBeInstanceOf(errors.InvalidGrant);
+  });
+
+  it('returns nested JSON payloads exactly as stored', async () => {
+    const interactions = new Adapter('Interaction');
+    const id = unique('interaction');
+    const payload: AdapterPayload = {
+      jti: id,
+      kind: 'Interaction',
+      params: { client_id: knownClientId, scope: 'openid email', claims: { id_token: { email: { essential: true } } } },
+      prompt: { name: 'login', reasons: ['no_session'], details: {} },
+      lastSubmission: { login: { accountId: 'user-3', amr: ['email'] } },
+      returnTo: 'https://id.example.test/oidc/auth/abc?x=1&y=%C3%A9',
+      extra: { unicode: 'Zoë ✓', empty: [], nested: [{ deep: [1, 2, { deeper: null }] }], flag: false, count: 0 },
+    };
+    await interactions.upsert(id, payload, 3600);
+    expect(await interactions.find(id)).toEqual(payload);
+  });
+
+  it('reads clients from the injected client source, not from the model table', async () => {
+    const clients = new Adapter('Client');
+    expect(await clients.find(knownClientId)).toEqual(knownClient);
+    expect(await clients.find(unique('unknown-client'))).toBeUndefined();
+  });
+});

@@ -1,0 +1,48 @@
+import { describe, expect, it } from 'vitest';
+import { migrateToLatest, pendingMigrations, rollbackAll, type Database } from '../../src/db/index.ts';
+import { databaseKind, withScratchDatabase } from '../helpers/db.ts';
+
+const tables = ['applications', 'users', 'one_time_tokens', 'oidc_model_instances', 'signing_keys'];
+
+async function existingTables(db: Database): Promise<string[]> {
+  const present: string[] = [];
+  for (const table of tables) {
+    if (await db.schema.hasTable(table)) present.push(table);
+  }
+  return present;
+}
+
+describe(`migrations (${databaseKind})`, () => {
+  it('go up to the latest schema, all the way down, and up again', async () => {
+    await withScratchDatabase(async (db) => {
+      expect(await existingTables(db)).toEqual([]);
+
+      await migrateToLatest(db);
+      expect(await existingTables(db)).toEqual(tables);
+      expect(await pendingMigrations(db)).toBe(0);
+
+      await rollbackAll(db);
+      expect(await existingTables(db)).toEqual([]);
+      expect(await pendingMigrations(db)).toBeGreaterThan(0);
+
+      await migrateToLatest(db);
+      expect(await existingTables(db)).toEqual(tables);
+      expect(await pendingMigrations(db)).toBe(0);
+    });
+  });
+
+  it('leave a working schema after going down and up again, and running them again keeps the data', async () => {
+    await withScratchDatabase(async (db) => {
+      await migrateToLatest(db);
+      await rollbackAll(db);
+      await migrateToLatest(db);
+      await db('users').insert({ id: 'u1', primary_email: 'ada@example.test' });
+      // The case-insensitive unique email index came back with the table.
+      await expect(db('users').insert({ id: 'u2', primary_email: 'ADA@example.test' })).rejects.toThrow();
+
+      await migrateToLatest(db);
+      expect(await db('users').where({ id: 'u1' }).first()).toBeDefined();
+      expect(await pendingMigrations(db)).toBe(0);
+    });
+  });
+});

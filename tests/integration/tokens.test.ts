@@ -1,0 +1,257 @@
+import { randomBytes } from 'node:crypto';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../../src/db/index.ts';
+import { AppError } from '../../src/errors.ts';
+import { createTokenRepository, createTokenService, type TokenService } from '../../src/tokens/index.ts';
+import { databaseKind, openTestDatabase, uniqueEmail } from '../helpers/db.ts';
+
+const limits = { defaultExpiresIn: 600, maxExpiresIn: 7 * 24 * 3600 };
+
+/** The AppError `promise` rejects with; fails the test when it resolves or rejects otherwise. */
+async function appErrorOf(promise: Promise<unknown>): Promise<AppError> {
+  const error = await promise.then(
+    () => undefined,
+    (reason: unknown) => reason,
+  );
+  expect(error).toBeInstanceOf(AppError);
+  return error as AppError;
+}
+
+describe(`one-time tokens (${databaseKind})`, () => {
+  let db: Database;
+  let tokens: TokenService;
+  let offsetMs = 0;
+  const startedAt = Date.now();
+  const clock = () => new Date(startedAt + offsetMs);
+
+  beforeAll(async () => {
+    db = await openTestDatabase();
+    tokens = createTokenService({
+      repository: createTokenRepository(db),
+      clock,
+      limits,
+      // As in src/main.ts until organizations exist: no id names one.
+      unknownOrganizationIds: async (ids) => ids,
+    });
+  });
+
+  afterAll(async () => {
+    await db?.destroy();
+  });
+
+  /** Each test starts at the same instant; tests that move time do so from there. */
+  const resetClock = () => {
+    offsetMs = 0;
+  };
+
+  describe('minting', () => {
+    it('stores only the hash of the token, never the token itself', async () => {
+      resetClock();
+      const minted = await tokens.mint({ email: uniqueEmail('mint') });
+      const row = await db('one_time_tokens').where({ id: minted.id }).first();
+      expect(row).toBeDefined();
+      expect(JSON.stringify(row)).not.toContain(minted.token);
+      expect(Object.values(row as Record<string, unknown>)).not.toContain(minted.token);
+      expect(row.token_hash).toMatch(/^[0-9a-f]{64}$/);
+    });
+
+    it('returns a url-safe token of at least 128 bits that differs every time', async () => {
+      resetClock();
+      const email = uniqueEmail('mint');
+      const first = await tokens.mint({ email });
+      const second = await tokens.mint({ email });
+      expect(first.token).toMatch(/^[A-Za-z0-9_-]+$/);
+      expect(Buffer.from(first.token, 'base64url').length).toBeGreaterThanOrEqual(16);
+      expect(first.token).not.toBe(second.token);
+      expect(first.id).not.toBe(second.id);
+    });
+
+    it('records the email trimmed and lower-cased', async () => {
+      resetClock();
+      const email = uniqueEmail('Mixed.Case');
+      const minted = await tokens.mint({ email: `  ${email.toUpperCase()} ` });
+      expect(minted.email).toBe(email.toLowerCase());
+      expect((await tokens.get(minted.id))?.email).toBe(email.toLowerCase());
+    });
+
+    it('is active and expires after 600 seconds by default', async () => {
+      resetClock();
+      const minted = await tokens.mint({ email: uniqueEmail('mint') });
+      expect(minted.status).toBe('active');
+      expect(minted.createdAt.getTime()).toBe(clock().getTime());
+      expect(minted.expiresAt.getTime() - minted.createdAt.getTime()).toBe(600_000);
+      expect((await tokens.get(minted.id))?.expiresAt.getTime()).toBe(minted.expiresAt.getTime());
+    });
+
+    it('honours an expiry up to the maximum of seven days', async () => {
+      resetClock();
+      const minted = await tokens.mint({ email: uniqueEmail('mint'), expiresIn: limits.maxExpiresIn });
+      expect(minted.expiresAt.getTime() - minted.createdAt.getTime()).toBe(limits.maxExpiresIn * 1000);
+    });
+
+    it('refuses an expiry above the maximum as invalid input and mints nothing', async () => {
+      resetClock();
+      const email = uniqueEmail('too-long');
+      const error = await appErrorOf(tokens.mint({ email, expiresIn: limits.maxExpiresIn + 1 }));
+      expect(error.code).toBe('INVALID_INPUT');
+      expect(error.status).toBe(400);
+      expect(error.message).toContain(String(limits.maxExpiresIn));
+      expect(await db('one_time_tokens').where({ email })).toHaveLength(0);
+    });
+
+    it('refuses an expiry under a minute, zero, negative or fractional, whoever calls the service', async () => {
+      resetClock();
+      const email = uniqueEmail('too-short');
+      for (const expiresIn of [59, 0, -600, 90.5]) {
+        expect((await appErrorOf(tokens.mint({ email, expiresIn }))).code, String(expiresIn)).toBe('INVALID_INPUT');
+      }
+      expect(await db('one_time_tokens').where({ email })).toHaveLength(0);
+    });
+
+    it('refuses organizations that do not exist, naming them, and mints nothing', async () => {
+      resetClock();
+      const email = uniqueEmail('jit');
+      const error = await appErrorOf(
+        tokens.mint({ email, context: { jitOrganizationIds: ['org-alpha', 'org-beta', 'org-alpha'] } }),
+      );
+      expect(error.code).toBe('INVALID_INPUT');
+      expect(error.message).toContain('org-alpha');
+      expect(error.message).toContain('org-beta');
+      expect(error.details).toEqual({ unknownOrganizationIds: ['org-alpha', 'org-beta'] });
+      expect(await db('one_time_tokens').where({ email })).toHaveLength(0);
+    });
+
+    it('accepts an empty list of organizations', async () => {
+      resetClock();
+      const minted = await tokens.mint({ email: uniqueEmail('jit'), context: { jitOrganizationIds: [] } });
+      expect(minted.context).toEqual({});
+    });
+  });
+
+  describe('consuming', () => {
+    it('succeeds once for the email it was minted for, and then answers "already used"', async () => {
+      resetClock();
+      const email = uniqueEmail('consume');
+      const minted = await tokens.mint({ email });
+
+      const consumed = await tokens.consume({ token: minted.token, email });
+      expect(consumed.id).toBe(minted.id);
+      expect(consumed.status).toBe('consumed');
+      expect(consumed.consumedAt?.getTime()).toBe(clock().getTime());
+      expect((await tokens.get(minted.id))?.status).toBe('consumed');
+
+      const error = await appErrorOf(tokens.consume({ token: minted.token, email }));
+      expect(error.code).toBe('TOKEN_ALREADY_USED');
+    });
+
+    it('accepts the email in any case and with surrounding spaces', async () => {
+      resetClock();
+      const email = uniqueEmail('case');
+      const minted = await tokens.mint({ email });
+      const consumed = await tokens.consume({ token: minted.token, email: ` ${email.toUpperCase()}  ` });
+      expect(consumed.id).toBe(minted.id);
+    });
+
+    it('lets exactly one of 30 parallel redemptions win; the others are told it was already used', async () => {
+      resetClock();
+      const email = uniqueEmail('race');
+      const minted = await tokens.mint({ email });
+
+      const results = await Promise.allSettled(
+        Array.from({ length: 30 }, () => tokens.consume({ token: minted.token, email })),
+      );
+
+      expect(results.filter((result) => result.status === 'fulfilled')).toHaveLength(1);
+      const rejected = results.filter((result): result is PromiseRejectedResult => result.status === 'rejected');
+      expect(rejected).toHaveLength(29);
+      for (const { reason } of rejected) {
+        expect(reason).toBeInstanceOf(AppError);
+        expect((reason as AppError).code).toBe('TOKEN_ALREADY_USED');
+      }
+    });
+
+    it('lets the interaction that consumed a token present it again, but no other interaction', async () => {
+      resetClock();
+      const email = uniqueEmail('rebind');
+      const minted = await tokens.mint({ email });
+      const interactionUid = `interaction-${randomBytes(8).toString('hex')}`;
+
+      const first = await tokens.consume({ token: minted.token, email, interactionUid });
+      offsetMs += 5_000;
+      const again = await tokens.consume({ token: minted.token, email, interactionUid });
+      expect(again.id).toBe(minted.id);
+      expect(again.consumedInteractionUid).toBe(interactionUid);
+      // The first consumption is what is recorded.
+      expect(again.consumedAt?.getTime()).toBe(first.consumedAt?.getTime());
+
+      const otherInteraction = await appErrorOf(
+        tokens.consume({ token: minted.token, email, interactionUid: `interaction-${randomBytes(8).toString('hex')}` }),
+      );
+      expect(otherInteraction.code).toBe('TOKEN_ALREADY_USED');
+
+      const noInteraction = await appErrorOf(tokens.consume({ token: minted.token, email }));
+      expect(noInteraction.code).toBe('TOKEN_ALREADY_USED');
+    });
+
+    it('answers "invalid" for another email and leaves the token usable by its owner', async () => {
+      resetClock();
+      const email = uniqueEmail('owner');
+      const minted = await tokens.mint({ email });
+
+      const error = await appErrorOf(tokens.consume({ token: minted.token, email: uniqueEmail('intruder') }));
+      expect(error.code).toBe('TOKEN_INVALID');
+      expect((await tokens.get(minted.id))?.status).toBe('active');
+
+      expect((await tokens.consume({ token: minted.token, email })).id).toBe(minted.id);
+    });
+
+    it('answers "invalid" for another email even once the token is used', async () => {
+      resetClock();
+      const email = uniqueEmail('owner');
+      const minted = await tokens.mint({ email });
+      await tokens.consume({ token: minted.token, email });
+      const error = await appErrorOf(tokens.consume({ token: minted.token, email: uniqueEmail('intruder') }));
+      expect(error.code).toBe('TOKEN_INVALID');
+    });
+
+    it('answers "invalid" for a token that was never minted', async () => {
+      resetClock();
+      const error = await appErrorOf(tokens.consume({ token: randomBytes(32).toString('base64url'), email: uniqueEmail('nobody') }));
+      expect(error.code).toBe('TOKEN_INVALID');
+    });
+
+    it('works until the last moment before expiry', async () => {
+      resetClock();
+      const email = uniqueEmail('late');
+      const minted = await tokens.mint({ email });
+      offsetMs += 600_000 - 1;
+      expect((await tokens.consume({ token: minted.token, email })).id).toBe(minted.id);
+    });
+
+    it('answers "expired" once the clock reaches the expiry, and stays unused', async () => {
+      resetClock();
+      const email = uniqueEmail('expired');
+      const minted = await tokens.mint({ email, expiresIn: 60 });
+      offsetMs += 60_000;
+
+      const error = await appErrorOf(tokens.consume({ token: minted.token, email }));
+      expect(error.code).toBe('TOKEN_EXPIRED');
+      expect((await tokens.get(minted.id))?.status).toBe('active');
+      expect((await tokens.get(minted.id))?.consumedAt).toBeNull();
+
+      offsetMs += 3_600_000;
+      expect((await appErrorOf(tokens.consume({ token: minted.token, email }))).code).toBe('TOKEN_EXPIRED');
+    });
+
+    it('does not let the consuming interaction present a token again after it expired', async () => {
+      resetClock();
+      const email = uniqueEmail('rebind-late');
+      const minted = await tokens.mint({ email, expiresIn: 60 });
+      const interactionUid = `interaction-${randomBytes(8).toString('hex')}`;
+      await tokens.consume({ token: minted.token, email, interactionUid });
+      offsetMs += 61_000;
+      const error = await appErrorOf(tokens.consume({ token: minted.token, email, interactionUid }));
+      expect(['TOKEN_ALREADY_USED', 'TOKEN_EXPIRED']).toContain(error.code);
+    });
+  });
+});
