@@ -230,6 +230,20 @@ describe(`signing in with a one-time token (${databaseKind})`, () => {
     expect(tokens.claims()!.sub).not.toBe(firstSub);
   });
 
+  it('refuses a suspended account with ACCOUNT_DISABLED and stops its refresh tokens', async () => {
+    const email = uniqueEmail('suspended');
+    const flow = await startSignIn((await mintToken(t, adminToken, { email })).token, email);
+    const tokens = await exchange(flow, (await confirm(flow)).url);
+    // Suspension arrives with the users API; until then it is a column.
+    await t.db('users').where({ id: tokens.claims()!.sub }).update({ is_suspended: true });
+
+    await expect(oidc.refreshTokenGrant(config, tokens.refresh_token!)).rejects.toMatchObject({ error: 'invalid_grant' });
+    const again = await startSignIn((await mintToken(t, adminToken, { email })).token, email);
+    const refused = await confirm(again);
+    expect(refused.response.status).toBe(403);
+    expect(await refused.response.text()).toContain('ACCOUNT_DISABLED');
+  });
+
   it('answers 50 parallel redemptions of one authorization code with exactly one token response', async () => {
     const email = uniqueEmail('code-race');
     const flow = await startSignIn((await mintToken(t, adminToken, { email })).token, email);
