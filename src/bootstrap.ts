@@ -14,7 +14,11 @@ export type BootstrapResult = {
  * access) and, for dev setups, the demo application. Idempotent on every start;
  * a secret generated now is returned so it can be shown once.
  */
-export async function ensureBootstrap(config: Config, applications: ApplicationService): Promise<BootstrapResult> {
+export async function ensureBootstrap(
+  config: Config,
+  applications: ApplicationService,
+  demoClientId = DEMO_CLIENT_ID,
+): Promise<BootstrapResult> {
   const m2m = await applications.ensure({
     id: config.bootstrapClient.id ?? DEFAULT_BOOTSTRAP_CLIENT_ID,
     name: 'Bootstrap machine-to-machine client',
@@ -27,13 +31,13 @@ export async function ensureBootstrap(config: Config, applications: ApplicationS
   if (config.devPages) {
     const redirectUri = `${config.baseUrl}/demo/callback`;
     await applications.ensure({
-      id: DEMO_CLIENT_ID,
+      id: demoClientId,
       name: 'Sesame Demo',
       type: 'Traditional',
       description: 'The dev-only demo app at /demo.',
       oidcClientMetadata: { redirectUris: [redirectUri], postLogoutRedirectUris: [`${config.baseUrl}/demo`] },
     });
-    result.demo = { id: DEMO_CLIENT_ID, redirectUri };
+    result.demo = { id: demoClientId, redirectUri };
   }
   return result;
 }

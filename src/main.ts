@@ -28,6 +28,8 @@ export type SesameOptions = {
   db?: Database;
   clock?: () => Date;
   logger?: Logger;
+  /** The demo application's id (tests sharing one database each use their own). */
+  demoClientId?: string;
 };
 
 export type Sesame = Awaited<ReturnType<typeof createSesame>>;
@@ -61,7 +63,7 @@ export async function createSesame(options: SesameOptions) {
     unknownOrganizationIds: async (ids) => ids,
   });
   const signIn = createSignInService({ tokens, users, clock });
-  const bootstrap = await ensureBootstrap(config, applications);
+  const bootstrap = await ensureBootstrap(config, applications, options.demoClientId);
   const provider = createProvider({ config, db, keys, applications, users });
 
   let internalUrl = config.baseUrl;

@@ -85,3 +85,20 @@ export async function rejectNulBytes(ctx: Context, next: Next): Promise<void> {
   }
   await next();
 }
+
+/**
+ * Whether a state-changing request comes from our own pages. Pages are served
+ * with `Referrer-Policy: no-referrer`, under which browsers send `Origin: null`
+ * even to the same origin; Fetch Metadata (`Sec-Fetch-Site`) then tells. A
+ * request naming another site is refused. Without `requireOrigin`, a request
+ * with neither header (old browsers) passes: the SameSite=Lax interaction
+ * cookie is what keeps cross-site form posts out in that case.
+ */
+export function isSameOriginRequest(ctx: Context, origin: string, options: { requireOrigin: boolean }): boolean {
+  const sent = ctx.get('Origin');
+  const site = ctx.get('Sec-Fetch-Site');
+  if (site === 'cross-site' || site === 'same-site') return false;
+  if (sent && sent !== 'null') return sent === origin;
+  if (sent === 'null') return site === 'same-origin';
+  return !options.requireOrigin;
+}

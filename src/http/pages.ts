@@ -92,7 +92,7 @@ body { margin: 0; min-height: 100vh; display: grid; place-items: center; backgro
 h1 { font-size: 1.35rem; margin: 0 0 1rem; }
 p { margin: .5rem 0 1rem; }
 .muted, .code { color: var(--muted); font-size: .9rem; }
-.email { font-weight: 600; word-break: break-all; }
+.email { font-weight: 600; overflow-wrap: anywhere; }
 form { margin: 0; }
 label { display: block; font-weight: 600; margin-bottom: .25rem; }
 input[type=email], input[type=text] { width: 100%; padding: .6rem .7rem; border: 1px solid #c6c9cf; border-radius: 8px; font: inherit; margin-bottom: 1rem; background: transparent; color: inherit; }

@@ -255,17 +255,36 @@ describe(`OIDC endpoints and the Experience API (${databaseKind})`, () => {
       expect((await api(t, 'GET', `/api/one-time-tokens/${minted.id}`, { token: adminToken })).body.status).toBe('active');
     });
 
-    it('refuses a cross-site form post to the confirmation', async () => {
+    it.each([
+      ['another Origin', { origin: 'https://evil.example' }],
+      ['Origin null from another site', { origin: 'null', 'sec-fetch-site': 'cross-site' }],
+      ['Origin null from a sibling site', { origin: 'null', 'sec-fetch-site': 'same-site' }],
+      ['Origin null without fetch metadata', { origin: 'null' }],
+      ['fetch metadata saying cross-site', { 'sec-fetch-site': 'cross-site' }],
+    ])('refuses a form post to the confirmation with %s', async (_label, headers) => {
       const email = uniqueEmail();
       const minted = await mintToken(t, adminToken, { email });
       const { browser, html } = await startInteraction(minted.token, email);
       const response = await browser.request(formAction(html, 'one-time-token'), {
         method: 'POST',
-        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'https://evil.example', accept: 'text/html' },
+        headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', ...headers },
         body: '',
       });
       expect(response.status).toBe(403);
       expect((await api(t, 'GET', `/api/one-time-tokens/${minted.id}`, { token: adminToken })).body.status).toBe('active');
+    });
+
+    it('accepts the Origin: null that browsers send from no-referrer pages when fetch metadata says same-origin', async () => {
+      const email = uniqueEmail();
+      const minted = await mintToken(t, adminToken, { email });
+      const { browser, html } = await startInteraction(minted.token, email);
+      const response = await browser.request(formAction(html, 'one-time-token'), {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'null', 'sec-fetch-site': 'same-origin' },
+        body: '',
+      });
+      expect(response.status).toBe(303);
+      expect((await api(t, 'GET', `/api/one-time-tokens/${minted.id}`, { token: adminToken })).body.status).toBe('consumed');
     });
 
     it('asks for a link when a sign-in arrives without a one-time token', async () => {

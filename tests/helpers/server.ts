@@ -49,7 +49,12 @@ export async function startTestSesame(env: Record<string, string> = {}): Promise
   });
   const db = await openTestDatabase();
   let offsetMs = 0;
-  const sesame = await createSesame({ config, db, clock: () => new Date(Date.now() + offsetMs) });
+  const sesame = await createSesame({
+    config,
+    db,
+    clock: () => new Date(Date.now() + offsetMs),
+    demoClientId: `demo-${randomBytes(4).toString('hex')}`,
+  });
   await sesame.listen(port, '127.0.0.1');
   return {
     sesame,

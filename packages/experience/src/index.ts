@@ -5,6 +5,7 @@ import { z } from 'zod';
 import { AppError } from '../../../src/errors.ts';
 import { stylesheet } from '../../../src/http/pages.ts';
 import { route } from '../../../src/http/guard.ts';
+import { isSameOriginRequest } from '../../../src/http/middleware.ts';
 import { abortInteraction, completeConsent, completeLogin, loadInteraction, type InteractionDetails } from '../../../src/oidc/interactions.ts';
 import type { SignInService } from '../../../src/signin/index.ts';
 import type { UserRepository } from '../../../src/users/index.ts';
@@ -32,16 +33,20 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
   const { provider, signIn, users, origin } = deps;
   const router = new Router();
 
-  /** Form posts must come from our own pages (or omit Origin, as some old browsers do). */
+  /** Form posts must come from our own pages. */
   function checkFormOrigin(ctx: Context): void {
-    const sent = ctx.get('Origin');
-    if (sent && sent !== origin) throw new AppError('INVALID_ORIGIN');
+    if (!isSameOriginRequest(ctx, origin, { requireOrigin: false })) throw new AppError('INVALID_ORIGIN');
   }
 
   async function appName(interaction: InteractionDetails): Promise<string> {
     const client = await provider.Client.find(String(interaction.params.client_id));
     return client?.clientName ?? 'the app';
   }
+
+  router.get('/favicon.ico', (ctx) => {
+    ctx.set('Cache-Control', 'public, max-age=86400');
+    ctx.status = 204;
+  });
 
   router.get('/static/sesame.css', (ctx) => {
     ctx.type = 'text/css; charset=utf-8';
@@ -108,7 +113,7 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
   router.post(
     '/api/experience/one-time-token',
     async (ctx, next) => {
-      if (ctx.get('Origin') !== origin) throw new AppError('INVALID_ORIGIN');
+      if (!isSameOriginRequest(ctx, origin, { requireOrigin: true })) throw new AppError('INVALID_ORIGIN');
       await next();
     },
     route(
