@@ -3,6 +3,8 @@ import { defineConfig } from 'vitest/config';
 export default defineConfig({
   test: {
     globalSetup: ['tests/helpers/global-setup.ts'],
+    // The machines have two cores: two test files at a time (each may run a server and a database).
+    maxWorkers: 2,
     projects: [
       { extends: true, test: { name: 'unit', include: ['tests/unit/**/*.test.ts'] } },
       {
@@ -16,8 +18,6 @@ export default defineConfig({
           include: ['tests/e2e/**/*.test.ts'],
           testTimeout: 90_000,
           hookTimeout: 90_000,
-          // Two cores: keep e2e files from starving each other (and the browser).
-          maxWorkers: 2,
         },
       },
     ],
