@@ -227,6 +227,13 @@ describe(`OIDC endpoints and the Experience API (${databaseKind})`, () => {
       const form = await post(browser, 'token=x', { 'content-type': 'application/x-www-form-urlencoded' });
       expect(form.status).toBe(415);
 
+      const huge = await post(browser, JSON.stringify({ token: 'x'.repeat(100_000) }));
+      expect(huge.status).toBe(413);
+      const nul = await post(browser, JSON.stringify({ token: 'abc\u0000' }));
+      expect(nul.status).toBe(400);
+      const unknownField = await post(browser, JSON.stringify({ token: 'abc', admin: true }));
+      expect(unknownField.status).toBe(400);
+
       const wrongTypes = await post(browser, JSON.stringify({ token: 5 }));
       expect(wrongTypes.status).toBe(400);
       expect((await wrongTypes.json()).code).toBe('INVALID_INPUT');
@@ -285,6 +292,20 @@ describe(`OIDC endpoints and the Experience API (${databaseKind})`, () => {
       });
       expect(response.status).toBe(303);
       expect((await api(t, 'GET', `/api/one-time-tokens/${minted.id}`, { token: adminToken })).body.status).toBe('consumed');
+    });
+
+    it('answers unknown interactions and bad demo input with clear 4xx pages', async () => {
+      const browser = new CookieClient(t.baseUrl);
+      const unknown = await browser.request('/interaction/not-a-real-uid', { headers: { accept: 'text/html' } });
+      expect(unknown.status).toBe(400);
+      expect(await unknown.text()).toContain('This sign-in has ended');
+      const posted = await browser.postForm('/interaction/not-a-real-uid/one-time-token');
+      expect(posted.response.status).toBe(400);
+      const demo = await browser.postForm('/demo/send', { email: 'not an email' });
+      expect(demo.response.status).toBe(400);
+      expect(await demo.response.text()).toContain('Type a valid email address');
+      const nul = await browser.request('/interaction/abc%00def');
+      expect(nul.status).toBe(400);
     });
 
     it('asks for a link when a sign-in arrives without a one-time token', async () => {
