@@ -1,11 +1,13 @@
 import type { Knex } from 'knex';
 import * as foundation from './20261127000000_foundation.ts';
+import * as organizations from './20261127010000_organizations.ts';
 
 type Migration = { name: string; up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
 /** Every migration, in order. Add new files here; knex records them by name. */
 export const migrations: Migration[] = [
   { name: '20261127000000_foundation', ...foundation },
+  { name: '20261127010000_organizations', ...organizations },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

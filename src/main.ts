@@ -6,6 +6,7 @@ import type { JSONWebKeySet } from 'jose';
 import Koa from 'koa';
 import mount from 'koa-mount';
 import { createDemoRouter } from '../packages/demo/src/index.ts';
+import { createOutboxRouter } from '../packages/demo/src/outbox.ts';
 import { createExperienceRouter } from '../packages/experience/src/index.ts';
 import { createManagementApiRouter } from '../packages/management-api/src/index.ts';
 import { createApplicationRepository, createApplicationService } from './applications/index.ts';
@@ -16,6 +17,8 @@ import { errorHandler, rejectNulBytes, requestLog } from './http/middleware.ts';
 import { html, renderPage } from './http/pages.ts';
 import { deriveKey } from './lib/crypto.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { createDevOutbox, createMailer } from './mail/index.ts';
+import { createOrganizationRepository } from './organizations/index.ts';
 import { cookieKeys, ensureSigningKeys, publicJwks } from './oidc/keys.ts';
 import { createProvider, MANAGEMENT_API_SCOPE } from './oidc/provider.ts';
 import { createSignInService } from './signin/index.ts';
@@ -55,16 +58,19 @@ export async function createSesame(options: SesameOptions) {
     sealKey: deriveKey(config.secret, 'application-secrets'),
   });
   const users = createUserRepository(db);
+  const organizations = createOrganizationRepository(db);
   const tokens = createTokenService({
     repository: createTokenRepository(db),
     clock,
     limits: config.oneTimeTokens,
-    // Organizations arrive with the Management API issue; until then no id names one.
-    unknownOrganizationIds: async (ids) => ids,
+    unknownOrganizationIds: (ids) => organizations.unknownIds(ids),
   });
+  // Without SMTP_URL, mail is kept in the dev outbox (never in production).
+  const outbox = !config.smtpUrl && config.devPages ? createDevOutbox() : undefined;
+  const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.emailFrom, logger, outbox });
   const signIn = createSignInService({ tokens, users, clock });
   const bootstrap = await ensureBootstrap(config, applications, options.demoClientId);
-  const provider = createProvider({ config, db, keys, applications, users });
+  const provider = createProvider({ config, db, keys, applications, users, organizations });
 
   let internalUrl = config.baseUrl;
   const app = new Koa();
@@ -104,13 +110,22 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
     app.use(demo.routes()).use(demo.allowedMethods({ throw: true }));
   }
 
+  if (outbox) {
+    const outboxRouter = createOutboxRouter(outbox);
+    app.use(outboxRouter.routes()).use(outboxRouter.allowedMethods({ throw: true }));
+  }
+
   const managementApi = createManagementApiRouter({
+    baseUrl: config.baseUrl,
     issuer: config.issuer,
     resource: config.managementApiResource,
     scope: MANAGEMENT_API_SCOPE,
     jwks: () => jwks,
     tokens,
     applications,
+    users,
+    organizations,
+    mailer,
     clock,
   });
   app.use(managementApi.routes()).use(managementApi.allowedMethods({ throw: true }));
@@ -122,7 +137,8 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
     db,
     provider,
     bootstrap,
-    services: { applications, users, tokens, signIn },
+    services: { applications, users, tokens, signIn, organizations, mailer },
+    outbox,
     async listen(port = config.port, host?: string): Promise<Server> {
       server = await new Promise<Server>((resolve, reject) => {
         const listening = app.listen(port, host, () => resolve(listening));

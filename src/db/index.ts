@@ -53,6 +53,11 @@ export async function rollbackAll(db: Database): Promise<void> {
   await db.migrate.rollback(migrationConfig, true);
 }
 
+/** Undoes the newest applied migration only. */
+export async function rollbackLast(db: Database): Promise<void> {
+  await db.migrate.down(migrationConfig);
+}
+
 export async function pendingMigrations(db: Database): Promise<number> {
   const [, pending] = (await db.migrate.list(migrationConfig)) as [unknown[], unknown[]];
   return pending.length;

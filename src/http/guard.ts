@@ -17,6 +17,9 @@ export type GuardSpec = {
   response?: z.ZodType;
   status: number;
   errors?: number[];
+  /** For the OpenAPI document. */
+  summary?: string;
+  description?: string;
 };
 
 type Infer<T> = T extends z.ZodType ? z.infer<T> : undefined;

@@ -3,6 +3,7 @@ import { MANAGEMENT_ACCESS_METADATA, type ApplicationService } from '../applicat
 import type { Config } from '../config.ts';
 import type { Database } from '../db/index.ts';
 import { html, raw, renderErrorPage, renderPage } from '../http/pages.ts';
+import type { OrganizationRepository } from '../organizations/index.ts';
 import type { UserRepository } from '../users/index.ts';
 import { createAdapterFactory } from './adapter.ts';
 import { cookieKeys, type SigningJwk } from './keys.ts';
@@ -25,6 +26,7 @@ export type ProviderDeps = {
   keys: SigningJwk[];
   applications: ApplicationService;
   users: UserRepository;
+  organizations: OrganizationRepository;
 };
 
 export function createProvider({ config, db, keys, applications, users }: ProviderDeps): Provider {

@@ -1,8 +1,22 @@
 import { describe, expect, it } from 'vitest';
-import { migrateToLatest, pendingMigrations, rollbackAll, type Database } from '../../src/db/index.ts';
+import { migrateToLatest, pendingMigrations, rollbackAll, rollbackLast, type Database } from '../../src/db/index.ts';
+import { migrations } from '../../migrations/index.ts';
 import { databaseKind, withScratchDatabase } from '../helpers/db.ts';
 
-const tables = ['applications', 'users', 'one_time_tokens', 'oidc_model_instances', 'signing_keys'];
+const tables = [
+  'applications',
+  'users',
+  'one_time_tokens',
+  'oidc_model_instances',
+  'signing_keys',
+  'organizations',
+  'organization_roles',
+  'organization_user_relations',
+  'organization_role_user_relations',
+  'organization_jit_roles',
+  'organization_jit_email_domains',
+  'organization_invitations',
+];
 
 async function existingTables(db: Database): Promise<string[]> {
   const present: string[] = [];
@@ -43,6 +57,19 @@ describe(`migrations (${databaseKind})`, () => {
       await migrateToLatest(db);
       expect(await db('users').where({ id: 'u1' }).first()).toBeDefined();
       expect(await pendingMigrations(db)).toBe(0);
+    });
+  });
+
+  it('undo one at a time, newest first, each with a working down', async () => {
+    await withScratchDatabase(async (db) => {
+      await migrateToLatest(db);
+      for (let applied = migrations.length; applied > 0; applied -= 1) {
+        expect(await pendingMigrations(db)).toBe(migrations.length - applied);
+        await rollbackLast(db);
+      }
+      expect(await existingTables(db)).toEqual([]);
+      await migrateToLatest(db);
+      expect(await existingTables(db)).toEqual(tables);
     });
   });
 });
