@@ -12,6 +12,11 @@ export async function up(knex: Knex): Promise<void> {
   await knex.schema.alterTable('one_time_tokens', (t) => {
     t.index(['created_at']);
   });
+  // Sessions and grants of one user, for the sessions API and force logout.
+  await knex.raw(
+    `CREATE INDEX oidc_model_instances_account_id ON oidc_model_instances (model_name, (payload->>'accountId'))
+     WHERE (payload->>'accountId') IS NOT NULL`,
+  );
 
   await knex.schema.createTable('organizations', (t) => {
     t.text('id').primary();
@@ -94,6 +99,7 @@ export async function down(knex: Knex): Promise<void> {
   await knex.schema.dropTable('organization_user_relations');
   await knex.schema.dropTable('organization_roles');
   await knex.schema.dropTable('organizations');
+  await knex.raw('DROP INDEX oidc_model_instances_account_id');
   await knex.schema.alterTable('one_time_tokens', (t) => {
     t.dropIndex(['created_at']);
   });

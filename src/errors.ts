@@ -12,6 +12,8 @@ export const errorTable = {
   INVALID_ORIGIN: { status: 403, message: 'The request must come from this site.' },
   NOT_FOUND: { status: 404, message: 'Not found.' },
   METHOD_NOT_ALLOWED: { status: 405, message: 'Method not allowed.' },
+  CONFLICT: { status: 409, message: 'This conflicts with existing data.' },
+  EMAIL_ALREADY_IN_USE: { status: 409, message: 'Another user has this email address.' },
   TOKEN_EXPIRED: { status: 410, message: 'This link has expired.' },
   TOKEN_ALREADY_USED: { status: 410, message: 'This link has already been used.' },
   TOKEN_INVALID: { status: 410, message: 'This link is not valid.' },
@@ -20,6 +22,7 @@ export const errorTable = {
     status: 400,
     message: 'This sign-in session has ended or was started in another browser. Go back to the app and start again.',
   },
+  MAIL_NOT_SENT: { status: 502, message: 'The mail could not be sent. Nothing was changed; try again.' },
   INTERNAL: { status: 500, message: 'Something went wrong on our side.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 

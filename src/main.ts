@@ -18,12 +18,14 @@ import { html, renderPage } from './http/pages.ts';
 import { deriveKey } from './lib/crypto.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createDevOutbox, createMailer } from './mail/index.ts';
-import { createOrganizationRepository } from './organizations/index.ts';
+import { createOrganizationRepository, createOrganizationService } from './organizations/index.ts';
 import { cookieKeys, ensureSigningKeys, publicJwks } from './oidc/keys.ts';
 import { createProvider, MANAGEMENT_API_SCOPE } from './oidc/provider.ts';
 import { createSignInService } from './signin/index.ts';
 import { createTokenRepository, createTokenService } from './tokens/index.ts';
 import { createUserRepository } from './users/index.ts';
+import { createUserService } from './users/service.ts';
+import { createSessionStore } from './oidc/sessions.ts';
 
 export type SesameOptions = {
   config: Config;
@@ -59,6 +61,8 @@ export async function createSesame(options: SesameOptions) {
   });
   const users = createUserRepository(db);
   const organizations = createOrganizationRepository(db);
+  const organizationService = createOrganizationService({ organizations, users });
+  const userService = createUserService({ users, organizations, sessions: createSessionStore(db), clock });
   const tokens = createTokenService({
     repository: createTokenRepository(db),
     clock,
@@ -124,7 +128,9 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
     tokens,
     applications,
     users,
+    userService,
     organizations,
+    organizationService,
     mailer,
     clock,
   });
@@ -136,6 +142,7 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
     app,
     db,
     provider,
+    managementApi,
     bootstrap,
     services: { applications, users, tokens, signIn, organizations, mailer },
     outbox,

@@ -53,14 +53,45 @@ export function createApplicationRepository(db: Database) {
       return row ? { application: toApplication(row), secretSealed: row.secret_sealed } : undefined;
     },
 
-    async update(id: string, changes: { oidcClientMetadata?: OidcClientMetadata; secretSealed?: string; managementApiAccess?: boolean }) {
-      await table()
+    async update(
+      id: string,
+      changes: {
+        name?: string;
+        description?: string | null;
+        oidcClientMetadata?: OidcClientMetadata;
+        secretSealed?: string;
+        managementApiAccess?: boolean;
+      },
+    ) {
+      const [row] = await table()
         .where({ id })
         .update({
+          ...(changes.name === undefined ? {} : { name: changes.name }),
+          ...(changes.description === undefined ? {} : { description: changes.description }),
           ...(changes.oidcClientMetadata ? { oidc_client_metadata: changes.oidcClientMetadata } : {}),
           ...(changes.secretSealed ? { secret_sealed: changes.secretSealed } : {}),
           ...(changes.managementApiAccess === undefined ? {} : { management_api_access: changes.managementApiAccess }),
-        });
+        })
+        .returning('*');
+      return row ? toApplication(row as Row) : undefined;
+    },
+
+    async list(filter: { type?: ApplicationType }, page: { page: number; pageSize: number }) {
+      const base = table().modify((query) => {
+        if (filter.type) query.where({ type: filter.type });
+      });
+      const [{ count }] = (await base.clone().count({ count: '*' })) as [{ count: number | string }];
+      const rows = (await base
+        .clone()
+        .orderBy('created_at', 'desc')
+        .orderBy('id')
+        .limit(page.pageSize)
+        .offset((page.page - 1) * page.pageSize)) as Row[];
+      return { items: rows.map(toApplication), total: Number(count) };
+    },
+
+    async delete(id: string) {
+      return (await table().where({ id }).delete()) > 0;
     },
   };
 }

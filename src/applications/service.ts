@@ -66,9 +66,44 @@ export function createApplicationService(deps: { repository: ApplicationReposito
     return { application: found.application, secret };
   }
 
+  async function mustExist(id: string): Promise<Application> {
+    const found = await repository.findWithSealedSecret(id);
+    if (!found) throw new AppError('NOT_FOUND', 'No application has this id.');
+    return found.application;
+  }
+
   return {
     create,
     findWithSecret,
+    mustExist,
+
+    list: (filter: { type?: ApplicationType }, page: { page: number; pageSize: number }) => repository.list(filter, page),
+
+    async update(
+      id: string,
+      changes: { name?: string; description?: string | null; oidcClientMetadata?: Partial<OidcClientMetadata>; managementApiAccess?: boolean },
+    ): Promise<Application> {
+      const current = await mustExist(id);
+      const metadata: OidcClientMetadata = { ...current.oidcClientMetadata, ...changes.oidcClientMetadata };
+      validateMetadata(current.type, metadata);
+      if (changes.managementApiAccess && current.type !== 'MachineToMachine') {
+        throw new AppError('INVALID_INPUT', 'Only machine-to-machine applications can be given Management API access.');
+      }
+      return (await repository.update(id, { ...changes, oidcClientMetadata: metadata }))!;
+    },
+
+    async delete(id: string): Promise<void> {
+      if (!(await repository.delete(id))) throw new AppError('NOT_FOUND', 'No application has this id.');
+    },
+
+    /** A new secret replaces the old one at once; it is returned here only. */
+    async rotateSecret(id: string): Promise<{ application: Application; secret: string }> {
+      const current = await mustExist(id);
+      if (!hasSecret(current.type)) throw new AppError('INVALID_INPUT', `${current.type} applications are public clients and have no secret.`);
+      const secret = newSecret();
+      const application = (await repository.update(id, { secretSealed: seal(sealKey, secret) }))!;
+      return { application, secret };
+    },
 
     async get(id: string) {
       return (await repository.findWithSealedSecret(id))?.application;

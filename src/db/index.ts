@@ -40,7 +40,21 @@ export function createDatabase(options: DatabaseOptions, onPoolError?: (error: E
     mkdirSync(filename, { recursive: true });
     connection = { filename };
   }
-  return knexFactory({ client: ClientPgLite, dialect: 'postgres', connection } as Knex.Config);
+  return knexFactory({ client: EmbeddedClient, dialect: 'postgres', connection } as unknown as Knex.Config);
+}
+
+type ProcessResponse = (obj: { method?: string; output?: unknown; returning?: unknown; response: { affectedRows?: number } }, runner: unknown) => unknown;
+
+/**
+ * knex-pglite answers a plain `delete()` with the raw result object instead of
+ * the number of deleted rows (it labels the command `DEL`, which knex's
+ * PostgreSQL dialect does not recognise). Answer the count, as with pg.
+ */
+class EmbeddedClient extends (ClientPgLite as unknown as new (config: Knex.Config) => { processResponse: ProcessResponse }) {
+  override processResponse: ProcessResponse = (obj, runner) => {
+    if (obj.method === 'del' && !obj.output && !obj.returning) return obj.response.affectedRows ?? 0;
+    return super.processResponse(obj, runner);
+  };
 }
 
 const migrationConfig: Knex.MigratorConfig = { migrationSource, tableName: 'knex_migrations' };
@@ -61,4 +75,9 @@ export async function rollbackLast(db: Database): Promise<void> {
 export async function pendingMigrations(db: Database): Promise<number> {
   const [, pending] = (await db.migrate.list(migrationConfig)) as [unknown[], unknown[]];
   return pending.length;
+}
+
+/** Escapes LIKE wildcards so user input matches literally. */
+export function escapeLike(value: string): string {
+  return value.replace(/[\\%_]/g, (char) => `\\${char}`);
 }

@@ -1,5 +1,5 @@
 import type { Knex } from 'knex';
-import type { Database } from '../db/index.ts';
+import { escapeLike, type Database } from '../db/index.ts';
 
 export type Organization = {
   id: string;
@@ -132,7 +132,7 @@ export function createOrganizationRepository(db: Database) {
       const base = db('organization_user_relations as r').join('users as u', 'u.id', 'r.user_id').where('r.organization_id', organizationId);
       const [{ count }] = (await base.clone().count({ count: '*' })) as [{ count: number | string }];
       const rows = await paginate(base.clone().select('u.id').orderBy('r.created_at', 'asc').orderBy('u.id'), page);
-      return { userIds: rows.map((row: { id: string }) => row.id), total: Number(count) };
+      return { userIds: (rows as Array<{ id: string }>).map((row) => row.id), total: Number(count) };
     },
     async rolesOfMember(organizationId: string, userId: string) {
       const rows = await db<RoleRow>('organization_role_user_relations as rr')
@@ -257,8 +257,4 @@ export function createOrganizationRepository(db: Database) {
       });
     },
   };
-}
-
-export function escapeLike(value: string): string {
-  return value.replace(/[\\%_]/g, (char) => `\\${char}`);
 }

@@ -1,5 +1,6 @@
 import type { Database } from '../db/index.ts';
-import type { StoredStatus, TokenContext, TokenRecord } from './core.ts';
+import type { Knex } from 'knex';
+import type { StoredStatus, TokenContext, TokenRecord, TokenStatus } from './core.ts';
 
 type Row = {
   id: string;
@@ -28,10 +29,60 @@ const toRecord = (row: Row): TokenRecord => ({
 
 export type TokenRepository = ReturnType<typeof createTokenRepository>;
 
+export type TokenFilter = { email?: string; status?: TokenStatus };
+
 export function createTokenRepository(db: Database) {
-  const table = () => db<Row>('one_time_tokens');
+  const table = (trx: Knex = db) => trx<Row>('one_time_tokens');
+
+  /** Expiry is computed at read time: `active` and `expired` split on expires_at. */
+  function applyFilter(query: Knex.QueryBuilder, filter: TokenFilter, now: Date) {
+    if (filter.email) query.where('email', filter.email);
+    switch (filter.status) {
+      case 'active':
+        query.where('status', 'active').andWhere('expires_at', '>', now);
+        break;
+      case 'expired':
+        query.where('status', 'active').andWhere('expires_at', '<=', now);
+        break;
+      case 'consumed':
+      case 'revoked':
+        query.where('status', filter.status);
+        break;
+      default:
+    }
+    return query;
+  }
+
   return {
-    async insert(token: { id: string; email: string; hash: string; context: TokenContext; expiresAt: Date; createdAt: Date }) {
+    /**
+     * Inserts a token. With `revokePrevious`, the email's earlier active tokens
+     * are revoked in the same transaction, serialized per email by an advisory
+     * lock, so two parallel mints leave exactly one active token.
+     */
+    async insert(
+      token: { id: string; email: string; hash: string; context: TokenContext; expiresAt: Date; createdAt: Date },
+      options: { revokePrevious?: boolean } = {},
+    ) {
+      if (options.revokePrevious) {
+        return db.transaction(async (trx) => {
+          await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [`one-time-token:${token.email}`]);
+          await table(trx)
+            .where({ email: token.email, status: 'active' })
+            .update({ status: 'revoked', revoked_at: token.createdAt });
+          const [row] = await table(trx)
+            .insert({
+              id: token.id,
+              email: token.email,
+              token_hash: token.hash,
+              status: 'active',
+              context: token.context,
+              expires_at: token.expiresAt,
+              created_at: token.createdAt,
+            })
+            .returning('*');
+          return toRecord(row as Row);
+        });
+      }
       const [row] = await table()
         .insert({
           id: token.id,
@@ -44,6 +95,26 @@ export function createTokenRepository(db: Database) {
         })
         .returning('*');
       return toRecord(row as Row);
+    },
+
+    async list(filter: TokenFilter, page: { page: number; pageSize: number }, now: Date) {
+      const [{ count }] = (await applyFilter(table().count({ count: '*' }), filter, now)) as [{ count: number | string }];
+      const rows = (await applyFilter(table().select('*'), filter, now)
+        .orderBy('created_at', 'desc')
+        .orderBy('id')
+        .limit(page.pageSize)
+        .offset((page.page - 1) * page.pageSize)) as Row[];
+      return { items: rows.map(toRecord), total: Number(count) };
+    },
+
+    /** Revokes an unconsumed token; answers the record, or undefined when it was not active. */
+    async revoke(id: string, now: Date) {
+      const [row] = await table().where({ id, status: 'active' }).update({ status: 'revoked', revoked_at: now }).returning('*');
+      return row ? toRecord(row as Row) : undefined;
+    },
+
+    async delete(id: string) {
+      return (await table().where({ id }).delete()) > 0;
     },
 
     async findById(id: string) {

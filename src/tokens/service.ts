@@ -1,7 +1,7 @@
 import { AppError } from '../errors.ts';
 import { generateId } from '../lib/ids.ts';
 import { consumeFailure, generateOneTimeToken, hashOneTimeToken, normalizeEmail, type TokenContext, type TokenRecord } from './core.ts';
-import type { TokenRepository } from './repository.ts';
+import type { TokenFilter, TokenRepository } from './repository.ts';
 
 export type TokenService = ReturnType<typeof createTokenService>;
 
@@ -21,7 +21,12 @@ export function createTokenService(deps: {
     limits,
 
     /** Mints a token; the plaintext is in the result and nowhere else, ever. */
-    async mint(input: { email: string; expiresIn?: number; context?: TokenContext }): Promise<TokenRecord & { token: string }> {
+    async mint(input: {
+      email: string;
+      expiresIn?: number;
+      context?: TokenContext;
+      revokePrevious?: boolean;
+    }): Promise<TokenRecord & { token: string }> {
       const expiresIn = input.expiresIn ?? limits.defaultExpiresIn;
       if (!Number.isInteger(expiresIn) || expiresIn < MIN_EXPIRES_IN || expiresIn > limits.maxExpiresIn) {
         throw new AppError('INVALID_INPUT', `expiresIn must be a whole number of seconds from ${MIN_EXPIRES_IN} to ${limits.maxExpiresIn}.`);
@@ -37,15 +42,36 @@ export function createTokenService(deps: {
       }
       const now = clock();
       const { token, hash } = generateOneTimeToken();
-      const record = await repository.insert({
-        id: generateId(),
-        email: normalizeEmail(input.email),
-        hash,
-        context,
-        createdAt: now,
-        expiresAt: new Date(now.getTime() + expiresIn * 1000),
-      });
+      const record = await repository.insert(
+        {
+          id: generateId(),
+          email: normalizeEmail(input.email),
+          hash,
+          context,
+          createdAt: now,
+          expiresAt: new Date(now.getTime() + expiresIn * 1000),
+        },
+        { revokePrevious: input.revokePrevious },
+      );
       return { ...record, token };
+    },
+
+    list(filter: TokenFilter, page: { page: number; pageSize: number }) {
+      return repository.list({ ...filter, email: filter.email ? normalizeEmail(filter.email) : undefined }, page, clock());
+    },
+
+    /** Revokes an active token; revoking a revoked token changes nothing. Used tokens cannot be revoked. */
+    async revoke(id: string): Promise<TokenRecord> {
+      const revoked = await repository.revoke(id, clock());
+      if (revoked) return revoked;
+      const record = await repository.findById(id);
+      if (!record) throw new AppError('NOT_FOUND', 'No one-time token has this id.');
+      if (record.status === 'revoked') return record;
+      throw new AppError('INVALID_INPUT', 'This token was already used; only active tokens can be revoked.');
+    },
+
+    async delete(id: string): Promise<void> {
+      if (!(await repository.delete(id))) throw new AppError('NOT_FOUND', 'No one-time token has this id.');
     },
 
     get(id: string) {

@@ -1,4 +1,4 @@
-import type { Database } from '../db/index.ts';
+import { escapeLike, type Database } from '../db/index.ts';
 import { generateId } from '../lib/ids.ts';
 
 export type User = {
@@ -6,6 +6,8 @@ export type User = {
   primaryEmail: string | null;
   emailVerified: boolean;
   name: string | null;
+  avatar: string | null;
+  hasPassword: boolean;
   isSuspended: boolean;
   createdAt: Date;
   lastSignInAt: Date | null;
@@ -16,6 +18,8 @@ type Row = {
   primary_email: string | null;
   email_verified: boolean;
   name: string | null;
+  avatar: string | null;
+  password_hash: string | null;
   is_suspended: boolean;
   created_at: Date;
   updated_at: Date;
@@ -27,6 +31,8 @@ const toUser = (row: Row): User => ({
   primaryEmail: row.primary_email,
   emailVerified: row.email_verified,
   name: row.name,
+  avatar: row.avatar,
+  hasPassword: Boolean(row.password_hash),
   isSuspended: row.is_suspended,
   createdAt: new Date(row.created_at),
   lastSignInAt: row.last_sign_in_at ? new Date(row.last_sign_in_at) : null,
@@ -64,6 +70,67 @@ export function createUserRepository(db: Database) {
       const existing = await this.findByEmail(email);
       if (!existing) throw new Error('user vanished between insert and select');
       return { user: existing, created: false };
+    },
+
+    async insert(user: { id: string; primaryEmail: string | null; name: string | null; avatar: string | null; passwordHash: string | null; emailVerified: boolean; now: Date }) {
+      const [row] = await table()
+        .insert({
+          id: user.id,
+          primary_email: user.primaryEmail,
+          name: user.name,
+          avatar: user.avatar,
+          password_hash: user.passwordHash,
+          email_verified: user.emailVerified,
+          created_at: user.now,
+          updated_at: user.now,
+        })
+        .returning('*');
+      return toUser(row as Row);
+    },
+
+    async list(filter: { search?: string }, page: { page: number; pageSize: number }) {
+      const base = table().modify((query) => {
+        if (filter.search) {
+          const pattern = `%${escapeLike(filter.search)}%`;
+          query.where((where) => where.whereILike('primary_email', pattern).orWhereILike('name', pattern).orWhere('id', filter.search!));
+        }
+      });
+      const [{ count }] = (await base.clone().count({ count: '*' })) as [{ count: number | string }];
+      const rows = await base
+        .clone()
+        .orderBy('created_at', 'desc')
+        .orderBy('id')
+        .limit(page.pageSize)
+        .offset((page.page - 1) * page.pageSize);
+      return { items: (rows as Row[]).map(toUser), total: Number(count) };
+    },
+
+    async update(
+      id: string,
+      changes: { primaryEmail?: string | null; name?: string | null; avatar?: string | null; passwordHash?: string | null; isSuspended?: boolean; emailVerified?: boolean },
+      now: Date,
+    ) {
+      const [row] = await table()
+        .where({ id })
+        .update({
+          ...(changes.primaryEmail === undefined ? {} : { primary_email: changes.primaryEmail }),
+          ...(changes.name === undefined ? {} : { name: changes.name }),
+          ...(changes.avatar === undefined ? {} : { avatar: changes.avatar }),
+          ...(changes.passwordHash === undefined ? {} : { password_hash: changes.passwordHash }),
+          ...(changes.isSuspended === undefined ? {} : { is_suspended: changes.isSuspended }),
+          ...(changes.emailVerified === undefined ? {} : { email_verified: changes.emailVerified }),
+          updated_at: now,
+        })
+        .returning('*');
+      return row ? toUser(row as Row) : undefined;
+    },
+
+    async delete(id: string) {
+      return (await table().where({ id }).delete()) > 0;
+    },
+
+    async passwordHashOf(id: string) {
+      return (await table().where({ id }).first('password_hash'))?.password_hash ?? null;
     },
 
     /** Records a sign-in; proving the mailbox also verifies the email. */

@@ -12,6 +12,8 @@ export function requireManagementToken(options: {
   audience: string;
   scope: string;
   jwks: () => JSONWebKeySet;
+  /** Whether the client still has access: taking access away (or deleting the app) takes effect at once. */
+  clientHasAccess: (clientId: string) => Promise<boolean>;
 }): Middleware {
   let keySet = createLocalJWKSet(options.jwks());
   let keySource = options.jwks();
@@ -38,6 +40,10 @@ export function requireManagementToken(options: {
       throw new AppError('UNAUTHORIZED');
     }
     if (!scopes.includes(options.scope)) throw new AppError('FORBIDDEN');
+    const clientId = ctx.state.managementClientId;
+    if (typeof clientId !== 'string' || !(await options.clientHasAccess(clientId))) {
+      throw new AppError('FORBIDDEN', 'The application behind this token no longer has Management API access.');
+    }
     await next();
   };
 }

@@ -2,13 +2,16 @@ import Router from '@koa/router';
 import type { JSONWebKeySet } from 'jose';
 import type { ApplicationService } from '../../../src/applications/index.ts';
 import type { Mailer } from '../../../src/mail/index.ts';
-import type { OrganizationRepository } from '../../../src/organizations/index.ts';
+import type { OrganizationRepository, OrganizationService } from '../../../src/organizations/index.ts';
 import type { TokenService } from '../../../src/tokens/index.ts';
 import type { UserRepository } from '../../../src/users/index.ts';
+import type { UserService } from '../../../src/users/service.ts';
 import { requireManagementToken } from './auth.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { registerApplicationRoutes } from './routes/applications.ts';
 import { registerOneTimeTokenRoutes } from './routes/one-time-tokens.ts';
+import { registerOrganizationRoutes } from './routes/organizations.ts';
+import { registerUserRoutes } from './routes/users.ts';
 
 export type ManagementApiDeps = {
   baseUrl: string;
@@ -20,7 +23,9 @@ export type ManagementApiDeps = {
   tokens: TokenService;
   applications: ApplicationService;
   users: UserRepository;
+  userService: UserService;
   organizations: OrganizationRepository;
+  organizationService: OrganizationService;
   mailer: Mailer;
 };
 
@@ -31,11 +36,24 @@ export type ManagementApiDeps = {
  */
 export function createManagementApiRouter(deps: ManagementApiDeps): Router {
   const router = new Router({ prefix: '/api' });
+  let document: Record<string, unknown> | undefined;
   router.get('/openapi.json', (ctx) => {
-    ctx.body = buildOpenApiDocument(router, { serverUrl: deps.baseUrl });
+    // Built on first request, when every registrar below has added its routes.
+    document ??= buildOpenApiDocument(router, { serverUrl: deps.baseUrl });
+    ctx.body = document;
   });
-  router.use(requireManagementToken({ issuer: deps.issuer, audience: deps.resource, scope: deps.scope, jwks: deps.jwks }));
+  router.use(
+    requireManagementToken({
+      issuer: deps.issuer,
+      audience: deps.resource,
+      scope: deps.scope,
+      jwks: deps.jwks,
+      clientHasAccess: async (clientId) => (await deps.applications.get(clientId))?.managementApiAccess === true,
+    }),
+  );
   registerOneTimeTokenRoutes(router, deps);
   registerApplicationRoutes(router, deps);
+  registerUserRoutes(router, deps);
+  registerOrganizationRoutes(router, deps);
   return router;
 }

@@ -4,7 +4,15 @@ import { emailSchema, idSchema } from '../../../src/http/guard.ts';
 
 export { emailSchema, idSchema };
 
-const isoDate = z.date().transform((date) => date.toISOString());
+const isoDate = z
+  .date()
+  .transform((date) => date.toISOString())
+  .pipe(z.iso.datetime());
+
+const paginationQueryBase = z.strictObject({
+  page: z.coerce.number().int().min(1).max(1_000_000).default(1),
+  page_size: z.coerce.number().int().min(1).max(100).default(20),
+});
 
 export const oneTimeTokenContextSchema = z.strictObject({
   jitOrganizationIds: z.array(idSchema).max(100).optional(),
@@ -14,6 +22,7 @@ export const createOneTimeTokenSchema = z.strictObject({
   email: emailSchema,
   expiresIn: z.number().int().min(60, 'expiresIn must be at least 60 seconds').optional(),
   context: oneTimeTokenContextSchema.optional(),
+  revokePrevious: z.boolean().optional(),
 });
 
 export const oneTimeTokenSchema = z.object({
@@ -24,21 +33,34 @@ export const oneTimeTokenSchema = z.object({
   expiresAt: isoDate,
   createdAt: isoDate,
   consumedAt: isoDate.nullable(),
+  revokedAt: isoDate.nullable(),
 });
 
 export const createdOneTimeTokenSchema = oneTimeTokenSchema.extend({ token: z.string() });
+
+const oidcClientMetadataInput = z.strictObject({
+  redirectUris: z.array(z.string().min(1).max(2048)).max(50).optional(),
+  postLogoutRedirectUris: z.array(z.string().min(1).max(2048)).max(50).optional(),
+});
 
 export const createApplicationSchema = z.strictObject({
   name: z.string().trim().min(1).max(256),
   type: z.enum(applicationTypes),
   description: z.string().max(2048).nullish(),
-  oidcClientMetadata: z
-    .strictObject({
-      redirectUris: z.array(z.string().min(1).max(2048)).max(50).optional(),
-      postLogoutRedirectUris: z.array(z.string().min(1).max(2048)).max(50).optional(),
-    })
-    .optional(),
+  oidcClientMetadata: oidcClientMetadataInput.optional(),
+  managementApiAccess: z.boolean().optional(),
 });
+
+export const updateApplicationSchema = z
+  .strictObject({
+    name: z.string().trim().min(1).max(256).optional(),
+    description: z.string().max(2048).nullable().optional(),
+    oidcClientMetadata: oidcClientMetadataInput.optional(),
+    managementApiAccess: z.boolean().optional(),
+  })
+  .refine((value) => Object.keys(value).length > 0, 'give at least one field to change');
+
+export const listApplicationsQuery = paginationQueryBase.extend({ type: z.enum(applicationTypes).optional() });
 
 export const applicationSchema = z.object({
   id: z.string(),
@@ -47,7 +69,125 @@ export const applicationSchema = z.object({
   description: z.string().nullable(),
   oidcClientMetadata: z.object({ redirectUris: z.array(z.string()), postLogoutRedirectUris: z.array(z.string()) }),
   isThirdParty: z.boolean(),
+  managementApiAccess: z.boolean(),
   createdAt: isoDate,
 });
 
 export const createdApplicationSchema = applicationSchema.extend({ secret: z.string().nullable() });
+
+/** `page` (from 1) and `page_size` (1–100, default 20); the total goes in the Total-Number header. */
+export const paginationQuery = paginationQueryBase;
+
+export const toPage = (query: { page: number; page_size: number }) => ({ page: query.page, pageSize: query.page_size });
+
+export const totalHeader = (total: number) => ({ 'Total-Number': String(total) });
+
+export const tokenStatusSchema = z.enum(['active', 'consumed', 'revoked', 'expired']);
+
+export const listOneTimeTokensQuery = paginationQuery.extend({
+  email: z.string().trim().toLowerCase().max(254).optional(),
+  status: tokenStatusSchema.optional(),
+});
+
+export const verifyOneTimeTokenSchema = z.strictObject({
+  token: z.string().min(1).max(512),
+  email: emailSchema,
+});
+
+// Users
+const passwordSchema = z.string().min(8, 'password must be at least 8 characters').max(256);
+const avatarSchema = z.url({ protocol: /^https?$/, message: 'avatar must be an http(s) URL' }).max(2048);
+
+export const createUserSchema = z.strictObject({
+  primaryEmail: emailSchema.nullish(),
+  name: z.string().trim().min(1).max(256).nullish(),
+  avatar: avatarSchema.nullish(),
+  password: passwordSchema.optional(),
+});
+
+export const updateUserSchema = z
+  .strictObject({
+    primaryEmail: emailSchema.nullish(),
+    name: z.string().trim().min(1).max(256).nullish(),
+    avatar: avatarSchema.nullish(),
+  })
+  .refine((value) => Object.keys(value).length > 0, 'give at least one field to change');
+
+export const userSchema = z.object({
+  id: z.string(),
+  primaryEmail: z.string().nullable(),
+  emailVerified: z.boolean(),
+  name: z.string().nullable(),
+  avatar: z.string().nullable(),
+  hasPassword: z.boolean(),
+  isSuspended: z.boolean(),
+  createdAt: isoDate,
+  lastSignInAt: isoDate.nullable(),
+});
+
+export const listUsersQuery = paginationQuery.extend({ search: z.string().trim().min(1).max(256).optional() });
+
+export const passwordBodySchema = z.strictObject({ password: passwordSchema });
+export const suspendBodySchema = z.strictObject({ isSuspended: z.boolean() });
+
+export const sessionSchema = z.object({
+  uid: z.string(),
+  loginAt: isoDate.nullable(),
+  expiresAt: isoDate.nullable(),
+  amr: z.array(z.string()),
+  clientIds: z.array(z.string()),
+});
+
+// Organizations
+export const organizationSchema = z.object({
+  id: z.string(),
+  name: z.string(),
+  description: z.string().nullable(),
+  customData: z.record(z.string(), z.unknown()),
+  createdAt: isoDate,
+});
+
+export const organizationRoleSchema = z.object({ id: z.string(), name: z.string(), description: z.string().nullable(), createdAt: isoDate });
+export const roleRefSchema = z.object({ id: z.string(), name: z.string() });
+
+export const userOrganizationSchema = organizationSchema.extend({ organizationRoles: z.array(roleRefSchema) });
+
+const customDataSchema = z.record(z.string(), z.unknown()).refine((value) => JSON.stringify(value).length <= 16_384, 'customData is too large');
+
+export const createOrganizationSchema = z.strictObject({
+  name: z.string().trim().min(1).max(256),
+  description: z.string().max(2048).nullish(),
+  customData: customDataSchema.optional(),
+});
+
+export const updateOrganizationSchema = z
+  .strictObject({
+    name: z.string().trim().min(1).max(256).optional(),
+    description: z.string().max(2048).nullable().optional(),
+    customData: customDataSchema.optional(),
+  })
+  .refine((value) => Object.keys(value).length > 0, 'give at least one field to change');
+
+export const listOrganizationsQuery = paginationQueryBase.extend({ q: z.string().trim().min(1).max(256).optional() });
+
+export const createOrganizationRoleSchema = z.strictObject({
+  name: z.string().trim().min(1).max(128),
+  description: z.string().max(2048).nullish(),
+});
+
+export const updateOrganizationRoleSchema = z
+  .strictObject({ name: z.string().trim().min(1).max(128).optional(), description: z.string().max(2048).nullable().optional() })
+  .refine((value) => Object.keys(value).length > 0, 'give at least one field to change');
+
+export const userIdsBodySchema = z.strictObject({ userIds: z.array(idSchema).min(1).max(100) });
+export const roleIdsBodySchema = z.strictObject({ organizationRoleIds: z.array(idSchema).max(100) });
+
+const emailDomainSchema = z
+  .string()
+  .trim()
+  .toLowerCase()
+  .max(253)
+  .regex(/^(?=.{1,253}$)([a-z0-9](?:[a-z0-9-]{0,61}[a-z0-9])?\.)+[a-z]{2,63}$/, 'must be a domain such as example.com');
+export const emailDomainsBodySchema = z.strictObject({ emailDomains: z.array(emailDomainSchema).max(100) });
+
+export const memberSchema = userSchema.extend({ organizationRoles: z.array(roleRefSchema) });
