@@ -7,6 +7,14 @@ import type { OrganizationRepository } from '../organizations/index.ts';
 import type { UserRepository } from '../users/index.ts';
 import { createAdapterFactory } from './adapter.ts';
 import { cookieKeys, type SigningJwk } from './keys.ts';
+import {
+  installOrganizationTokens,
+  ORGANIZATION_ROLES_SCOPE,
+  ORGANIZATIONS_RESOURCE,
+  ORGANIZATIONS_SCOPE,
+  organizationResourceServer,
+  organizationTokenClaims,
+} from './organization-token.ts';
 import { createInteractionPolicy } from './policy.ts';
 
 export const MANAGEMENT_API_SCOPE = 'all';
@@ -29,7 +37,26 @@ export type ProviderDeps = {
   organizations: OrganizationRepository;
 };
 
-export function createProvider({ config, db, keys, applications, users }: ProviderDeps): Provider {
+/** `organizations` (ids) and `organization_roles` (`orgId:roleName`) claims, with one query, only when a scope asks. */
+async function organizationClaims(organizations: OrganizationRepository, userId: string, scope: string) {
+  const scopes = new Set(scope.split(' '));
+  const wantsIds = scopes.has(ORGANIZATIONS_SCOPE);
+  const wantsRoles = scopes.has(ORGANIZATION_ROLES_SCOPE);
+  if (!wantsIds && !wantsRoles) return {};
+  const memberships = await organizations.membershipsOfUser(userId);
+  return {
+    ...(wantsIds ? { organizations: memberships.map(({ organization }) => organization.id) } : {}),
+    ...(wantsRoles
+      ? { organization_roles: memberships.flatMap(({ organization, roles }) => roles.map((role) => `${organization.id}:${role.name}`)) }
+      : {}),
+  };
+}
+
+/** Resource indicators of a code or refresh token. */
+const resourcesOf = (model: { resource?: string | string[] | undefined }) =>
+  model.resource === undefined ? [] : Array.isArray(model.resource) ? model.resource : [model.resource];
+
+export function createProvider({ config, db, keys, applications, users, organizations }: ProviderDeps): Provider {
   const Adapter = createAdapterFactory(db, { findClient: (id) => applications.findClientMetadata(id) });
 
   const configuration: Configuration = {
@@ -45,10 +72,12 @@ export function createProvider({ config, db, keys, applications, users }: Provid
       openid: ['sub', 'amr'],
       email: ['email', 'email_verified'],
       profile: ['name', 'updated_at'],
+      [ORGANIZATIONS_SCOPE]: ['organizations'],
+      [ORGANIZATION_ROLES_SCOPE]: ['organization_roles'],
     },
     // Logto SDK users read email from the ID token.
     conformIdTokenClaims: false,
-    scopes: ['openid', 'offline_access', 'profile', 'email'],
+    scopes: ['openid', 'offline_access', 'profile', 'email', ORGANIZATIONS_SCOPE, ORGANIZATION_ROLES_SCOPE],
     responseTypes: ['code'],
     pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
     extraParams: Object.fromEntries(extraParamNames.map((name) => [name, boundedParam(name)])),
@@ -88,8 +117,13 @@ ${raw(form)}
       resourceIndicators: {
         enabled: true,
         defaultResource: (_ctx, _client, oneOf) => (oneOf ?? undefined) as unknown as string,
-        useGrantedResource: () => true,
+        // The organizations resource only marks a sign-in as organization-capable (Logto SDKs send
+        // it with the organizations scope; organization tokens come from `organization_id`
+        // requests). Used implicitly, it would turn the sign-in's access token into a JWT the
+        // userinfo endpoint refuses, so codes and refresh tokens carrying it are not targeted.
+        useGrantedResource: (_ctx, model) => !resourcesOf(model).includes(ORGANIZATIONS_RESOURCE),
         getResourceServerInfo: (_ctx, resource, client) => {
+          if (resource === ORGANIZATIONS_RESOURCE) return organizationResourceServer(ORGANIZATIONS_RESOURCE);
           if (resource !== config.managementApiResource) throw new errors.InvalidTarget();
           const allowed = client.metadata()[MANAGEMENT_ACCESS_METADATA] === true;
           return {
@@ -113,6 +147,7 @@ ${raw(form)}
       Session: 14 * 24 * 3600,
     },
     rotateRefreshToken: true,
+    extraTokenClaims: (_ctx, token) => organizationTokenClaims(token),
     issueRefreshToken: async (_ctx, client, code) =>
       client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
     findAccount: async (_ctx, sub) => {
@@ -121,11 +156,12 @@ ${raw(form)}
       if (!user || user.isSuspended) return undefined;
       return {
         accountId: user.id,
-        claims: async () => ({
+        claims: async (_use, scope) => ({
           sub: user.id,
           email: user.primaryEmail ?? undefined,
           email_verified: user.emailVerified,
           name: user.name ?? undefined,
+          ...(await organizationClaims(organizations, user.id, scope)),
         }),
       };
     },
@@ -143,6 +179,7 @@ ${raw(form)}
   };
 
   const provider = new Provider(config.issuer, configuration);
+  installOrganizationTokens(provider, { organizations, users });
   return provider;
 }
 
