@@ -19,6 +19,7 @@ import { deriveKey } from './lib/crypto.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createDevOutbox, createMailer } from './mail/index.ts';
 import { createOrganizationRepository, createOrganizationService } from './organizations/index.ts';
+import { createInvitationRepository, createInvitationService } from './invitations/index.ts';
 import { cookieKeys, ensureSigningKeys, publicJwks } from './oidc/keys.ts';
 import { createProvider, MANAGEMENT_API_SCOPE } from './oidc/provider.ts';
 import { createSignInService } from './signin/index.ts';
@@ -72,7 +73,14 @@ export async function createSesame(options: SesameOptions) {
   // Without SMTP_URL, mail is kept in the dev outbox (never in production).
   const outbox = !config.smtpUrl && config.devPages ? createDevOutbox() : undefined;
   const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.emailFrom, logger, outbox });
-  const signIn = createSignInService({ tokens, users, clock });
+  const invitations = createInvitationService({
+    invitations: createInvitationRepository(db),
+    tokens,
+    organizations: organizationService,
+    mailer,
+    clock,
+  });
+  const signIn = createSignInService({ tokens, users, organizations: organizationService, invitations, clock });
   const bootstrap = await ensureBootstrap(config, applications, options.demoClientId);
   const provider = createProvider({ config, db, keys, applications, users, organizations });
 
@@ -131,6 +139,7 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
     userService,
     organizations,
     organizationService,
+    invitations,
     mailer,
     clock,
   });
@@ -144,7 +153,7 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
     provider,
     managementApi,
     bootstrap,
-    services: { applications, users, tokens, signIn, organizations, mailer },
+    services: { applications, users, tokens, signIn, organizations, organizationService, invitations, mailer },
     outbox,
     async listen(port = config.port, host?: string): Promise<Server> {
       server = await new Promise<Server>((resolve, reject) => {

@@ -140,6 +140,14 @@ export function createOrganizationService(deps: { organizations: OrganizationRep
       await repo.replaceJitEmailDomains(id, [...new Set(domains.map((domain) => domain.toLowerCase()))]);
     },
 
+    /** Makes the user a member with the JIT default roles plus `roleIds` (idempotent); skips deleted organizations. */
+    async provisionMember(organizationId: string, userId: string, roleIds: string[] = []) {
+      if (!(await repo.findById(organizationId))) return;
+      // Roles deleted since the invitation was made are skipped.
+      const unknown = new Set(roleIds.length > 0 ? await repo.unknownRoleIds(roleIds) : []);
+      await repo.provision(organizationId, userId, roleIds.filter((id) => !unknown.has(id)));
+    },
+
     /**
      * Joins a user who just signed in: the token's organizations (those that
      * still exist), and, for a new account with a verified email, every

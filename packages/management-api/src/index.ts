@@ -1,6 +1,7 @@
 import Router from '@koa/router';
 import type { JSONWebKeySet } from 'jose';
 import type { ApplicationService } from '../../../src/applications/index.ts';
+import type { InvitationService } from '../../../src/invitations/index.ts';
 import type { Mailer } from '../../../src/mail/index.ts';
 import type { OrganizationRepository, OrganizationService } from '../../../src/organizations/index.ts';
 import type { TokenService } from '../../../src/tokens/index.ts';
@@ -9,6 +10,7 @@ import type { UserService } from '../../../src/users/service.ts';
 import { requireManagementToken } from './auth.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { registerApplicationRoutes } from './routes/applications.ts';
+import { registerInvitationRoutes } from './routes/invitations.ts';
 import { registerOneTimeTokenRoutes } from './routes/one-time-tokens.ts';
 import { registerOrganizationRoutes } from './routes/organizations.ts';
 import { registerUserRoutes } from './routes/users.ts';
@@ -27,6 +29,7 @@ export type ManagementApiDeps = {
   organizations: OrganizationRepository;
   organizationService: OrganizationService;
   mailer: Mailer;
+  invitations: InvitationService;
 };
 
 /**
@@ -55,5 +58,6 @@ export function createManagementApiRouter(deps: ManagementApiDeps): Router {
   registerApplicationRoutes(router, deps);
   registerUserRoutes(router, deps);
   registerOrganizationRoutes(router, deps);
+  registerInvitationRoutes(router, deps);
   return router;
 }

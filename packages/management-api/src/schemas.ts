@@ -191,3 +191,36 @@ const emailDomainSchema = z
 export const emailDomainsBodySchema = z.strictObject({ emailDomains: z.array(emailDomainSchema).max(100) });
 
 export const memberSchema = userSchema.extend({ organizationRoles: z.array(roleRefSchema) });
+
+// Invitations
+export const invitationStatusSchema = z.enum(['Pending', 'Accepted', 'Expired', 'Revoked']);
+
+export const createInvitationSchema = z.strictObject({
+  email: emailSchema,
+  organizationId: idSchema,
+  roles: z.array(idSchema).max(100).optional(),
+  expiresIn: z.number().int().min(60, 'expiresIn must be at least 60 seconds').optional(),
+  landingUri: z.string().min(1).max(2048),
+  sendEmail: z.boolean().optional(),
+});
+
+export const invitationSchema = z.object({
+  id: z.string(),
+  email: z.string(),
+  organizationId: z.string(),
+  roles: z.array(z.string()),
+  status: invitationStatusSchema,
+  landingUri: z.string(),
+  expiresAt: isoDate,
+  createdAt: isoDate,
+  acceptedAt: isoDate.nullable(),
+  acceptedUserId: z.string().nullable(),
+});
+
+export const createdInvitationSchema = invitationSchema.extend({ link: z.string(), token: z.string() });
+
+export const listInvitationsQuery = paginationQueryBase.extend({
+  organizationId: idSchema.optional(),
+  email: z.string().trim().toLowerCase().max(254).optional(),
+  status: invitationStatusSchema.optional(),
+});
