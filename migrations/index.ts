@@ -1,6 +1,7 @@
 import type { Knex } from 'knex';
 import * as foundation from './20261127000000_foundation.ts';
 import * as organizations from './20261127010000_organizations.ts';
+import * as cookieKeys from './20261127020000_cookie_keys.ts';
 
 type Migration = { name: string; up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -8,6 +9,7 @@ type Migration = { name: string; up: (knex: Knex) => Promise<void>; down: (knex:
 export const migrations: Migration[] = [
   { name: '20261127000000_foundation', ...foundation },
   { name: '20261127010000_organizations', ...organizations },
+  { name: '20261127020000_cookie_keys', ...cookieKeys },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

@@ -20,7 +20,9 @@ import { createLogger, type Logger } from './logger.ts';
 import { createDevOutbox, createMailer } from './mail/index.ts';
 import { createOrganizationRepository, createOrganizationService } from './organizations/index.ts';
 import { createInvitationRepository, createInvitationService } from './invitations/index.ts';
-import { cookieKeys, ensureSigningKeys, publicJwks } from './oidc/keys.ts';
+import { createProviderHolder } from './oidc/holder.ts';
+import { createKeyService } from './oidc/key-service.ts';
+import { ensureKeys, keySetVersion, loadKeySet, publicJwks } from './oidc/keys.ts';
 import { createProvider, MANAGEMENT_API_SCOPE } from './oidc/provider.ts';
 import { createSignInService } from './signin/index.ts';
 import { createTokenRepository, createTokenService } from './tokens/index.ts';
@@ -36,6 +38,8 @@ export type SesameOptions = {
   logger?: Logger;
   /** The demo application's id (tests sharing one database each use their own). */
   demoClientId?: string;
+  /** How often to look for rotated keys (default 10 s). */
+  keyPollMs?: number;
 };
 
 export type Sesame = Awaited<ReturnType<typeof createSesame>>;
@@ -53,8 +57,9 @@ export async function createSesame(options: SesameOptions) {
   const clock = options.clock ?? (() => new Date());
 
   await migrateToLatest(db);
-  const keys = await ensureSigningKeys(db, config.secret);
-  const jwks = publicJwks(keys) as JSONWebKeySet;
+  await ensureKeys(db, config.secret);
+  const initialKeySet = await loadKeySet(db, config.secret);
+  let jwks = publicJwks(initialKeySet.signing) as JSONWebKeySet;
 
   const applications = createApplicationService({
     repository: createApplicationRepository(db),
@@ -82,11 +87,24 @@ export async function createSesame(options: SesameOptions) {
   });
   const signIn = createSignInService({ tokens, users, organizations: organizationService, invitations, clock });
   const bootstrap = await ensureBootstrap(config, applications, options.demoClientId);
-  const provider = createProvider({ config, db, keys, applications, users, organizations });
+  const app = new Koa();
+  app.keys = initialKeySet.cookie;
+  const providers = createProviderHolder({
+    initial: initialKeySet,
+    build: (keySet) => createProvider({ config, db, keySet, applications, users, organizations }),
+    loadKeySet: () => loadKeySet(db, config.secret),
+    keySetVersion: () => keySetVersion(db),
+    onSwap: (keySet) => {
+      app.keys = keySet.cookie;
+      jwks = publicJwks(keySet.signing) as JSONWebKeySet;
+    },
+    logger,
+    pollMs: options.keyPollMs,
+  });
+  const provider = () => providers.current();
+  const keys = createKeyService({ db, secret: config.secret, providers });
 
   let internalUrl = config.baseUrl;
-  const app = new Koa();
-  app.keys = cookieKeys(config.secret);
   app.use(requestLog(logger));
   app.use(errorHandler(logger));
   app.use(rejectNulBytes);
@@ -140,17 +158,29 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
     organizations,
     organizationService,
     invitations,
+    keys,
     mailer,
     clock,
   });
   app.use(managementApi.routes()).use(managementApi.allowedMethods({ throw: true }));
-  app.use(mount('/oidc', provider));
+  // The provider is rebuilt when keys rotate: mount whichever is current.
+  const mounted = new WeakMap<object, Koa.Middleware>();
+  app.use((ctx, next) => {
+    const current = provider();
+    let middleware = mounted.get(current);
+    if (!middleware) {
+      middleware = mount('/oidc', current);
+      mounted.set(current, middleware);
+    }
+    return middleware(ctx, next);
+  });
 
   let server: Server | undefined;
   return {
     app,
     db,
     provider,
+    providers,
     managementApi,
     bootstrap,
     services: { applications, users, tokens, signIn, organizations, organizationService, invitations, mailer },
@@ -161,9 +191,11 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
         listening.once('error', reject);
       });
       internalUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+      providers.start();
       return server;
     },
     async close(): Promise<void> {
+      providers.stop();
       if (server) {
         server.closeAllConnections();
         await new Promise<void>((resolve) => server!.close(() => resolve()));

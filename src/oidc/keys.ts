@@ -1,10 +1,17 @@
 import { generateKeyPairSync, type JsonWebKey } from 'node:crypto';
+import type { Knex } from 'knex';
 import type { Database } from '../db/index.ts';
 import { deriveKey, randomToken, seal, unseal } from '../lib/crypto.ts';
 
 export type SigningJwk = JsonWebKey & { kid: string; alg: string; use: 'sig' };
 
+/** Everything the provider signs with, newest first: the first key of an algorithm signs, all verify. */
+export type KeySet = { signing: SigningJwk[]; cookie: string[]; version: string };
+
+export type SigningKeyInfo = { kid: string; alg: string; createdAt: Date; current: boolean };
+
 const LOCK_ID = 0x5e5a3e01;
+const ALGORITHMS = ['RS256', 'ES256'] as const;
 
 function generate(alg: 'RS256' | 'ES256'): SigningJwk {
   const { privateKey } =
@@ -14,45 +21,108 @@ function generate(alg: 'RS256' | 'ES256'): SigningJwk {
   return { ...privateKey.export({ format: 'jwk' }), kid: randomToken(12), alg, use: 'sig' };
 }
 
+const signingSealKey = (secret: string) => deriveKey(secret, 'signing-keys');
+const cookieSealKey = (secret: string) => deriveKey(secret, 'cookie-keys');
+
+function unsealOrExplain(key: Buffer, sealed: string): string {
+  try {
+    return unseal(key, sealed);
+  } catch {
+    throw new Error(
+      'The keys in the database were sealed with another SESAME_SECRET. ' +
+        'Every instance on one database must use the same SESAME_SECRET (on the embedded database it lives in DATA_DIR/sesame-secret).',
+    );
+  }
+}
+
+async function insertSigningKeys(trx: Knex, secret: string, now: Date) {
+  // RS256 (the spec default for ID tokens) and ES256 (cheaper: Management API and organization tokens).
+  await trx('signing_keys').insert(
+    ALGORITHMS.map((alg) => {
+      const jwk = generate(alg);
+      return { kid: jwk.kid, alg, private_jwk_sealed: seal(signingSealKey(secret), JSON.stringify(jwk)), created_at: now };
+    }),
+  );
+}
+
+async function insertCookieKey(trx: Knex, secret: string, now: Date) {
+  await trx('cookie_keys').insert({ id: randomToken(9), key_sealed: seal(cookieSealKey(secret), randomToken(32)), created_at: now });
+}
+
 /**
- * The provider's signing keys (private JWKs, sealed at rest), created on first
- * start: RS256 first (the spec default for ID tokens), then ES256. An advisory
- * lock keeps two instances starting together from both generating keys.
+ * Creates the first signing and cookie keys when there are none. An advisory
+ * lock keeps instances starting together from each generating their own.
  */
-export async function ensureSigningKeys(db: Database, secret: string): Promise<SigningJwk[]> {
-  const key = deriveKey(secret, 'signing-keys');
-  return db.transaction(async (trx) => {
+export async function ensureKeys(db: Database, secret: string): Promise<void> {
+  await db.transaction(async (trx) => {
     await trx.raw('SELECT pg_advisory_xact_lock(?)', [LOCK_ID]);
-    let rows = await trx('signing_keys').whereNull('retired_at').orderBy('created_at', 'asc').orderBy('alg', 'desc');
-    if (rows.length === 0) {
-      const now = Date.now();
-      const fresh = [generate('RS256'), generate('ES256')];
-      await trx('signing_keys').insert(
-        fresh.map((jwk, index) => ({
-          kid: jwk.kid,
-          alg: jwk.alg,
-          private_jwk_sealed: seal(key, JSON.stringify(jwk)),
-          created_at: new Date(now + index),
-        })),
-      );
-      rows = await trx('signing_keys').whereNull('retired_at').orderBy('created_at', 'asc');
-    }
-    return rows.map((row: { private_jwk_sealed: string }) => {
-      try {
-        return JSON.parse(unseal(key, row.private_jwk_sealed)) as SigningJwk;
-      } catch {
-        throw new Error(
-          'The signing keys in the database were sealed with another SESAME_SECRET. ' +
-            'Every instance on one database must use the same SESAME_SECRET (on the embedded database it lives in DATA_DIR/sesame-secret).',
-        );
-      }
-    });
+    const now = new Date();
+    if (!(await trx('signing_keys').whereNull('retired_at').first())) await insertSigningKeys(trx, secret, now);
+    if (!(await trx('cookie_keys').whereNull('retired_at').first())) await insertCookieKey(trx, secret, now);
   });
 }
 
-/** Cookie signing keys derived from SESAME_SECRET, shared by Koa and the provider. */
-export function cookieKeys(secret: string): string[] {
-  return [deriveKey(secret, 'cookie-keys-v1').toString('base64url')];
+/** A cheap fingerprint of the live key set: instances poll it to pick up rotations. */
+export async function keySetVersion(db: Database): Promise<string> {
+  const { rows } = await db.raw<{ rows: Array<{ version: string | null }> }>(
+    `SELECT (SELECT string_agg(kid, ',' ORDER BY kid) FROM signing_keys WHERE retired_at IS NULL) || '|' ||
+            (SELECT string_agg(id, ',' ORDER BY id) FROM cookie_keys WHERE retired_at IS NULL) AS version`,
+  );
+  return rows[0]?.version ?? '';
+}
+
+export async function loadKeySet(db: Database, secret: string): Promise<KeySet> {
+  const signingRows = await db('signing_keys').whereNull('retired_at').orderBy('created_at', 'desc').orderBy('kid');
+  const cookieRows = await db('cookie_keys').whereNull('retired_at').orderBy('created_at', 'desc').orderBy('id');
+  return {
+    signing: signingRows.map(
+      (row: { private_jwk_sealed: string }) => JSON.parse(unsealOrExplain(signingSealKey(secret), row.private_jwk_sealed)) as SigningJwk,
+    ),
+    cookie: cookieRows.map((row: { key_sealed: string }) => unsealOrExplain(cookieSealKey(secret), row.key_sealed)),
+    version: await keySetVersion(db),
+  };
+}
+
+/** Adds a new RS256 and ES256 key; they sign from now on, the previous keys still verify until retired. */
+export async function rotateSigningKeys(db: Database, secret: string): Promise<void> {
+  await db.transaction(async (trx) => {
+    await trx.raw('SELECT pg_advisory_xact_lock(?)', [LOCK_ID]);
+    await insertSigningKeys(trx, secret, new Date());
+  });
+}
+
+/** Adds a new cookie key that signs from now on; cookies signed with older keys stay valid until those retire. */
+export async function rotateCookieKeys(db: Database, secret: string): Promise<void> {
+  await db.transaction(async (trx) => {
+    await trx.raw('SELECT pg_advisory_xact_lock(?)', [LOCK_ID]);
+    await insertCookieKey(trx, secret, new Date());
+  });
+}
+
+export async function listSigningKeys(db: Database): Promise<SigningKeyInfo[]> {
+  const rows = (await db('signing_keys').whereNull('retired_at').orderBy('created_at', 'desc').orderBy('kid')) as Array<{
+    kid: string;
+    alg: string;
+    created_at: Date;
+  }>;
+  const seen = new Set<string>();
+  return rows.map((row) => {
+    const current = !seen.has(row.alg);
+    seen.add(row.alg);
+    return { kid: row.kid, alg: row.alg, createdAt: new Date(row.created_at), current };
+  });
+}
+
+/**
+ * Retires a previous signing key: it leaves the JWKS, so tokens it signed stop
+ * verifying. The current key of an algorithm cannot be retired.
+ */
+export async function retireSigningKey(db: Database, kid: string): Promise<'retired' | 'current' | 'unknown'> {
+  const key = (await listSigningKeys(db)).find((info) => info.kid === kid);
+  if (!key) return 'unknown';
+  if (key.current) return 'current';
+  await db('signing_keys').where({ kid }).update({ retired_at: new Date() });
+  return 'retired';
 }
 
 /** The public half of the key set, for verifying our own JWT access tokens. */

@@ -6,7 +6,7 @@ import { html, raw, renderErrorPage, renderPage } from '../http/pages.ts';
 import type { OrganizationRepository } from '../organizations/index.ts';
 import type { UserRepository } from '../users/index.ts';
 import { createAdapterFactory } from './adapter.ts';
-import { cookieKeys, type SigningJwk } from './keys.ts';
+import type { KeySet } from './keys.ts';
 import {
   installOrganizationTokens,
   ORGANIZATION_ROLES_SCOPE,
@@ -31,7 +31,7 @@ const boundedParam = (name: string) => (_ctx: unknown, value: string | undefined
 export type ProviderDeps = {
   config: Config;
   db: Database;
-  keys: SigningJwk[];
+  keySet: KeySet;
   applications: ApplicationService;
   users: UserRepository;
   organizations: OrganizationRepository;
@@ -56,14 +56,14 @@ async function organizationClaims(organizations: OrganizationRepository, userId:
 const resourcesOf = (model: { resource?: string | string[] | undefined }) =>
   model.resource === undefined ? [] : Array.isArray(model.resource) ? model.resource : [model.resource];
 
-export function createProvider({ config, db, keys, applications, users, organizations }: ProviderDeps): Provider {
+export function createProvider({ config, db, keySet, applications, users, organizations }: ProviderDeps): Provider {
   const Adapter = createAdapterFactory(db, { findClient: (id) => applications.findClientMetadata(id) });
 
   const configuration: Configuration = {
     adapter: Adapter,
-    jwks: { keys: keys as unknown as NonNullable<Configuration['jwks']>['keys'] },
+    jwks: { keys: keySet.signing as unknown as NonNullable<Configuration['jwks']>['keys'] },
     cookies: {
-      keys: cookieKeys(config.secret),
+      keys: keySet.cookie,
       long: { signed: true, httpOnly: true, sameSite: 'lax' },
       // The interaction cookie must reach /interaction/* and /api/experience/*.
       short: { signed: true, httpOnly: true, sameSite: 'lax', path: '/' },

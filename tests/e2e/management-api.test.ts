@@ -1,6 +1,6 @@
 import { importJWK, SignJWT } from 'jose';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { ensureSigningKeys } from '../../src/oidc/keys.ts';
+import { loadKeySet } from '../../src/oidc/keys.ts';
 import { databaseKind, uniqueEmail } from '../helpers/db.ts';
 import { api, managementToken, startTestSesame, type TestSesame } from '../helpers/server.ts';
 
@@ -18,7 +18,7 @@ describe(`Management API (${databaseKind})`, () => {
 
   /** Signs an access token with Sesame's own key, to test claims the token endpoint would never issue. */
   async function forgeAccessToken(claims: Record<string, unknown>, expiresAt: number) {
-    const keys = await ensureSigningKeys(t.db, t.config.secret);
+    const keys = (await loadKeySet(t.db, t.config.secret)).signing;
     const jwk = keys.find((key) => key.alg === 'ES256')!;
     return new SignJWT(claims)
       .setProtectedHeader({ alg: 'ES256', kid: jwk.kid, typ: 'at+jwt' })
@@ -58,7 +58,7 @@ describe(`Management API (${databaseKind})`, () => {
     it('answers 401 for a token meant for another audience', async () => {
       // An ID token is signed by the same keys but is not an access token for the API.
       const now = Math.floor(Date.now() / 1000);
-      const keys = await ensureSigningKeys(t.db, t.config.secret);
+      const keys = (await loadKeySet(t.db, t.config.secret)).signing;
       const jwk = keys.find((key) => key.alg === 'ES256')!;
       const idToken = await new SignJWT({ scope: 'all' })
         .setProtectedHeader({ alg: 'ES256', kid: jwk.kid })

@@ -5,9 +5,15 @@
 type Cookie = { value: string; path: string };
 
 export class CookieClient {
-  private readonly cookies = new Map<string, Cookie>();
+  constructor(
+    readonly origin: string,
+    private readonly cookies = new Map<string, Cookie>(),
+  ) {}
 
-  constructor(readonly origin: string) {}
+  /** The same browser talking to another port of the same host (cookies ignore ports). */
+  atOrigin(origin: string): CookieClient {
+    return new CookieClient(origin, this.cookies);
+  }
 
   private cookieHeader(url: URL): string {
     return [...this.cookies.entries()]

@@ -23,6 +23,8 @@ export async function freePort(): Promise<number> {
 export type TestSesame = {
   sesame: Sesame;
   config: Config;
+  /** Where this instance really listens (differs from baseUrl for a second instance). */
+  listenUrl: string;
   db: Database;
   baseUrl: string;
   issuer: string;
@@ -32,10 +34,17 @@ export type TestSesame = {
   close: () => Promise<void>;
 };
 
-/** A real Sesame on a random loopback port, on a real database. */
-export async function startTestSesame(env: Record<string, string> = {}): Promise<TestSesame> {
+/**
+ * A real Sesame on a random loopback port, on a real database: its own (or
+ * the shared PostgreSQL) unless `options.db` is given, which it then leaves open.
+ */
+export async function startTestSesame(
+  env: Record<string, string> = {},
+  options: { db?: Database; keyPollMs?: number; baseUrl?: string } = {},
+): Promise<TestSesame> {
   const port = await freePort();
-  const baseUrl = `http://localhost:${port}`;
+  // Another instance behind the same public URL listens on its own port.
+  const baseUrl = options.baseUrl ?? `http://localhost:${port}`;
   const m2m = { id: `test-m2m-${randomBytes(4).toString('hex')}`, secret: randomBytes(32).toString('base64url') };
   const config = loadConfig({
     PORT: String(port),
@@ -47,18 +56,20 @@ export async function startTestSesame(env: Record<string, string> = {}): Promise
     LOG_LEVEL: 'silent',
     ...env,
   });
-  const db = await openTestDatabase();
+  const db = options.db ?? (await openTestDatabase());
   let offsetMs = 0;
   const sesame = await createSesame({
     config,
     db,
     clock: () => new Date(Date.now() + offsetMs),
     demoClientId: `demo-${randomBytes(4).toString('hex')}`,
+    keyPollMs: options.keyPollMs,
   });
   await sesame.listen(port, '127.0.0.1');
   return {
     sesame,
     config,
+    listenUrl: `http://localhost:${port}`,
     db,
     baseUrl,
     issuer: config.issuer,
@@ -68,14 +79,14 @@ export async function startTestSesame(env: Record<string, string> = {}): Promise
     },
     close: async () => {
       await sesame.close();
-      await db.destroy();
+      if (!options.db) await db.destroy();
     },
   };
 }
 
 /** A Management API access token from client_credentials, as a backend gets one. */
 export async function managementToken(t: TestSesame, client = t.m2m, scope = 'all'): Promise<string> {
-  const response = await fetch(`${t.issuer}/token`, {
+  const response = await fetch(`${t.listenUrl}/oidc/token`, {
     method: 'POST',
     headers: {
       'content-type': 'application/x-www-form-urlencoded',
@@ -97,7 +108,7 @@ export async function api(
   const headers: Record<string, string> = { ...options.headers };
   if (options.token) headers.authorization = `Bearer ${options.token}`;
   if (options.body !== undefined || options.rawBody !== undefined) headers['content-type'] ??= 'application/json';
-  const response = await fetch(`${t.baseUrl}${path}`, {
+  const response = await fetch(`${t.listenUrl}${path}`, {
     method,
     headers,
     body: options.rawBody ?? (options.body === undefined ? undefined : JSON.stringify(options.body)),

@@ -16,6 +16,7 @@ const tables = [
   'organization_jit_roles',
   'organization_jit_email_domains',
   'organization_invitations',
+  'cookie_keys',
 ];
 
 async function existingTables(db: Database): Promise<string[]> {

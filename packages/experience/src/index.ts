@@ -12,7 +12,8 @@ import type { UserRepository } from '../../../src/users/index.ts';
 import { continueAsPage, linkFailurePage, signInInfoPage } from './pages.ts';
 
 export type ExperienceDeps = {
-  provider: Provider;
+  /** The current provider (it is rebuilt when keys rotate). */
+  provider: () => Provider;
   signIn: SignInService;
   users: UserRepository;
   /** Our own origin: state-changing requests from anywhere else are refused. */
@@ -39,7 +40,7 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
   }
 
   async function appName(interaction: InteractionDetails): Promise<string> {
-    const client = await provider.Client.find(String(interaction.params.client_id));
+    const client = await provider().Client.find(String(interaction.params.client_id));
     return client?.clientName ?? 'the app';
   }
 
@@ -58,13 +59,13 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
   router.get('/interaction/:uid', async (ctx) => {
     let interaction: InteractionDetails;
     try {
-      interaction = await loadInteraction(provider, ctx, ctx.params.uid);
+      interaction = await loadInteraction(provider(), ctx, ctx.params.uid);
     } catch (error) {
       if (error instanceof AppError) return linkFailurePage(ctx, error.code);
       throw error;
     }
     if (interaction.prompt.name === 'consent') {
-      return ctx.redirect(await completeConsent(provider, ctx, interaction));
+      return ctx.redirect(await completeConsent(provider(), ctx, interaction));
     }
     const token = param(interaction, 'one_time_token');
     const email = param(interaction, 'login_hint');
@@ -83,14 +84,14 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
     checkFormOrigin(ctx);
     let interaction: InteractionDetails | undefined;
     try {
-      interaction = await loadInteraction(provider, ctx, ctx.params.uid);
+      interaction = await loadInteraction(provider(), ctx, ctx.params.uid);
       const result = await signIn.withOneTimeToken({
         token: param(interaction, 'one_time_token') ?? '',
         email: param(interaction, 'login_hint') ?? '',
         interactionUid: interaction.uid,
       });
       ctx.status = 303;
-      ctx.redirect(await completeLogin(provider, ctx, interaction, { accountId: result.user.id, amr: result.amr }));
+      ctx.redirect(await completeLogin(provider(), ctx, interaction, { accountId: result.user.id, amr: result.amr }));
     } catch (error) {
       if (error instanceof AppError && error.status < 500) return linkFailurePage(ctx, error.code, interaction?.uid);
       throw error;
@@ -100,13 +101,13 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
   router.post('/interaction/:uid/abort', async (ctx) => {
     checkFormOrigin(ctx);
     try {
-      await loadInteraction(provider, ctx, ctx.params.uid);
+      await loadInteraction(provider(), ctx, ctx.params.uid);
     } catch (error) {
       if (error instanceof AppError) return linkFailurePage(ctx, error.code);
       throw error;
     }
     ctx.status = 303;
-    ctx.redirect(await abortInteraction(provider, ctx, 'The user went back without signing in.'));
+    ctx.redirect(await abortInteraction(provider(), ctx, 'The user went back without signing in.'));
   });
 
   // JSON Experience API: the same step for custom sign-in UIs.
@@ -127,13 +128,13 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
         errors: [400, 403, 410, 415],
       },
       async ({ body }, ctx) => {
-        const interaction = await loadInteraction(provider, ctx);
+        const interaction = await loadInteraction(provider(), ctx);
         const result = await signIn.withOneTimeToken({
           token: body.token ?? param(interaction, 'one_time_token') ?? '',
           email: body.email ?? param(interaction, 'login_hint') ?? '',
           interactionUid: interaction.uid,
         });
-        return { body: { redirectTo: await completeLogin(provider, ctx, interaction, { accountId: result.user.id, amr: result.amr }) } };
+        return { body: { redirectTo: await completeLogin(provider(), ctx, interaction, { accountId: result.user.id, amr: result.amr }) } };
       },
     ),
   );

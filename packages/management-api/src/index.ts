@@ -3,6 +3,7 @@ import type { JSONWebKeySet } from 'jose';
 import type { ApplicationService } from '../../../src/applications/index.ts';
 import type { InvitationService } from '../../../src/invitations/index.ts';
 import type { Mailer } from '../../../src/mail/index.ts';
+import type { KeyService } from '../../../src/oidc/key-service.ts';
 import type { OrganizationRepository, OrganizationService } from '../../../src/organizations/index.ts';
 import type { TokenService } from '../../../src/tokens/index.ts';
 import type { UserRepository } from '../../../src/users/index.ts';
@@ -10,6 +11,7 @@ import type { UserService } from '../../../src/users/service.ts';
 import { requireManagementToken } from './auth.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { registerApplicationRoutes } from './routes/applications.ts';
+import { registerConfigRoutes } from './routes/configs.ts';
 import { registerInvitationRoutes } from './routes/invitations.ts';
 import { registerOneTimeTokenRoutes } from './routes/one-time-tokens.ts';
 import { registerOrganizationRoutes } from './routes/organizations.ts';
@@ -30,6 +32,7 @@ export type ManagementApiDeps = {
   organizationService: OrganizationService;
   mailer: Mailer;
   invitations: InvitationService;
+  keys: KeyService;
 };
 
 /**
@@ -59,5 +62,6 @@ export function createManagementApiRouter(deps: ManagementApiDeps): Router {
   registerUserRoutes(router, deps);
   registerOrganizationRoutes(router, deps);
   registerInvitationRoutes(router, deps);
+  registerConfigRoutes(router, deps);
   return router;
 }
