@@ -9,26 +9,17 @@ import { createDemoRouter } from '../packages/demo/src/index.ts';
 import { createOutboxRouter } from '../packages/demo/src/outbox.ts';
 import { createExperienceRouter } from '../packages/experience/src/index.ts';
 import { createManagementApiRouter } from '../packages/management-api/src/index.ts';
-import { createApplicationRepository, createApplicationService } from './applications/index.ts';
 import { ensureBootstrap, type BootstrapResult } from './bootstrap.ts';
+import { createCore } from './core.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createDatabase, migrateToLatest, type Database } from './db/index.ts';
 import { errorHandler, rejectNulBytes, requestLog } from './http/middleware.ts';
 import { html, renderPage } from './http/pages.ts';
-import { deriveKey } from './lib/crypto.ts';
 import { createLogger, type Logger } from './logger.ts';
-import { createDevOutbox, createMailer } from './mail/index.ts';
-import { createOrganizationRepository, createOrganizationService } from './organizations/index.ts';
-import { createInvitationRepository, createInvitationService } from './invitations/index.ts';
 import { createProviderHolder } from './oidc/holder.ts';
 import { createKeyService } from './oidc/key-service.ts';
 import { ensureKeys, keySetVersion, loadKeySet, publicJwks } from './oidc/keys.ts';
 import { createProvider, MANAGEMENT_API_SCOPE } from './oidc/provider.ts';
-import { createSignInService } from './signin/index.ts';
-import { createTokenRepository, createTokenService } from './tokens/index.ts';
-import { createUserRepository } from './users/index.ts';
-import { createUserService } from './users/service.ts';
-import { createSessionStore } from './oidc/sessions.ts';
 
 export type SesameOptions = {
   config: Config;
@@ -54,38 +45,14 @@ export async function createSesame(options: SesameOptions) {
       config.databaseUrl ? { kind: 'postgres', url: config.databaseUrl } : { kind: 'embedded', dataDir: config.dataDir },
       (error) => logger.warn({ err: error }, 'database connection error'),
     );
-  const clock = options.clock ?? (() => new Date());
 
   await migrateToLatest(db);
   await ensureKeys(db, config.secret);
   const initialKeySet = await loadKeySet(db, config.secret);
   let jwks = publicJwks(initialKeySet.signing) as JSONWebKeySet;
 
-  const applications = createApplicationService({
-    repository: createApplicationRepository(db),
-    sealKey: deriveKey(config.secret, 'application-secrets'),
-  });
-  const users = createUserRepository(db);
-  const organizations = createOrganizationRepository(db);
-  const organizationService = createOrganizationService({ organizations, users });
-  const userService = createUserService({ users, organizations, sessions: createSessionStore(db), clock });
-  const tokens = createTokenService({
-    repository: createTokenRepository(db),
-    clock,
-    limits: config.oneTimeTokens,
-    unknownOrganizationIds: (ids) => organizations.unknownIds(ids),
-  });
-  // Without SMTP_URL, mail is kept in the dev outbox (never in production).
-  const outbox = !config.smtpUrl && config.devPages ? createDevOutbox() : undefined;
-  const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.emailFrom, logger, outbox });
-  const invitations = createInvitationService({
-    invitations: createInvitationRepository(db),
-    tokens,
-    organizations: organizationService,
-    mailer,
-    clock,
-  });
-  const signIn = createSignInService({ tokens, users, organizations: organizationService, invitations, clock });
+  const core = createCore({ config, db, logger, clock: options.clock });
+  const { applications, users, userService, organizations, organizationService, tokens, outbox, mailer, invitations, signIn } = core;
   const bootstrap = await ensureBootstrap(config, applications, options.demoClientId);
   const app = new Koa();
   app.keys = initialKeySet.cookie;
@@ -160,7 +127,7 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
     invitations,
     keys,
     mailer,
-    clock,
+    clock: core.clock,
   });
   app.use(managementApi.routes()).use(managementApi.allowedMethods({ throw: true }));
   // The provider is rebuilt when keys rotate: mount whichever is current.
@@ -183,7 +150,7 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
     providers,
     managementApi,
     bootstrap,
-    services: { applications, users, tokens, signIn, organizations, organizationService, invitations, mailer },
+    services: core,
     outbox,
     async listen(port = config.port, host?: string): Promise<Server> {
       server = await new Promise<Server>((resolve, reject) => {

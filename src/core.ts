@@ -1,0 +1,50 @@
+import { createApplicationRepository, createApplicationService } from './applications/index.ts';
+import type { Config } from './config.ts';
+import type { Database } from './db/index.ts';
+import { createInvitationRepository, createInvitationService } from './invitations/index.ts';
+import { deriveKey } from './lib/crypto.ts';
+import type { Logger } from './logger.ts';
+import { createDevOutbox, createMailer } from './mail/index.ts';
+import { createSessionStore } from './oidc/sessions.ts';
+import { createOrganizationRepository, createOrganizationService } from './organizations/index.ts';
+import { createSignInService } from './signin/index.ts';
+import { createTokenRepository, createTokenService } from './tokens/index.ts';
+import { createUserRepository } from './users/index.ts';
+import { createUserService } from './users/service.ts';
+
+export type Core = ReturnType<typeof createCore>;
+
+/**
+ * The domain services over one database, without HTTP: the server
+ * (src/main.ts) and the CLI (src/cli/) build the same graph from here.
+ */
+export function createCore(deps: { config: Config; db: Database; logger: Logger; clock?: () => Date }) {
+  const { config, db, logger } = deps;
+  const clock = deps.clock ?? (() => new Date());
+  const applications = createApplicationService({
+    repository: createApplicationRepository(db),
+    sealKey: deriveKey(config.secret, 'application-secrets'),
+  });
+  const users = createUserRepository(db);
+  const organizations = createOrganizationRepository(db);
+  const organizationService = createOrganizationService({ organizations, users });
+  const userService = createUserService({ users, organizations, sessions: createSessionStore(db), clock });
+  const tokens = createTokenService({
+    repository: createTokenRepository(db),
+    clock,
+    limits: config.oneTimeTokens,
+    unknownOrganizationIds: (ids) => organizations.unknownIds(ids),
+  });
+  // Without SMTP_URL, mail is kept in the dev outbox (never in production).
+  const outbox = !config.smtpUrl && config.devPages ? createDevOutbox() : undefined;
+  const mailer = createMailer({ smtpUrl: config.smtpUrl, from: config.emailFrom, logger, outbox });
+  const invitations = createInvitationService({
+    invitations: createInvitationRepository(db),
+    tokens,
+    organizations: organizationService,
+    mailer,
+    clock,
+  });
+  const signIn = createSignInService({ tokens, users, organizations: organizationService, invitations, clock });
+  return { clock, applications, users, userService, organizations, organizationService, tokens, outbox, mailer, invitations, signIn };
+}
