@@ -27,7 +27,7 @@ export function createCore(deps: { config: Config; db: Database; logger: Logger;
   });
   const users = createUserRepository(db);
   const organizations = createOrganizationRepository(db);
-  const organizationService = createOrganizationService({ organizations, users });
+  const organizationService = createOrganizationService({ db, organizations, users });
   const userService = createUserService({ users, organizations, sessions: createSessionStore(db), clock });
   const tokens = createTokenService({
     repository: createTokenRepository(db),

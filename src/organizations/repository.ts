@@ -31,6 +31,11 @@ const toRole = (row: RoleRow): OrganizationRole => ({
 
 export type Page = { page: number; pageSize: number };
 
+/** Serializes list replacements (delete + insert) of one organization. */
+async function lockOrganization(trx: Knex.Transaction, organizationId: string) {
+  await trx('organizations').where({ id: organizationId }).forUpdate().first();
+}
+
 export type OrganizationRepository = ReturnType<typeof createOrganizationRepository>;
 
 /** SQL for organizations, their roles, memberships and just-in-time rules. */
@@ -151,6 +156,8 @@ export function createOrganizationRepository(db: Database) {
     },
     async replaceRoles(organizationId: string, userId: string, roleIds: string[]) {
       await db.transaction(async (trx) => {
+        // Replacing is delete + insert: lock the membership so parallel replaces run one after another.
+        await trx('organization_user_relations').where({ organization_id: organizationId, user_id: userId }).forUpdate().first();
         await trx('organization_role_user_relations').where({ organization_id: organizationId, user_id: userId }).delete();
         if (roleIds.length > 0) {
           await trx('organization_role_user_relations').insert(
@@ -209,6 +216,7 @@ export function createOrganizationRepository(db: Database) {
     },
     async replaceJitRoles(organizationId: string, roleIds: string[]) {
       await db.transaction(async (trx) => {
+        await lockOrganization(trx, organizationId);
         await trx('organization_jit_roles').where({ organization_id: organizationId }).delete();
         if (roleIds.length > 0) {
           await trx('organization_jit_roles').insert(roleIds.map((roleId) => ({ organization_id: organizationId, organization_role_id: roleId })));
@@ -222,6 +230,7 @@ export function createOrganizationRepository(db: Database) {
     },
     async replaceJitEmailDomains(organizationId: string, domains: string[]) {
       await db.transaction(async (trx) => {
+        await lockOrganization(trx, organizationId);
         await trx('organization_jit_email_domains').where({ organization_id: organizationId }).delete();
         if (domains.length > 0) {
           await trx('organization_jit_email_domains').insert(domains.map((domain) => ({ organization_id: organizationId, email_domain: domain })));

@@ -1,3 +1,4 @@
+import type { Database } from '../db/index.ts';
 import { AppError } from '../errors.ts';
 import { generateId } from '../lib/ids.ts';
 import type { UserRepository } from '../users/index.ts';
@@ -8,8 +9,8 @@ const isUniqueViolation = (error: unknown) => (error as { code?: string }).code 
 export type OrganizationService = ReturnType<typeof createOrganizationService>;
 
 /** The rules around organizations: existence checks, conflicts, and just-in-time provisioning. */
-export function createOrganizationService(deps: { organizations: OrganizationRepository; users: UserRepository }) {
-  const { organizations: repo, users } = deps;
+export function createOrganizationService(deps: { db: Database; organizations: OrganizationRepository; users: UserRepository }) {
+  const { db, organizations: repo, users } = deps;
 
   async function mustExist(id: string): Promise<Organization> {
     const org = await repo.findById(id);
@@ -92,12 +93,13 @@ export function createOrganizationService(deps: { organizations: OrganizationRep
       const missing: string[] = [];
       for (const userId of unique) if (!(await users.findById(userId))) missing.push(userId);
       if (missing.length > 0) throw new AppError('INVALID_INPUT', `Unknown user ids: ${missing.join(', ')}.`, { unknownUserIds: missing });
-      const already: string[] = [];
-      for (const userId of unique) if (await repo.isMember(id, userId)) already.push(userId);
-      if (already.length > 0) {
-        throw new AppError('CONFLICT', `Already members of the organization: ${already.join(', ')}.`, { existingMemberIds: already });
-      }
-      await repo.addMembers(id, unique);
+      // The insert decides, in one transaction: of parallel adds of one user exactly one succeeds.
+      await db.transaction(async (trx) => {
+        const already = await repo.addMembers(id, unique, trx);
+        if (already.length > 0) {
+          throw new AppError('CONFLICT', `Already members of the organization: ${already.join(', ')}.`, { existingMemberIds: already });
+        }
+      });
     },
     async removeMember(id: string, userId: string) {
       await mustExist(id);
