@@ -61,6 +61,13 @@ const envSchema = z.object({
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ),
   NODE_ENV: z.preprocess(emptyToUndefined, z.string().default('development')),
+  METRICS_TOKEN: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .regex(/^[\x21-\x7e]{16,}$/, 'METRICS_TOKEN must be at least 16 printable characters without spaces')
+      .optional(),
+  ),
 });
 
 export type Config = {
@@ -79,6 +86,8 @@ export type Config = {
   /** Dev-only pages (/demo) are served only on a non-production, embedded setup or when asked. */
   devPages: boolean;
   oneTimeTokens: { defaultExpiresIn: number; maxExpiresIn: number };
+  /** When set, `GET /metrics` requires `Authorization: Bearer <metricsToken>`. */
+  metricsToken: string | undefined;
 };
 
 export class ConfigError extends Error {
@@ -139,5 +148,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     production,
     devPages: !production,
     oneTimeTokens: { defaultExpiresIn: 600, maxExpiresIn: 7 * 24 * 3600 },
+    metricsToken: e.METRICS_TOKEN,
   };
 }

@@ -24,6 +24,8 @@ export const errorTable = {
   },
   MAIL_NOT_SENT: { status: 502, message: 'The mail could not be sent. Nothing was changed; try again.' },
   INTERNAL: { status: 500, message: 'Something went wrong on our side.' },
+  SERVICE_UNAVAILABLE: { status: 503, message: 'Sesame is temporarily unavailable. Try again in a moment.' },
+  NOT_READY: { status: 503, message: 'Sesame is not ready to serve requests.' },
 } as const satisfies Record<string, { status: number; message: string }>;
 
 export type ErrorCode = keyof typeof errorTable;

@@ -12,10 +12,12 @@ import { createManagementApiRouter } from '../packages/management-api/src/index.
 import { ensureBootstrap, type BootstrapResult } from './bootstrap.ts';
 import { createCore } from './core.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
-import { createDatabase, migrateToLatest, type Database } from './db/index.ts';
+import { createDatabase, migrateWhenReachable, type Database } from './db/index.ts';
+import { createHealthRouter } from './http/health.ts';
 import { errorHandler, rejectNulBytes, requestLog } from './http/middleware.ts';
 import { html, renderPage } from './http/pages.ts';
 import { createLogger, type Logger } from './logger.ts';
+import { createMetrics, createMetricsRouter, httpMetrics, instrumentCore } from './metrics.ts';
 import { createProviderHolder } from './oidc/holder.ts';
 import { createKeyService } from './oidc/key-service.ts';
 import { ensureKeys, keySetVersion, loadKeySet, publicJwks } from './oidc/keys.ts';
@@ -31,6 +33,8 @@ export type SesameOptions = {
   demoClientId?: string;
   /** How often to look for rotated keys (default 10 s). */
   keyPollMs?: number;
+  /** How long to wait at start for a PostgreSQL that cannot be reached yet (default 120 s). */
+  databaseWaitMs?: number;
 };
 
 export type Sesame = Awaited<ReturnType<typeof createSesame>>;
@@ -42,23 +46,40 @@ export async function createSesame(options: SesameOptions) {
   const db =
     options.db ??
     createDatabase(
-      config.databaseUrl ? { kind: 'postgres', url: config.databaseUrl } : { kind: 'embedded', dataDir: config.dataDir },
+      config.databaseUrl
+        ? { kind: 'postgres', url: config.databaseUrl, logger }
+        : { kind: 'embedded', dataDir: config.dataDir, logger },
       (error) => logger.warn({ err: error }, 'database connection error'),
     );
 
-  await migrateToLatest(db);
+  await migrateWhenReachable(db, {
+    deadlineMs: options.databaseWaitMs ?? 120_000,
+    onRetry: (error, delayMs, attempt) => {
+      const { code, message } = error as { code?: unknown; message?: unknown };
+      logger.warn({ attempt, code, reason: String(message) }, `database not reachable, retrying in ${delayMs / 1000}s`);
+    },
+  });
   await ensureKeys(db, config.secret);
   const initialKeySet = await loadKeySet(db, config.secret);
   let jwks = publicJwks(initialKeySet.signing) as JSONWebKeySet;
 
   const core = createCore({ config, db, logger, clock: options.clock });
   const { applications, users, userService, organizations, organizationService, tokens, outbox, mailer, invitations, signIn } = core;
+  const metrics = createMetrics({ db });
+  instrumentCore(core, metrics);
   const bootstrap = await ensureBootstrap(config, applications, options.demoClientId);
   const app = new Koa();
   app.keys = initialKeySet.cookie;
   const providers = createProviderHolder({
     initial: initialKeySet,
-    build: (keySet) => createProvider({ config, db, keySet, applications, users, organizations }),
+    build: (keySet) => {
+      const built = createProvider({ config, db, keySet, applications, users, organizations });
+      // The provider answers its own failures (500 server_error): errorHandler logs them and maps an outage to 503.
+      built.on('server_error', (ctx: Koa.Context, error: unknown) => {
+        ctx.state.providerError = error;
+      });
+      return built;
+    },
     loadKeySet: () => loadKeySet(db, config.secret),
     keySetVersion: () => keySetVersion(db),
     onSwap: (keySet) => {
@@ -72,8 +93,20 @@ export async function createSesame(options: SesameOptions) {
   const keys = createKeyService({ db, secret: config.secret, providers });
 
   let internalUrl = config.baseUrl;
+  // Set by close(): answers still to be sent tell clients not to reuse the connection, so it can close.
+  let draining = false;
+  app.use(async (ctx, next) => {
+    try {
+      await next();
+    } finally {
+      if (draining) ctx.set('Connection', 'close');
+    }
+  });
   app.use(requestLog(logger));
+  app.use(httpMetrics(metrics));
   app.use(errorHandler(logger));
+  app.use(createHealthRouter({ db }).routes());
+  app.use(createMetricsRouter(metrics, { token: config.metricsToken }).routes());
   app.use(rejectNulBytes);
 
   const origin = new URL(config.baseUrl).origin;
@@ -152,6 +185,7 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
     bootstrap,
     services: core,
     outbox,
+    metrics,
     async listen(port = config.port, host?: string): Promise<Server> {
       server = await new Promise<Server>((resolve, reject) => {
         const listening = app.listen(port, host, () => resolve(listening));
@@ -161,11 +195,24 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
       providers.start();
       return server;
     },
-    async close(): Promise<void> {
+    /**
+     * Stops the key poller and stops accepting connections; requests in flight
+     * may finish for `drainMs` (default 10 s), then the remaining connections
+     * are cut. Last, closes the database when this instance opened it.
+     */
+    async close({ drainMs = 10_000 }: { drainMs?: number } = {}): Promise<void> {
       providers.stop();
-      if (server) {
-        server.closeAllConnections();
-        await new Promise<void>((resolve) => server!.close(() => resolve()));
+      const listening = server;
+      if (listening) {
+        draining = true;
+        const closed = new Promise<void>((resolve) => listening.close(() => resolve()));
+        listening.closeIdleConnections();
+        const cutOff = setTimeout(() => listening.closeAllConnections(), drainMs);
+        try {
+          await closed;
+        } finally {
+          clearTimeout(cutOff);
+        }
       }
       if (!options.db) await db.destroy();
     },
@@ -207,18 +254,32 @@ async function start(): Promise<void> {
     }
     throw error;
   }
-  const sesame = await createSesame({ config });
-  await sesame.listen(config.port);
-  process.stdout.write(banner(config, sesame.bootstrap));
+  const logger = createLogger(config.logLevel);
+  let sesame: Sesame | undefined;
   let stopping = false;
-  const stop = async () => {
+  // Installed first: a stop while still waiting for the database exits at once.
+  const stop = async (signal: NodeJS.Signals) => {
     if (stopping) return;
     stopping = true;
-    await sesame.close();
+    logger.info({ signal }, 'shutting down: finishing the requests in flight');
+    try {
+      await sesame?.close();
+    } catch (error) {
+      logger.error({ err: error }, 'shutdown failed');
+      process.exit(1);
+    }
     process.exit(0);
   };
   process.on('SIGINT', stop);
   process.on('SIGTERM', stop);
+  try {
+    sesame = await createSesame({ config, logger });
+    await sesame.listen(config.port);
+  } catch (error) {
+    logger.fatal({ err: error }, 'Sesame could not start');
+    process.exit(1);
+  }
+  process.stdout.write(banner(config, sesame.bootstrap));
 }
 
 if (process.argv[1] && import.meta.url === pathToFileURL(process.argv[1]).href) {

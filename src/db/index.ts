@@ -4,15 +4,37 @@ import knexFactory, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
 import pg from 'pg';
 import { migrationSource } from '../../migrations/index.ts';
+import type { Logger } from '../logger.ts';
 
 export type Database = Knex;
 
 // timestamptz and jsonb come back as Date and objects from both drivers; int8 counts as numbers.
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number.parseInt(value, 10));
 
-export type DatabaseOptions =
+export type DatabaseOptions = (
   | { kind: 'postgres'; url: string; poolMax?: number }
-  | { kind: 'embedded'; dataDir?: string };
+  | { kind: 'embedded'; dataDir?: string }
+) & {
+  /** Where knex's own warnings go (default: the console). */
+  logger?: Logger;
+};
+
+/**
+ * knex's warnings as JSON log lines (first line only: no stacks). A failed
+ * connection attempt is logged at debug: the request that met it logs it already.
+ */
+function knexLog(logger: Logger): Knex.Config['log'] {
+  const line = (message: unknown) => String(message).split('\n', 1)[0] ?? '';
+  return {
+    warn: (message: unknown) => {
+      const level = /^(Acquire connection error|Connection Error)/.test(line(message)) ? 'debug' : 'warn';
+      logger[level]({ source: 'knex' }, line(message));
+    },
+    error: (message: unknown) => logger.error({ source: 'knex' }, line(message)),
+    deprecate: (method: string, alternative: string) => logger.warn({ source: 'knex' }, `${method} is deprecated, use ${alternative}`),
+    debug: (message: unknown) => logger.debug({ source: 'knex' }, line(message)),
+  };
+}
 
 /**
  * Opens the database: PostgreSQL when a URL is given, otherwise the embedded
@@ -23,6 +45,7 @@ export function createDatabase(options: DatabaseOptions, onPoolError?: (error: E
     return knexFactory({
       client: 'pg',
       connection: options.url,
+      ...(options.logger && { log: knexLog(options.logger) }),
       pool: {
         min: 0,
         max: options.poolMax ?? 10,
@@ -40,7 +63,12 @@ export function createDatabase(options: DatabaseOptions, onPoolError?: (error: E
     mkdirSync(filename, { recursive: true });
     connection = { filename };
   }
-  return knexFactory({ client: EmbeddedClient, dialect: 'postgres', connection } as unknown as Knex.Config);
+  return knexFactory({
+    client: EmbeddedClient,
+    dialect: 'postgres',
+    connection,
+    ...(options.logger && { log: knexLog(options.logger) }),
+  } as unknown as Knex.Config);
 }
 
 type ProcessResponse = (obj: { method?: string; output?: unknown; returning?: unknown; response: { affectedRows?: number } }, runner: unknown) => unknown;
@@ -75,6 +103,76 @@ export async function rollbackLast(db: Database): Promise<void> {
 export async function pendingMigrations(db: Database): Promise<number> {
   const [, pending] = (await db.migrate.list(migrationConfig)) as [unknown[], unknown[]];
   return pending.length;
+}
+
+/** Socket errors and PostgreSQL states that mean "cannot reach the database now", not "bad query". */
+const unavailableCodes = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  '53300', // too_many_connections
+  '57P01', // admin_shutdown
+  '57P02', // crash_shutdown
+  '57P03', // cannot_connect_now (starting up or shutting down)
+]);
+const unavailableMessages =
+  /Connection terminated|Connection ended unexpectedly|Client has encountered a connection error|Timeout acquiring a connection/i;
+
+/**
+ * Whether an error means the database cannot be reached right now (down,
+ * restarting, pool exhausted): the request may be retried later. Looks
+ * through `AggregateError`s (a host with several addresses) and causes.
+ */
+export function isDatabaseUnavailable(error: unknown, depth = 0): boolean {
+  if (typeof error !== 'object' || error === null || depth > 3) return false;
+  const { code, name, message, errors, cause } = error as Record<string, unknown>;
+  if (typeof code === 'string' && (unavailableCodes.has(code) || /^08[0-9A-Z]{3}$/.test(code))) return true;
+  if (name === 'KnexTimeoutError') return true;
+  if (typeof message === 'string' && unavailableMessages.test(message)) return true;
+  if (Array.isArray(errors) && errors.some((inner) => isDatabaseUnavailable(inner, depth + 1))) return true;
+  return isDatabaseUnavailable(cause, depth + 1);
+}
+
+export class DatabaseUnreachableError extends Error {
+  override name = 'DatabaseUnreachableError';
+}
+
+/**
+ * Migrates to the latest schema, waiting for a database that cannot be reached
+ * yet (a PostgreSQL started after Sesame): retries with exponential backoff
+ * (0.5 s doubling to 10 s) until `deadlineMs`, then gives up. Any other error
+ * (wrong password, missing database, failed migration) is thrown at once.
+ * The embedded database is in-process and never waits.
+ */
+export async function migrateWhenReachable(
+  db: Database,
+  options: { deadlineMs: number; onRetry: (error: unknown, delayMs: number, attempt: number) => void },
+): Promise<void> {
+  const giveUpAt = Date.now() + options.deadlineMs;
+  let delayMs = 500;
+  for (let attempt = 1; ; attempt += 1) {
+    try {
+      await migrateToLatest(db);
+      return;
+    } catch (error) {
+      if (!isDatabaseUnavailable(error)) throw error;
+      const left = giveUpAt - Date.now();
+      if (left <= 0) {
+        throw new DatabaseUnreachableError(`the database was not reachable within ${Math.round(options.deadlineMs / 1000)} s`, {
+          cause: error,
+        });
+      }
+      const wait = Math.min(delayMs, left);
+      options.onRetry(error, wait, attempt);
+      await new Promise((resolve) => setTimeout(resolve, wait));
+      delayMs = Math.min(delayMs * 2, 10_000);
+    }
+  }
 }
 
 /** Escapes LIKE wildcards so user input matches literally. */

@@ -1,9 +1,30 @@
 import { randomUUID } from 'node:crypto';
 import type { Context, Middleware, Next } from 'koa';
-import { AppError } from '../errors.ts';
+import { isDatabaseUnavailable } from '../db/index.ts';
+import { AppError, errorTable } from '../errors.ts';
 import type { Logger } from '../logger.ts';
 import { containsNul, readRawBody } from './body.ts';
 import { renderErrorPage } from './pages.ts';
+
+/** Probe and scrape endpoints: polled every few seconds, so logged at debug only. */
+const quietPaths = new Set(['/healthz', '/readyz', '/metrics']);
+
+/**
+ * The route pattern that answered (`/api/users/:id`, `/oidc/token`,
+ * `/interaction/:uid`), never the raw path: it is safe as a metric label and
+ * in logs. `unmatched` when no route did (404s, 405s).
+ */
+export function routeOf(ctx: Context): string {
+  // @koa/router records every layer whose path matched; the route is the last one
+  // for this method (middleware layers such as an auth `router.use` have no methods).
+  const layers = (ctx as { matched?: Array<{ path: unknown; methods: string[] }> }).matched ?? [];
+  const route = layers.findLast((layer) => layer.methods.includes(ctx.method) && typeof layer.path === 'string');
+  if (route) return route.path as string;
+  // oidc-provider routes with its own router, inside the koa-mount prefix.
+  const { _matchedRoute: matched, mountPath } = ctx as { _matchedRoute?: unknown; mountPath?: unknown };
+  if (typeof matched === 'string' && typeof mountPath === 'string') return `${mountPath}${matched}`;
+  return 'unmatched';
+}
 
 /** One log line per request (path only: query strings can carry one-time tokens). */
 export function requestLog(logger: Logger): Middleware {
@@ -14,19 +35,22 @@ export function requestLog(logger: Logger): Middleware {
     try {
       await next();
     } finally {
-      logger.info({
+      const line = {
         requestId: ctx.state.requestId,
         method: ctx.method,
         path: ctx.path,
+        route: routeOf(ctx),
         status: ctx.status,
         ms: Number(process.hrtime.bigint() - started) / 1e6,
-      });
+      };
+      if (quietPaths.has(ctx.path)) logger.debug(line);
+      else logger.info(line);
     }
   };
 }
 
 function wantsJson(ctx: Context): boolean {
-  return ctx.path.startsWith('/api/') || ctx.path === '/api' || ctx.accepts('html', 'json') !== 'html';
+  return ctx.path.startsWith('/api/') || ctx.path === '/api' || quietPaths.has(ctx.path) || ctx.accepts('html', 'json') !== 'html';
 }
 
 /**
@@ -37,6 +61,7 @@ export function errorHandler(logger: Logger): Middleware {
   return async (ctx, next) => {
     try {
       await next();
+      if (ctx.state.providerError !== undefined) answerProviderError(ctx, logger);
       if (ctx.status === 404 && ctx.body === undefined) throw new AppError('NOT_FOUND');
     } catch (caught) {
       let error: AppError;
@@ -46,10 +71,14 @@ export function errorHandler(logger: Logger): Middleware {
         error = new AppError('METHOD_NOT_ALLOWED');
       } else if (isHttpError(caught) && caught.status === 404) {
         error = new AppError('NOT_FOUND');
+      } else if (isDatabaseUnavailable(caught)) {
+        logger.warn({ requestId: ctx.state.requestId, ...describe(caught) }, 'database unavailable');
+        error = new AppError('SERVICE_UNAVAILABLE');
       } else {
         logger.error({ requestId: ctx.state.requestId, err: caught }, 'unhandled error');
         error = new AppError('INTERNAL');
       }
+      if (error.code === 'SERVICE_UNAVAILABLE') ctx.set('Retry-After', RETRY_AFTER_SECONDS);
       ctx.status = error.status;
       if (wantsJson(ctx)) {
         ctx.body = error.toBody();
@@ -59,6 +88,37 @@ export function errorHandler(logger: Logger): Middleware {
       }
     }
   };
+}
+
+const RETRY_AFTER_SECONDS = '5';
+
+/** The code and message of a failure, without the stack: enough for an outage that repeats per request. */
+function describe(error: unknown): { code?: unknown; reason: string } {
+  const { message, code } = error as { message?: unknown; code?: unknown };
+  return { ...(code !== undefined && { code }), reason: String(message) };
+}
+
+/**
+ * oidc-provider answers its own unexpected failures (`server_error`, 500) and
+ * reports them through its `server_error` event, which the composition root
+ * records in `ctx.state.providerError`. Log them with the request id; when the
+ * database is down, answer 503 so clients retry (a redirect to the client
+ * stays as the provider made it).
+ */
+function answerProviderError(ctx: Context, logger: Logger): void {
+  const failure: unknown = ctx.state.providerError;
+  if (!isDatabaseUnavailable(failure)) {
+    logger.error({ requestId: ctx.state.requestId, err: failure }, 'unhandled error in the OIDC provider');
+    return;
+  }
+  logger.warn({ requestId: ctx.state.requestId, ...describe(failure) }, 'database unavailable');
+  if (ctx.status !== 500) return;
+  ctx.status = 503;
+  ctx.set('Retry-After', RETRY_AFTER_SECONDS);
+  const body = ctx.body as { error?: unknown } | undefined;
+  if (body && typeof body === 'object' && !Buffer.isBuffer(body) && body.error === 'server_error') {
+    ctx.body = { error: 'temporarily_unavailable', error_description: errorTable.SERVICE_UNAVAILABLE.message };
+  }
 }
 
 function isHttpError(value: unknown): value is { status: number; expose?: boolean } {
