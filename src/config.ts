@@ -61,6 +61,13 @@ const envSchema = z.object({
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ),
   NODE_ENV: z.preprocess(emptyToUndefined, z.string().default('development')),
+  TRUST_PROXY: z.preprocess(
+    emptyToUndefined,
+    z
+      .enum(['true', 'false', '1', '0'], { message: 'TRUST_PROXY must be true or false' })
+      .default('false')
+      .transform((value) => value === 'true' || value === '1'),
+  ),
   METRICS_TOKEN: z.preprocess(
     emptyToUndefined,
     z
@@ -86,6 +93,8 @@ export type Config = {
   /** Dev-only pages (/demo) are served only on a non-production, embedded setup or when asked. */
   devPages: boolean;
   oneTimeTokens: { defaultExpiresIn: number; maxExpiresIn: number };
+  /** Believe X-Forwarded-For/-Proto/-Host from a reverse proxy (never from clients directly). */
+  trustProxy: boolean;
   /** When set, `GET /metrics` requires `Authorization: Bearer <metricsToken>`. */
   metricsToken: string | undefined;
 };
@@ -148,6 +157,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     production,
     devPages: !production,
     oneTimeTokens: { defaultExpiresIn: 600, maxExpiresIn: 7 * 24 * 3600 },
+    trustProxy: e.TRUST_PROXY,
     metricsToken: e.METRICS_TOKEN,
   };
 }

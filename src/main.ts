@@ -68,12 +68,14 @@ export async function createSesame(options: SesameOptions) {
   const metrics = createMetrics({ db });
   instrumentCore(core, metrics);
   const bootstrap = await ensureBootstrap(config, applications, options.demoClientId);
-  const app = new Koa();
+  // Behind a TLS-terminating proxy, X-Forwarded-Proto makes cookies Secure; believed only when configured.
+  const app = new Koa({ proxy: config.trustProxy });
   app.keys = initialKeySet.cookie;
   const providers = createProviderHolder({
     initial: initialKeySet,
     build: (keySet) => {
       const built = createProvider({ config, db, keySet, applications, users, organizations });
+      built.proxy = config.trustProxy;
       // The provider answers its own failures (500 server_error): errorHandler logs them and maps an outage to 503.
       built.on('server_error', (ctx: Koa.Context, error: unknown) => {
         ctx.state.providerError = error;

@@ -1,8 +1,7 @@
-import { existsSync } from 'node:fs';
-import { join } from 'node:path';
 import { pino } from 'pino';
 import { loadConfig, type Config } from '../config.ts';
 import { createCore, type Core } from '../core.ts';
+import { dataDirOwner } from '../db/data-dir-lock.ts';
 import { createDatabase, migrateToLatest, type Database } from '../db/index.ts';
 import type { Logger } from '../logger.ts';
 import { createKeyService, type KeyService } from '../oidc/key-service.ts';
@@ -91,24 +90,17 @@ export function createCliContext(options: { env: NodeJS.ProcessEnv; debug: boole
   return context;
 }
 
-/**
- * The embedded database serves one process, and PGlite does not lock its
- * directory: a second process writing to it can corrupt it. PGlite keeps a
- * postmaster.pid there while open (removed on a clean close); its presence
- * means a running server, or a crash that left it behind.
- */
-export function embeddedDatabaseInUse(dataDir: string): string | undefined {
-  const pidFile = join(dataDir, 'pgdata', 'postmaster.pid');
-  return existsSync(pidFile) ? pidFile : undefined;
+/** The running process that has the embedded database open, if any (see src/db/data-dir-lock.ts). */
+export function embeddedDatabaseInUse(dataDir: string): number | undefined {
+  return dataDirOwner(dataDir);
 }
 
 function refuseEmbeddedInUse(dataDir: string): void {
-  const pidFile = embeddedDatabaseInUse(dataDir);
-  if (pidFile) {
+  const owner = embeddedDatabaseInUse(dataDir);
+  if (owner !== undefined) {
     throw new CliError(
-      `The embedded database in ${join(dataDir, 'pgdata')} is open in another process (is Sesame running?). ` +
-        'It serves one process at a time: stop the server first, or use PostgreSQL (DATABASE_URL). ' +
-        `If nothing is running, a crash left ${pidFile} behind: delete it.`,
+      `The embedded database in ${dataDir} is open in process ${owner} (is Sesame running?). ` +
+        'It serves one process at a time: stop the server first, or use PostgreSQL (DATABASE_URL).',
     );
   }
 }

@@ -1,5 +1,6 @@
 import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
+import { lockDataDir } from './data-dir-lock.ts';
 import knexFactory, { type Knex } from 'knex';
 import ClientPgLite from 'knex-pglite';
 import pg from 'pg';
@@ -58,17 +59,33 @@ export function createDatabase(options: DatabaseOptions, onPoolError?: (error: E
     });
   }
   let connection: { filename?: string } = {};
+  let release = () => {};
   if (options.dataDir) {
+    // One process at a time: refuse a DATA_DIR another running Sesame (or CLI) has open.
+    release = lockDataDir(options.dataDir);
     const filename = join(options.dataDir, 'pgdata');
     mkdirSync(filename, { recursive: true });
     connection = { filename };
   }
-  return knexFactory({
+  const db = knexFactory({
     client: EmbeddedClient,
     dialect: 'postgres',
     connection,
     ...(options.logger && { log: knexLog(options.logger) }),
   } as unknown as Knex.Config);
+  const destroy = db.destroy.bind(db);
+  // knex defines destroy as read-only but configurable: redefine it to release the lock too.
+  Object.defineProperty(db, 'destroy', {
+    configurable: true,
+    value: async () => {
+      try {
+        return await destroy();
+      } finally {
+        release();
+      }
+    },
+  });
+  return db;
 }
 
 type ProcessResponse = (obj: { method?: string; output?: unknown; returning?: unknown; response: { affectedRows?: number } }, runner: unknown) => unknown;

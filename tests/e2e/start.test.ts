@@ -82,6 +82,20 @@ describe(`npm start (${databaseKind})`, () => {
     expect(token.status).toBe(200);
     expect((await (await fetch(`http://localhost:${port}/demo`)).text())).toContain('Try Sesame');
 
+    if (!usingPostgres) {
+      // A second server on the same embedded database is refused while the first runs.
+      const second = spawn(join(root, 'node_modules/.bin/tsx'), ['src/main.ts'], {
+        cwd: root,
+        env: { ...process.env, BASE_URL: '', LOG_LEVEL: 'warn', ...env, PORT: String(await freePort()) },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      });
+      let output = '';
+      second.stdout.on('data', (chunk) => (output += chunk));
+      second.stderr.on('data', (chunk) => (output += chunk));
+      expect(await new Promise((resolve) => second.once('exit', resolve))).toBe(1);
+      expect(output).toContain(`is in use by process`);
+    }
+
     expect(await stop(running.pop()!)).toBe(0);
 
     // Second start on the same data: same client, no secret printed again.
