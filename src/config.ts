@@ -61,6 +61,15 @@ const envSchema = z.object({
     z.enum(['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent']).default('info'),
   ),
   NODE_ENV: z.preprocess(emptyToUndefined, z.string().default('development')),
+  ONE_TIME_TOKEN_MAX_EXPIRES_IN: z.preprocess(
+    emptyToUndefined,
+    z.coerce
+      .number({ message: 'ONE_TIME_TOKEN_MAX_EXPIRES_IN must be a number of seconds' })
+      .int()
+      .min(600, 'ONE_TIME_TOKEN_MAX_EXPIRES_IN must be at least 600 (the default lifetime)')
+      .max(90 * 24 * 3600, 'ONE_TIME_TOKEN_MAX_EXPIRES_IN must be at most 90 days (7776000)')
+      .default(7 * 24 * 3600),
+  ),
   TRUST_PROXY: z.preprocess(
     emptyToUndefined,
     z
@@ -156,7 +165,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     logLevel: e.LOG_LEVEL,
     production,
     devPages: !production,
-    oneTimeTokens: { defaultExpiresIn: 600, maxExpiresIn: 7 * 24 * 3600 },
+    oneTimeTokens: { defaultExpiresIn: 600, maxExpiresIn: e.ONE_TIME_TOKEN_MAX_EXPIRES_IN },
     trustProxy: e.TRUST_PROXY,
     metricsToken: e.METRICS_TOKEN,
   };

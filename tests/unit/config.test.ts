@@ -153,3 +153,13 @@ describe('the master secret when SESAME_SECRET is unset', () => {
     }
   });
 });
+
+describe('ONE_TIME_TOKEN_MAX_EXPIRES_IN', () => {
+  it('defaults to 7 days and can be raised or lowered within bounds', () => {
+    expect(loadConfig({ SESAME_SECRET: secret }).oneTimeTokens.maxExpiresIn).toBe(604_800);
+    expect(loadConfig({ SESAME_SECRET: secret, ONE_TIME_TOKEN_MAX_EXPIRES_IN: '2592000' }).oneTimeTokens.maxExpiresIn).toBe(2_592_000);
+    for (const bad of ['59', 'a week', '7776001']) {
+      expect(() => loadConfig({ SESAME_SECRET: secret, ONE_TIME_TOKEN_MAX_EXPIRES_IN: bad }), bad).toThrow(/ONE_TIME_TOKEN_MAX_EXPIRES_IN/);
+    }
+  });
+});
