@@ -31,6 +31,8 @@ export type TokenRepository = ReturnType<typeof createTokenRepository>;
 
 export type TokenFilter = { email?: string; status?: TokenStatus };
 
+type NewToken = { id: string; email: string; hash: string; context: TokenContext; expiresAt: Date; createdAt: Date };
+
 export function createTokenRepository(db: Database) {
   const table = (trx: Knex = db) => trx<Row>('one_time_tokens');
 
@@ -59,42 +61,27 @@ export function createTokenRepository(db: Database) {
      * are revoked in the same transaction, serialized per email by an advisory
      * lock, so two parallel mints leave exactly one active token.
      */
-    async insert(
-      token: { id: string; email: string; hash: string; context: TokenContext; expiresAt: Date; createdAt: Date },
-      options: { revokePrevious?: boolean } = {},
-    ) {
-      if (options.revokePrevious) {
-        return db.transaction(async (trx) => {
-          await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [`one-time-token:${token.email}`]);
-          await table(trx)
-            .where({ email: token.email, status: 'active' })
-            .update({ status: 'revoked', revoked_at: token.createdAt });
-          const [row] = await table(trx)
-            .insert({
-              id: token.id,
-              email: token.email,
-              token_hash: token.hash,
-              status: 'active',
-              context: token.context,
-              expires_at: token.expiresAt,
-              created_at: token.createdAt,
-            })
-            .returning('*');
-          return toRecord(row as Row);
-        });
-      }
-      const [row] = await table()
-        .insert({
-          id: token.id,
-          email: token.email,
-          token_hash: token.hash,
-          status: 'active',
-          context: token.context,
-          expires_at: token.expiresAt,
-          created_at: token.createdAt,
-        })
-        .returning('*');
-      return toRecord(row as Row);
+    async insert(token: NewToken, options: { revokePrevious?: boolean } = {}) {
+      const insertOne = async (trx: Knex) => {
+        const [row] = await table(trx)
+          .insert({
+            id: token.id,
+            email: token.email,
+            token_hash: token.hash,
+            status: 'active',
+            context: token.context,
+            expires_at: token.expiresAt,
+            created_at: token.createdAt,
+          })
+          .returning('*');
+        return toRecord(row as Row);
+      };
+      if (!options.revokePrevious) return insertOne(db);
+      return db.transaction(async (trx) => {
+        await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [`one-time-token:${token.email}`]);
+        await table(trx).where({ email: token.email, status: 'active' }).update({ status: 'revoked', revoked_at: token.createdAt });
+        return insertOne(trx);
+      });
     },
 
     async list(filter: TokenFilter, page: { page: number; pageSize: number }, now: Date) {
