@@ -2,6 +2,7 @@ import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { lockDataDir } from './data-dir-lock.ts';
 import knexFactory, { type Knex } from 'knex';
+import type { PGlite } from '@electric-sql/pglite';
 import ClientPgLite from 'knex-pglite';
 import pg from 'pg';
 import { migrationSource } from '../../migrations/index.ts';
@@ -14,7 +15,7 @@ pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number.parseInt(value,
 
 export type DatabaseOptions = (
   | { kind: 'postgres'; url: string; poolMax?: number }
-  | { kind: 'embedded'; dataDir?: string }
+  | { kind: 'embedded'; dataDir?: string; /** An open PGlite to use (tests load a migrated snapshot). */ pglite?: PGlite }
 ) & {
   /** Where knex's own warnings go (default: the console). */
   logger?: Logger;
@@ -58,9 +59,12 @@ export function createDatabase(options: DatabaseOptions, onPoolError?: (error: E
       },
     });
   }
-  let connection: { filename?: string } = {};
+  let connection: { filename?: string } | (() => { pglite: PGlite }) = {};
   let release = () => {};
-  if (options.dataDir) {
+  if (options.pglite) {
+    const pglite = options.pglite;
+    connection = () => ({ pglite });
+  } else if (options.dataDir) {
     // One process at a time: refuse a DATA_DIR another running Sesame (or CLI) has open.
     release = lockDataDir(options.dataDir);
     const filename = join(options.dataDir, 'pgdata');

@@ -1,4 +1,7 @@
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import { PGlite } from '@electric-sql/pglite';
+import { inject } from 'vitest';
 import knexFactory from 'knex';
 import { createDatabase, migrateToLatest, type Database } from '../../src/db/index.ts';
 
@@ -13,9 +16,17 @@ export const databaseKind = usingPostgres ? 'PostgreSQL' : 'embedded PGlite';
 export async function openTestDatabase(): Promise<Database> {
   const db = process.env.DATABASE_URL
     ? createDatabase({ kind: 'postgres', url: process.env.DATABASE_URL })
-    : createDatabase({ kind: 'embedded' });
+    : createDatabase({ kind: 'embedded', pglite: new PGlite({ loadDataDir: migratedSnapshot() }) });
+  // A no-op on the migrated snapshot and the shared PostgreSQL database; it still checks both are current.
   await migrateToLatest(db);
   return db;
+}
+
+let snapshot: Blob | undefined;
+/** The migrated embedded database dumped by the global setup, read once per worker. */
+function migratedSnapshot(): Blob {
+  snapshot ??= new Blob([readFileSync(inject('pgliteSnapshot'))]);
+  return snapshot;
 }
 
 /**
