@@ -1,9 +1,9 @@
 import { createRemoteJWKSet, jwtVerify } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CookieClient, formAction } from '../helpers/browser-client.ts';
 import { databaseKind, uniqueEmail } from '../helpers/db.ts';
 import { api, createTestApplication, managementToken, startTestSesame, type TestSesame } from '../helpers/server.ts';
+import { signInWithLink } from '../helpers/sign-in.ts';
 import { startSmtpCapture, type SmtpCapture } from '../helpers/smtp.ts';
 
 const LANDING = 'http://127.0.0.1:5997/landing';
@@ -41,19 +41,13 @@ describe(`organization invitations (${databaseKind})`, () => {
   async function acceptFromLink(link: string) {
     const landing = new URL(link);
     expect(landing.origin + landing.pathname).toBe(LANDING);
-    const verifier = oidc.randomPKCECodeVerifier();
-    const url = oidc.buildAuthorizationUrl(config, {
-      redirect_uri: REDIRECT_URI,
+    const { tokens } = await signInWithLink(t, config, {
+      token: landing.searchParams.get('token')!,
+      email: landing.searchParams.get('email')!,
+      redirectUri: REDIRECT_URI,
       scope: 'openid email urn:logto:scope:organizations urn:logto:scope:organization_roles',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      one_time_token: landing.searchParams.get('token')!,
-      login_hint: landing.searchParams.get('email')!,
     });
-    const browser = new CookieClient(t.baseUrl);
-    const page = await browser.follow(url.toString());
-    const done = await browser.postForm(formAction(await page.response.text(), 'one-time-token'));
-    return oidc.authorizationCodeGrant(config, done.url, { pkceCodeVerifier: verifier, expectedState: oidc.skipStateCheck });
+    return tokens;
   }
 
   it('mails an invite whose link signs the invitee in as a member with the JIT role and the invitation roles', async () => {

@@ -1,9 +1,9 @@
 import { randomBytes } from 'node:crypto';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CookieClient, formAction } from '../helpers/browser-client.ts';
 import { databaseKind, uniqueEmail } from '../helpers/db.ts';
 import { api, createTestApplication, managementToken, mintToken, startTestSesame, type TestSesame } from '../helpers/server.ts';
+import { signInWithLink } from '../helpers/sign-in.ts';
 
 const REDIRECT_URI = 'http://127.0.0.1:5996/callback';
 
@@ -24,20 +24,14 @@ describe(`just-in-time organization provisioning on sign-in (${databaseKind})`, 
 
   const post = (path: string, body: unknown) => api(t, 'POST', path, { token, body });
 
-  async function signIn(oneTimeToken: string, email: string) {
-    const verifier = oidc.randomPKCECodeVerifier();
-    const url = oidc.buildAuthorizationUrl(config, {
-      redirect_uri: REDIRECT_URI,
+  async function signIn(token: string, email: string) {
+    const { tokens } = await signInWithLink(t, config, {
+      token,
+      email,
+      redirectUri: REDIRECT_URI,
       scope: 'openid email urn:logto:scope:organizations urn:logto:scope:organization_roles',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      one_time_token: oneTimeToken,
-      login_hint: email,
     });
-    const browser = new CookieClient(t.baseUrl);
-    const page = await browser.follow(url.toString());
-    const done = await browser.postForm(formAction(await page.response.text(), 'one-time-token'));
-    return (await oidc.authorizationCodeGrant(config, done.url, { pkceCodeVerifier: verifier, expectedState: oidc.skipStateCheck })).claims()!;
+    return tokens.claims()!;
   }
 
   async function organization(name: string, jitRoleName?: string) {

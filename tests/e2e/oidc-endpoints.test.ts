@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CookieClient, formAction } from '../helpers/browser-client.ts';
 import { databaseKind, uniqueEmail } from '../helpers/db.ts';
 import { api, createTestApplication, managementToken, mintToken, startTestSesame, type TestSesame } from '../helpers/server.ts';
+import { openLink, signInWithLink } from '../helpers/sign-in.ts';
 
 const REDIRECT_URI = 'http://127.0.0.1:5998/callback';
 
@@ -24,36 +25,19 @@ describe(`OIDC endpoints and the Experience API (${databaseKind})`, () => {
   async function signIn(scope = 'openid email offline_access') {
     const email = uniqueEmail();
     const minted = await mintToken(t, adminToken, { email });
-    const verifier = oidc.randomPKCECodeVerifier();
-    const url = oidc.buildAuthorizationUrl(config, {
-      redirect_uri: REDIRECT_URI,
+    const { flow, tokens } = await signInWithLink(t, config, {
+      token: minted.token,
+      email,
+      redirectUri: REDIRECT_URI,
       scope,
-      prompt: 'consent',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      one_time_token: minted.token,
-      login_hint: email,
+      extra: { prompt: 'consent' },
     });
-    const browser = new CookieClient(t.baseUrl);
-    const landing = await browser.follow(url.toString());
-    const done = await browser.postForm(formAction(await landing.response.text(), 'one-time-token'));
-    const tokens = await oidc.authorizationCodeGrant(config, done.url, { pkceCodeVerifier: verifier, expectedState: oidc.skipStateCheck });
-    return { email, browser, tokens, landing };
+    return { email, browser: flow.browser, tokens, landing: flow.landing };
   }
 
   /** Starts a link sign-in in a fresh browser and stops on the hosted page. */
-  async function startInteraction(token: string, email: string) {
-    const url = oidc.buildAuthorizationUrl(config, {
-      redirect_uri: REDIRECT_URI,
-      scope: 'openid email',
-      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
-      code_challenge_method: 'S256',
-      one_time_token: token,
-      login_hint: email,
-    });
-    const browser = new CookieClient(t.baseUrl);
-    const landing = await browser.follow(url.toString());
-    return { browser, landing, html: await landing.response.text() };
+  function startInteraction(token: string, email: string) {
+    return openLink(t, config, { token, email, redirectUri: REDIRECT_URI });
   }
 
   it('publishes discovery at /oidc/.well-known/openid-configuration with the expected issuer and features', async () => {
