@@ -94,8 +94,18 @@ export function createProvider({ config, db, keySet, applications, users, organi
     features: {
       devInteractions: { enabled: false },
       clientCredentials: { enabled: true },
-      introspection: { enabled: true },
-      revocation: { enabled: true },
+      introspection: {
+        enabled: true,
+        // A client may introspect its own tokens; machine-to-machine clients (APIs acting as
+        // resource servers) may introspect any token. Web and native apps cannot probe others' tokens.
+        allowedPolicy: async (_ctx, client, token) =>
+          token.clientId === client.clientId || client.grantTypeAllowed('client_credentials'),
+      },
+      revocation: {
+        enabled: true,
+        // Only the client a token was issued to may revoke it.
+        allowedPolicy: async (_ctx, client, token) => token.clientId === client.clientId,
+      },
       userinfo: { enabled: true },
       rpInitiatedLogout: {
         enabled: true,

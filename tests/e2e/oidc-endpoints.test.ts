@@ -70,6 +70,20 @@ describe(`OIDC endpoints and the Experience API (${databaseKind})`, () => {
     expect(revoked.active).toBe(false);
   });
 
+  it('lets only the owning client revoke or introspect a token, and machine-to-machine clients introspect', async () => {
+    const { tokens } = await signIn();
+    const other = await createTestApplication(t, adminToken, 'http://127.0.0.1:5993/callback');
+    const otherConfig = await oidc.discovery(new URL(t.issuer), other.id, other.secret!, undefined, { execute: [oidc.allowInsecureRequests] });
+    expect((await oidc.tokenIntrospection(otherConfig, tokens.access_token)).active).toBe(false);
+    await oidc.tokenRevocation(otherConfig, tokens.refresh_token!).catch(() => undefined);
+    expect((await oidc.tokenIntrospection(config, tokens.refresh_token!)).active).toBe(true);
+
+    const m2m = await oidc.discovery(new URL(t.issuer), t.m2m.id, t.m2m.secret, undefined, { execute: [oidc.allowInsecureRequests] });
+    const seen = await oidc.tokenIntrospection(m2m, tokens.access_token);
+    expect(seen.active).toBe(true);
+    expect(seen.client_id).toBe(config.clientMetadata().client_id);
+  });
+
   it('revokes a refresh token so it can no longer be used', async () => {
     const { tokens } = await signIn();
     await oidc.tokenRevocation(config, tokens.refresh_token!);
