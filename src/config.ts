@@ -77,6 +77,24 @@ const envSchema = z.object({
       .default('false')
       .transform((value) => value === 'true' || value === '1'),
   ),
+  CLEANUP_INTERVAL_SECONDS: z.preprocess(
+    emptyToUndefined,
+    z.coerce
+      .number({ message: 'CLEANUP_INTERVAL_SECONDS must be a number of seconds' })
+      .int('CLEANUP_INTERVAL_SECONDS must be a whole number of seconds')
+      .min(0, 'CLEANUP_INTERVAL_SECONDS must be 0 (off) or more')
+      .max(24 * 3600, 'CLEANUP_INTERVAL_SECONDS must be at most 86400 (a day)')
+      .default(300),
+  ),
+  AUDIT_RETENTION_DAYS: z.preprocess(
+    emptyToUndefined,
+    z.coerce
+      .number({ message: 'AUDIT_RETENTION_DAYS must be a number of days' })
+      .int('AUDIT_RETENTION_DAYS must be a whole number of days')
+      .min(1, 'AUDIT_RETENTION_DAYS must be at least 1')
+      .max(3650, 'AUDIT_RETENTION_DAYS must be at most 3650 (ten years)')
+      .default(30),
+  ),
   METRICS_TOKEN: z.preprocess(
     emptyToUndefined,
     z
@@ -106,6 +124,8 @@ export type Config = {
   trustProxy: boolean;
   /** When set, `GET /metrics` requires `Authorization: Bearer <metricsToken>`. */
   metricsToken: string | undefined;
+  /** The purge of expired and old rows: every `intervalSeconds` (0: never); used tokens kept `auditRetentionDays`. */
+  cleanup: { intervalSeconds: number; auditRetentionDays: number };
 };
 
 export class ConfigError extends Error {
@@ -168,5 +188,6 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     oneTimeTokens: { defaultExpiresIn: 600, maxExpiresIn: e.ONE_TIME_TOKEN_MAX_EXPIRES_IN },
     trustProxy: e.TRUST_PROXY,
     metricsToken: e.METRICS_TOKEN,
+    cleanup: { intervalSeconds: e.CLEANUP_INTERVAL_SECONDS, auditRetentionDays: e.AUDIT_RETENTION_DAYS },
   };
 }

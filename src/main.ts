@@ -10,11 +10,12 @@ import { createOutboxRouter } from '../packages/demo/src/outbox.ts';
 import { createExperienceRouter } from '../packages/experience/src/index.ts';
 import { createManagementApiRouter } from '../packages/management-api/src/index.ts';
 import { ensureBootstrap, type BootstrapResult } from './bootstrap.ts';
+import { createCleanupJob } from './cleanup/index.ts';
 import { createCore } from './core.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createDatabase, migrateWhenReachable, type Database } from './db/index.ts';
 import { createHealthRouter } from './http/health.ts';
-import { errorHandler, rejectNulBytes, requestLog } from './http/middleware.ts';
+import { denyFraming, errorHandler, pinOrigin, rejectNulBytes, requestLog } from './http/middleware.ts';
 import { html, renderPage } from './http/pages.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, createMetricsRouter, httpMetrics, instrumentCore } from './metrics.ts';
@@ -67,6 +68,14 @@ export async function createSesame(options: SesameOptions) {
   const { applications, users, userService, organizations, organizationService, tokens, outbox, mailer, invitations, signIn } = core;
   const metrics = createMetrics({ db });
   instrumentCore(core, metrics);
+  const cleanup = createCleanupJob({
+    db,
+    logger,
+    clock: core.clock,
+    intervalMs: config.cleanup.intervalSeconds * 1000,
+    retention: { auditDays: config.cleanup.auditRetentionDays },
+    metrics,
+  });
   const bootstrap = await ensureBootstrap(config, applications, options.demoClientId);
   // Behind a TLS-terminating proxy, X-Forwarded-Proto makes cookies Secure; believed only when configured.
   const app = new Koa({ proxy: config.trustProxy });
@@ -104,6 +113,7 @@ export async function createSesame(options: SesameOptions) {
       if (draining) ctx.set('Connection', 'close');
     }
   });
+  app.use(pinOrigin(config.baseUrl));
   app.use(requestLog(logger));
   app.use(httpMetrics(metrics));
   app.use(errorHandler(logger));
@@ -171,7 +181,9 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
     const current = provider();
     let middleware = mounted.get(current);
     if (!middleware) {
-      middleware = mount('/oidc', current);
+      const inner = mount('/oidc', current);
+      middleware = (ctx, next) =>
+        ctx.path === '/oidc' || ctx.path.startsWith('/oidc/') ? denyFraming(ctx, () => inner(ctx, next)) : inner(ctx, next);
       mounted.set(current, middleware);
     }
     return middleware(ctx, next);
@@ -188,6 +200,7 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
     services: core,
     outbox,
     metrics,
+    cleanup,
     async listen(port = config.port, host?: string): Promise<Server> {
       server = await new Promise<Server>((resolve, reject) => {
         const listening = app.listen(port, host, () => resolve(listening));
@@ -195,15 +208,18 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
       });
       internalUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
       providers.start();
+      cleanup.start();
       return server;
     },
     /**
-     * Stops the key poller and stops accepting connections; requests in flight
-     * may finish for `drainMs` (default 10 s), then the remaining connections
-     * are cut. Last, closes the database when this instance opened it.
+     * Stops the key poller and the cleanup job and stops accepting
+     * connections; requests in flight may finish for `drainMs` (default
+     * 10 s), then the remaining connections are cut. Last, once a cleanup run
+     * in flight is done, closes the database when this instance opened it.
      */
     async close({ drainMs = 10_000 }: { drainMs?: number } = {}): Promise<void> {
       providers.stop();
+      const cleanupStopped = cleanup.stop();
       const listening = server;
       if (listening) {
         draining = true;
@@ -216,6 +232,7 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
           clearTimeout(cutOff);
         }
       }
+      await cleanupStopped;
       if (!options.db) await db.destroy();
     },
   };

@@ -82,6 +82,12 @@ export function createMetrics(deps: { db: Database }) {
       labelNames: ['limit'] as const,
       registers,
     }),
+    cleanupDeleted: new Counter({
+      name: 'sesame_cleanup_deleted_total',
+      help: 'Rows purged by the cleanup job, by kind (provider_models, expired_tokens, consumed_tokens, revoked_tokens).',
+      labelNames: ['kind'] as const,
+      registers,
+    }),
   };
 }
 

@@ -22,11 +22,32 @@ export async function readRawBody(ctx: Context, limit = BODY_LIMIT_BYTES): Promi
   return Buffer.concat(chunks).toString('utf8');
 }
 
+export const MAX_JSON_DEPTH = 32;
+
+/** How deeply a JSON text nests objects and arrays (strings are skipped), without parsing it. */
+export function jsonDepth(text: string): number {
+  let depth = 0;
+  let deepest = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i += 1) {
+    const char = text[i];
+    if (inString) {
+      if (char === '\\') i += 1;
+      else if (char === '"') inString = false;
+    } else if (char === '"') inString = true;
+    else if (char === '{' || char === '[') deepest = Math.max(deepest, (depth += 1));
+    else if (char === '}' || char === ']') depth -= 1;
+  }
+  return deepest;
+}
+
 /** Parses a JSON body; the caller's zod guard decides what shape is acceptable. */
 export async function readJsonBody(ctx: Context): Promise<unknown> {
   if (!ctx.is('application/json')) throw new AppError('UNSUPPORTED_MEDIA_TYPE');
   const raw = await readRawBody(ctx);
   if (containsNul(raw)) throw new AppError('INVALID_INPUT', 'The request contains a NUL byte.');
+  // Deep nesting is never meaningful here and can exhaust the stack later (JSON.stringify, zod).
+  if (jsonDepth(raw) > MAX_JSON_DEPTH) throw new AppError('INVALID_INPUT', `The JSON body nests deeper than ${MAX_JSON_DEPTH} levels.`);
   if (raw.trim() === '') return {};
   try {
     return JSON.parse(raw) as unknown;

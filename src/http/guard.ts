@@ -2,6 +2,7 @@ import type { Context, Middleware } from 'koa';
 import { z } from 'zod';
 import { AppError } from '../errors.ts';
 import { readJsonBody } from './body.ts';
+import { normalizeEmail } from '../tokens/core.ts';
 
 /**
  * A route's declaration: what it accepts (body, query, params), what it answers
@@ -69,11 +70,16 @@ export function route<S extends GuardSpec>(
 }
 
 /** Common field schemas. */
+/**
+ * Validated as written, then lower-cased (ASCII letters only, as normalizeEmail
+ * does): folding first would turn lookalikes such as the Kelvin sign (U+212A)
+ * into ASCII letters and let them pass as another address.
+ */
 export const emailSchema = z
   .string()
   .trim()
-  .toLowerCase()
   .max(254)
-  .pipe(z.email({ message: 'must be a valid email address' }));
+  .pipe(z.email({ message: 'must be a valid email address' }))
+  .transform((email) => normalizeEmail(email));
 
 export const idSchema = z.string().min(1).max(64).regex(/^[A-Za-z0-9_-]+$/, 'must be an id');

@@ -67,7 +67,8 @@ export function errorHandler(logger: Logger): Middleware {
       let error: AppError;
       if (caught instanceof AppError) {
         error = caught;
-      } else if (isHttpError(caught) && caught.status === 405) {
+      } else if (isHttpError(caught) && (caught.status === 405 || caught.status === 501)) {
+        // 501: a method no route knows (TRACE, PROPFIND, …).
         error = new AppError('METHOD_NOT_ALLOWED');
       } else if (isHttpError(caught) && caught.status === 404) {
         error = new AppError('NOT_FOUND');
@@ -161,4 +162,36 @@ export function isSameOriginRequest(ctx: Context, origin: string, options: { req
   if (sent && sent !== 'null') return sent === origin;
   if (sent === 'null') return site === 'same-origin';
   return !options.requireOrigin;
+}
+
+/**
+ * Every URL Sesame builds (discovery endpoints, redirects, form actions) comes
+ * from BASE_URL, never from the request's Host or X-Forwarded-Host headers,
+ * which a client can forge. Cookies are Secure exactly when BASE_URL is https
+ * (the public URL is what browsers use, whatever hop terminates TLS).
+ */
+export function pinOrigin(baseUrl: string): Middleware {
+  const url = new URL(baseUrl);
+  const pinned = {
+    protocol: { value: url.protocol.slice(0, -1) },
+    secure: { value: url.protocol === 'https:' },
+    host: { value: url.host },
+    hostname: { value: url.hostname },
+    origin: { value: url.origin },
+  };
+  return async (ctx, next) => {
+    Object.defineProperties(ctx.request, pinned);
+    ctx.req.headers.host = url.host;
+    delete ctx.req.headers['x-forwarded-host'];
+    await next();
+  };
+}
+
+/** Pages oidc-provider renders itself (form_post, logout) must not be framed either. */
+export async function denyFraming(ctx: Context, next: Next): Promise<void> {
+  ctx.set('X-Frame-Options', 'DENY');
+  await next();
+  if (ctx.type === 'text/html' && !ctx.response.get('Content-Security-Policy')) {
+    ctx.set('Content-Security-Policy', "frame-ancestors 'none'");
+  }
 }

@@ -68,8 +68,13 @@ export function createAdapterFactory(
       await this.rows().andWhere('id', id).delete();
     }
 
+    /**
+     * oidc-provider calls this once per token model when a grant is revoked. Only
+     * this model's rows go: an Interaction also records a grant id, and deleting
+     * it would strand the sign-in that is replacing the old session.
+     */
     async revokeByGrantId(grantId: string): Promise<void> {
-      await db(TABLE).where({ grant_id: grantId }).delete();
+      await this.rows().andWhere('grant_id', grantId).delete();
     }
   };
 }

@@ -59,6 +59,11 @@ export function consumeFailure(
   }
 }
 
+/**
+ * Emails compare case-insensitively in ASCII only: `toLowerCase()` would also
+ * fold Unicode lookalikes (the Kelvin sign K becomes k), matching an address
+ * that was never minted.
+ */
 export function normalizeEmail(email: string): string {
-  return email.trim().toLowerCase();
+  return email.trim().replace(/[A-Z]+/g, (letters) => letters.toLowerCase());
 }

@@ -189,10 +189,13 @@ describe(`signing in with a one-time token (${databaseKind})`, () => {
     expect(refused).toHaveLength(19);
   });
 
-  it('forces the token page even when the browser already has a session, and switches accounts', async () => {
+  it.each([
+    ['with offline access', 'openid email profile offline_access'],
+    ['without offline access', 'openid email'],
+  ])('forces the token page even when the browser already has a session, and switches accounts (%s)', async (_label, scope) => {
     const first = uniqueEmail('first');
     const second = uniqueEmail('second');
-    const flow = await startSignIn((await mintToken(t, adminToken, { email: first })).token, first);
+    const flow = await startSignIn((await mintToken(t, adminToken, { email: first })).token, first, { scope });
     const done = await confirm(flow);
     const firstSub = (await exchange(flow, done.url)).claims()!.sub;
 

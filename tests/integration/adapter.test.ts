@@ -115,7 +115,7 @@ describe(`the oidc-provider adapter (${databaseKind})`, () => {
     expect(await accessTokens.find(kept)).toBeDefined();
   });
 
-  it('revokes every model of a grant and nothing of another grant', async () => {
+  it('revokes each token model of a grant when asked per model, and nothing of another grant or of interactions', async () => {
     const revokedGrant = unique('grant');
     const otherGrant = unique('grant');
     const ids = { code: unique('code'), access: unique('at'), refresh: unique('rt'), otherAccess: unique('at') };
@@ -124,12 +124,17 @@ describe(`the oidc-provider adapter (${databaseKind})`, () => {
     await new Adapter('RefreshToken').upsert(ids.refresh, { jti: ids.refresh, grantId: revokedGrant }, 86400);
     await new Adapter('AccessToken').upsert(ids.otherAccess, { jti: ids.otherAccess, grantId: otherGrant }, 3600);
 
-    await new Adapter('AccessToken').revokeByGrantId(revokedGrant);
+    const interaction = unique('interaction');
+    await new Adapter('Interaction').upsert(interaction, { jti: interaction, grantId: revokedGrant }, 600);
+
+    // oidc-provider revokes a grant by asking each token model's adapter.
+    for (const model of ['AuthorizationCode', 'AccessToken', 'RefreshToken']) await new Adapter(model).revokeByGrantId(revokedGrant);
 
     expect(await new Adapter('AuthorizationCode').find(ids.code)).toBeUndefined();
     expect(await new Adapter('AccessToken').find(ids.access)).toBeUndefined();
     expect(await new Adapter('RefreshToken').find(ids.refresh)).toBeUndefined();
     expect(await new Adapter('AccessToken').find(ids.otherAccess)).toMatchObject({ grantId: otherGrant });
+    expect(await new Adapter('Interaction').find(interaction)).toMatchObject({ grantId: revokedGrant });
   });
 
   it('marks a consumed model with the time of consumption in epoch seconds', async () => {

@@ -1,0 +1,43 @@
+/** How long each kind of row outlives its use. */
+export type RetentionPolicy = {
+  /** Consumed and revoked one-time tokens are kept this long after use, for audit (AUDIT_RETENTION_DAYS). */
+  auditDays: number;
+  /** Expired, never-used one-time tokens stay listed as "expired" this long before they go. */
+  expiredTokenGraceDays: number;
+  /**
+   * Provider rows go this long after they expire: a margin for clock skew
+   * between instances, since each decides expiry by its own clock.
+   */
+  providerModelGraceSeconds: number;
+};
+
+export const DEFAULT_RETENTION: RetentionPolicy = { auditDays: 30, expiredTokenGraceDays: 1, providerModelGraceSeconds: 300 };
+
+/** Rows are purged when their deciding timestamp is strictly before these instants. */
+export type Cutoffs = {
+  /** oidc_model_instances.expires_at */
+  providerModelsExpiredBefore: Date;
+  /** one_time_tokens.expires_at of tokens still `active` (never used) */
+  tokensExpiredBefore: Date;
+  /** one_time_tokens.consumed_at */
+  consumedBefore: Date;
+  /** one_time_tokens.revoked_at */
+  revokedBefore: Date;
+};
+
+const DAY_MS = 24 * 3600 * 1000;
+
+/** The purge cutoffs at `now`. Pure: the job passes its clock's time in. */
+export function cleanupCutoffs(now: Date, retention: RetentionPolicy): Cutoffs {
+  for (const [name, value] of Object.entries(retention)) {
+    if (!Number.isFinite(value) || value < 0) throw new RangeError(`retention.${name} must be a non-negative number, not ${value}`);
+  }
+  const before = (ms: number) => new Date(now.getTime() - ms);
+  const audit = before(retention.auditDays * DAY_MS);
+  return {
+    providerModelsExpiredBefore: before(retention.providerModelGraceSeconds * 1000),
+    tokensExpiredBefore: before(retention.expiredTokenGraceDays * DAY_MS),
+    consumedBefore: audit,
+    revokedBefore: audit,
+  };
+}

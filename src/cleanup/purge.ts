@@ -1,0 +1,67 @@
+import type { Knex } from 'knex';
+import type { Cutoffs } from './cutoffs.ts';
+
+export type CleanupKind = 'providerModels' | 'expiredTokens' | 'consumedTokens' | 'revokedTokens';
+
+/** Deletes up to `limit` rows of one kind inside the run's transaction; answers how many. */
+export type Purge = { kind: CleanupKind; deleteBatch(trx: Knex, cutoffs: Cutoffs, limit: number): Promise<number> };
+
+/**
+ * One bounded DELETE: the rows are picked by primary key in a subquery with a
+ * LIMIT (PostgreSQL's DELETE has none). SKIP LOCKED: a row a request is using
+ * right now is left for the next batch or run instead of making the job wait.
+ */
+async function deleteByKey(trx: Knex, table: string, key: string[], pick: (query: Knex.QueryBuilder) => void, limit: number): Promise<number> {
+  const picked = trx(table).select(key).modify(pick).limit(limit).forUpdate().skipLocked();
+  const [column] = key;
+  const result: unknown = await (key.length === 1 && column ? trx(table).whereIn(column, picked) : trx(table).whereIn(key, picked)).delete();
+  // Inside a transaction the embedded client answers the driver's result, not
+  // the count (src/db/index.ts fixes that on the root client only).
+  return typeof result === 'number' ? result : Number((result as { rowCount?: number }).rowCount ?? 0);
+}
+
+const tokens = (trx: Knex, pick: (query: Knex.QueryBuilder) => void, limit: number) =>
+  deleteByKey(trx, 'one_time_tokens', ['id'], pick, limit);
+
+/**
+ * What the cleanup job deletes, in order. Invitations keep their record: the
+ * foreign key sets their `one_time_token_id` to NULL, and a pending one reads
+ * as Expired by its own `expires_at` (the token's).
+ *
+ * For consumed and revoked tokens, `created_at < cutoff` follows from the rule
+ * (a token is used after it is made) and lets PostgreSQL walk the created_at
+ * index instead of scanning the table.
+ *
+ * Audit logs: when an audit log table lands, trimming it past the audit period
+ * is one more entry here (with its kind and a cutoff in cutoffs.ts).
+ */
+export const purges: Purge[] = [
+  {
+    kind: 'providerModels',
+    deleteBatch: (trx, cutoffs, limit) =>
+      deleteByKey(trx, 'oidc_model_instances', ['model_name', 'id'], (q) => q.where('expires_at', '<', cutoffs.providerModelsExpiredBefore), limit),
+  },
+  {
+    kind: 'expiredTokens',
+    deleteBatch: (trx, cutoffs, limit) =>
+      tokens(trx, (q) => q.where('status', 'active').andWhere('expires_at', '<', cutoffs.tokensExpiredBefore), limit),
+  },
+  {
+    kind: 'consumedTokens',
+    deleteBatch: (trx, cutoffs, limit) =>
+      tokens(
+        trx,
+        (q) => q.where('status', 'consumed').andWhere('consumed_at', '<', cutoffs.consumedBefore).andWhere('created_at', '<', cutoffs.consumedBefore),
+        limit,
+      ),
+  },
+  {
+    kind: 'revokedTokens',
+    deleteBatch: (trx, cutoffs, limit) =>
+      tokens(
+        trx,
+        (q) => q.where('status', 'revoked').andWhere('revoked_at', '<', cutoffs.revokedBefore).andWhere('created_at', '<', cutoffs.revokedBefore),
+        limit,
+      ),
+  },
+];
