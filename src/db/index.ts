@@ -99,11 +99,12 @@ type ProcessResponse = (obj: { method?: string; output?: unknown; returning?: un
  * the number of deleted rows (it labels the command `DEL`, which knex's
  * PostgreSQL dialect does not recognise). Answer the count, as with pg.
  */
-class EmbeddedClient extends (ClientPgLite as unknown as new (config: Knex.Config) => { processResponse: ProcessResponse }) {
-  override processResponse: ProcessResponse = (obj, runner) => {
+class EmbeddedClient extends (ClientPgLite as unknown as new (config: Knex.Config) => { processResponse(...args: Parameters<ProcessResponse>): unknown }) {
+  // A prototype method, not a field: knex builds transaction clients from the prototype.
+  override processResponse(...[obj, runner]: Parameters<ProcessResponse>): unknown {
     if (obj.method === 'del' && !obj.output && !obj.returning) return obj.response.affectedRows ?? 0;
     return super.processResponse(obj, runner);
-  };
+  }
 }
 
 const migrationConfig: Knex.MigratorConfig = { migrationSource, tableName: 'knex_migrations' };

@@ -21,4 +21,11 @@ describe(`the database layer (${databaseKind})`, () => {
     const returned = await db('organizations').where({ id: ids[2] }).delete().returning('id');
     expect(returned).toEqual([{ id: ids[2] }]);
   });
+
+  it('reports the deleted row count inside a transaction too', async () => {
+    const ids = [0, 1].map(() => `db-trx-${randomBytes(6).toString('hex')}`);
+    await db('organizations').insert(ids.map((id) => ({ id, name: id })));
+    const deleted = await db.transaction((trx) => trx('organizations').whereIn('id', ids).delete());
+    expect(deleted).toBe(2);
+  });
 });
