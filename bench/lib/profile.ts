@@ -1,0 +1,72 @@
+import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { bundleSesame } from './build.ts';
+import { renderProfile, summarizeProfile } from './cpuprofile.ts';
+import { createBenchDatabase } from './postgres.ts';
+import type { ServerProcess } from './processes.ts';
+import { runScenario, type ScenarioName, type Settings } from './scenarios.ts';
+import { makeTarget, sesameDeployment, startBaseline, startSesame } from './targets.ts';
+
+/**
+ * `npm run bench -- --profile=<scenario> [--profile-target=sesame-pg|sesame-embedded|baseline]`:
+ * runs one scenario against a fresh server started with `node --cpu-prof`,
+ * stops it cleanly (the profile is written at exit) and prints where the
+ * server's CPU went during the measured part.
+ */
+export async function profileScenario(options: {
+  scenario: ScenarioName;
+  target: string;
+  settings: Settings;
+  logDir: string;
+  outDir: string;
+  cleanups: Array<() => Promise<void>>;
+  /** Profile Sesame from the esbuild bundle under plain node (readable frames) instead of through tsx. */
+  bundle?: boolean;
+}): Promise<void> {
+  const { settings, outDir } = options;
+  mkdirSync(outDir, { recursive: true });
+  const nodeFlags = ['--cpu-prof', '--cpu-prof-dir', outDir, '--cpu-prof-interval', '500'];
+  const spawnedAt = performance.now();
+  let server: ServerProcess;
+  let target;
+  if (options.target === 'baseline') {
+    const baseline = await startBaseline(options.logDir, nodeFlags);
+    server = baseline.server;
+    target = await makeTarget({ name: 'baseline', processes: [server], ...baseline, connections: settings.requestUsers * 2 });
+  } else {
+    let storage: { databaseUrl: string } | { dataDir: string };
+    let databaseName: string | undefined;
+    if (options.target === 'sesame-embedded') {
+      const dataDir = mkdtempSync(join(tmpdir(), 'sesame-bench-data-'));
+      options.cleanups.push(async () => rmSync(dataDir, { recursive: true, force: true }));
+      storage = { dataDir };
+    } else {
+      const database = await createBenchDatabase();
+      options.cleanups.push(database.drop);
+      storage = { databaseUrl: database.url };
+      databaseName = database.name;
+    }
+    const deployment = await sesameDeployment(storage);
+    const bundle = options.bundle ? await bundleSesame() : undefined;
+    server = await startSesame(options.target, deployment, deployment.port, { logDir: options.logDir, nodeFlags, bundle });
+    target = await makeTarget({ name: options.target, processes: [server], ...deployment, database: databaseName, connections: settings.requestUsers * 2 });
+  }
+  // The steady scenario needs a peak: measure it first (it is profiled too, before the window).
+  const peak = options.scenario === 'steady' ? (await runScenario(target, 'signin', settings)).throughput : undefined;
+  const fromMs = performance.now() - spawnedAt + settings.warmupMs;
+  const result = await runScenario(target, options.scenario, settings, { signInPeak: peak });
+  const queries = result.queries
+    ? `\n${result.queries.perOp} SQL statements per operation:\n\n${result.queries.statements.map((statement) => `- ${statement.perOp} × \`${statement.sql}\``).join('\n')}\n`
+    : '';
+  await target.agent.close();
+  await server.stop();
+  const file = readdirSync(outDir).find((name) => name.endsWith('.cpuprofile'));
+  if (!file) throw new Error(`no .cpuprofile in ${outDir}`);
+  const summary = summarizeProfile(join(outDir, file), { fromMs, top: 40 });
+  const heading = `## CPU profile: ${options.target}${options.bundle ? ' (bundle, plain node)' : ''}, ${options.scenario}\n\n${result.throughput} ops/s, p99 ${result.latency.p99} ms, ${result.errors} errors, server CPU ${result.cost.serverMsPerOp} ms/op, database CPU ${result.cost.dbMsPerOp} ms/op (under the profiler).\n`;
+  const markdown = `${heading}${queries}\n${renderProfile(summary)}\n`;
+  writeFileSync(join(outDir, 'summary.md'), markdown);
+  writeFileSync(join(outDir, 'summary.json'), `${JSON.stringify({ result, summary }, null, 2)}\n`);
+  process.stdout.write(`${markdown}\nprofile: ${join(outDir, file)}\n`);
+}

@@ -1,0 +1,244 @@
+import { readFileSync } from 'node:fs';
+import { clientCredentials, exchangeCode, listTokens, mint, refresh, signIn, signInToCode, type PendingCode, type Target } from './flows.ts';
+import { closedLoop, drain, openLoop, type LoadResult, type Window } from './load.ts';
+import { backendPids } from './postgres.ts';
+import { cpuMsOf, sampleMemory } from './processes.ts';
+import { round, StepRecorder, type LatencySummary } from './stats.ts';
+
+/**
+ * The scenarios, each a function of a target. Every one reports throughput,
+ * latency percentiles, errors, the peak RSS of the server process(es) and the
+ * CPU spent per operation by the server, by PostgreSQL and by the load generator.
+ */
+export type Settings = {
+  warmupMs: number;
+  measureMs: number;
+  /** Virtual users for flows (sign-ins) and for single-request scenarios. */
+  flowUsers: number;
+  requestUsers: number;
+  /** How long to collect authorization codes for the exchange scenario (codes live 60 s). */
+  codePrepMs: number;
+  codeMax: number;
+};
+
+export const SCENARIOS = [
+  'signin',
+  'steady',
+  'client-credentials',
+  'refresh',
+  'code-exchange',
+  'mint',
+  'list-email',
+  'list-status',
+] as const;
+export type ScenarioName = (typeof SCENARIOS)[number];
+
+export type Cost = { serverMsPerOp: number; dbMsPerOp: number; totalMsPerOp: number; loadgenMsPerOp: number; serverCores: number; dbCores: number; loadgenCores: number };
+
+export type ScenarioResult = LoadResult & {
+  target: string;
+  scenario: ScenarioName;
+  /** Virtual users (closed loop, drain) or operations per second asked for (open loop). */
+  concurrency?: number;
+  rate?: number;
+  rssPeakMb: number;
+  cost: Cost;
+  /** Per-step latencies of a flow, and all its requests together. */
+  steps?: Record<string, LatencySummary>;
+  requests?: LatencySummary;
+  /** SQL statements sent per operation (Sesame on PostgreSQL), with the most frequent ones. */
+  queries?: { perOp: number; statements: Array<{ sql: string; perOp: number }> };
+  notes?: string;
+};
+
+const MINT_EMAILS = 500;
+const mintEmail = (n: number) => `m${n % MINT_EMAILS}@mint.bench.example`;
+/**
+ * Each virtual user signs in as one of 5 people of its own: their first sign-in
+ * (which creates the account) mostly falls in the warm-up, so the measured
+ * sign-ins are nearly all of returning users.
+ */
+const signInEmail = (target: Target, vu: number, iteration: number) => `u${vu}-${iteration % 5}@${target.name}.bench.example`;
+
+/** Reads CPU and memory around the measured part of a run. */
+function meter(target: Target) {
+  const pids = target.processes.map((server) => server.pid);
+  let memory: ReturnType<typeof sampleMemory> | undefined;
+  let start = { server: 0, loadgen: 0, at: 0 };
+  let spent = { server: 0, db: 0, loadgen: 0, seconds: 0 };
+  let rssPeakMb = 0;
+  // PostgreSQL's share: the backends serving the target's database, found when the window opens.
+  let backends: number[] = [];
+  let backendsAtStart = new Map<number, number>();
+  let backendsFound: Promise<void> = Promise.resolve();
+  const read = () => ({
+    server: pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0),
+    loadgen: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
+    at: performance.now(),
+  });
+  const counted = target.processes.filter((server) => server.queryLog);
+  const snapshot = () => counted.forEach((server) => server.child.kill('SIGUSR2'));
+  const window: Window = {
+    onStart: () => {
+      memory = sampleMemory(pids);
+      start = read();
+      snapshot();
+      if (target.database) {
+        backendsFound = backendPids(target.database).then((found) => {
+          backends = found;
+          backendsAtStart = new Map(found.map((pid) => [pid, cpuMsOf(pid)]));
+        });
+      }
+    },
+    onEnd: () => {
+      snapshot();
+      const end = read();
+      // A backend that ended meanwhile (the pool reaps idle connections) reads 0: it adds nothing rather than a negative.
+      const db = backends.reduce((sum, pid) => sum + Math.max(0, cpuMsOf(pid) - (backendsAtStart.get(pid) ?? 0)), 0);
+      spent = { server: end.server - start.server, db, loadgen: end.loadgen - start.loadgen, seconds: (end.at - start.at) / 1000 };
+      rssPeakMb = memory?.stop() ?? 0;
+    },
+  };
+  const cost = (ops: number): Cost => {
+    const per = (ms: number) => round(ms / Math.max(1, ops), 3);
+    const cores = (ms: number) => round(ms / 1000 / Math.max(0.001, spent.seconds), 2);
+    return {
+      serverMsPerOp: per(spent.server),
+      dbMsPerOp: per(spent.db),
+      totalMsPerOp: per(spent.server + spent.db),
+      loadgenMsPerOp: per(spent.loadgen),
+      serverCores: cores(spent.server),
+      dbCores: cores(spent.db),
+      loadgenCores: cores(spent.loadgen),
+    };
+  };
+  /** The difference between the last two snapshots of every counted process, per operation. */
+  /** Backends opened during the window (a growing pool) count whole. */
+  const settle = async () => {
+    await backendsFound;
+    if (!target.database) return;
+    const now = await backendPids(target.database);
+    const late = now.filter((pid) => !backendsAtStart.has(pid));
+    spent.db += late.reduce((sum, pid) => sum + cpuMsOf(pid), 0);
+  };
+  const queries = async (ops: number): Promise<ScenarioResult['queries']> => {
+    if (counted.length === 0 || ops === 0) return undefined;
+    await new Promise((resolve) => setTimeout(resolve, 300));
+    const delta = new Map<string, number>();
+    for (const server of counted) {
+      const lines = readFileSync(server.queryLog!, 'utf8').trim().split('\n');
+      const [before, after] = lines.slice(-2).map((line) => JSON.parse(line) as Record<string, number>);
+      if (!before || !after) continue;
+      for (const [sql, n] of Object.entries(after)) delta.set(sql, (delta.get(sql) ?? 0) + n - (before[sql] ?? 0));
+    }
+    const total = [...delta.values()].reduce((sum, n) => sum + n, 0);
+    const statements = [...delta]
+      .filter(([, n]) => n > 0)
+      .sort((a, b) => b[1] - a[1])
+      .slice(0, 25)
+      .map(([sql, n]) => ({ sql, perOp: round(n / ops, 2) }));
+    return { perOp: round(total / ops, 2), statements };
+  };
+  return { window, cost, queries, settle, rssPeakMb: () => round(rssPeakMb, 1) };
+}
+
+export type ScenarioContext = {
+  /** Peak sign-ins per second measured for this target (the steady scenario runs at half of it). */
+  signInPeak?: number;
+};
+
+export async function runScenario(target: Target, scenario: ScenarioName, settings: Settings, context: ScenarioContext = {}): Promise<ScenarioResult> {
+  const { warmupMs, measureMs: durationMs, flowUsers, requestUsers } = settings;
+  const m = meter(target);
+  const maxOps = 2_000_000;
+  const finish = async (result: LoadResult, extra: Partial<ScenarioResult> = {}): Promise<ScenarioResult> => {
+    await m.settle();
+    return {
+      target: target.name,
+      scenario,
+      ...result,
+      throughput: round(result.throughput, 1),
+      seconds: round(result.seconds, 2),
+      rssPeakMb: m.rssPeakMb(),
+      cost: m.cost(result.ops),
+      queries: await m.queries(result.ops),
+      ...extra,
+    };
+  };
+  const closed = (vus: number, op: (vu: number, iteration: number, measuring: boolean) => Promise<unknown>) =>
+    closedLoop({ vus, warmupMs, durationMs, maxOps, window: m.window, op: async (vu, iteration, measuring) => void (await op(vu, iteration, measuring)) });
+
+  switch (scenario) {
+    case 'signin': {
+      const steps = new StepRecorder();
+      const result = await closedLoop({
+        vus: flowUsers,
+        warmupMs,
+        durationMs,
+        maxOps,
+        window: { onStart: () => ((steps.active = true), m.window.onStart?.()), onEnd: () => ((steps.active = false), m.window.onEnd?.()) },
+        op: async (vu, iteration) => void (await signIn(target, signInEmail(target, vu, iteration), (step, ms) => steps.record(step, ms))),
+      });
+      return finish(result, { concurrency: flowUsers, steps: steps.summaries(), requests: steps.allRequests() });
+    }
+    case 'steady': {
+      const rate = Math.max(1, round((context.signInPeak ?? 20) / 2, 1));
+      const steps = new StepRecorder();
+      const result = await openLoop({
+        rate,
+        warmupMs,
+        durationMs,
+        maxInFlight: 256,
+        window: { onStart: () => ((steps.active = true), m.window.onStart?.()), onEnd: () => ((steps.active = false), m.window.onEnd?.()) },
+        op: async (vu, iteration) => void (await signIn(target, signInEmail(target, 1000 + (vu % 64), iteration), (step, ms) => steps.record(step, ms))),
+      });
+      return finish(result, { rate, steps: steps.summaries(), requests: steps.allRequests(), notes: `open loop at half of the measured peak (${context.signInPeak ?? 'n/a'} flows/s)` });
+    }
+    case 'client-credentials':
+      return finish(await closed(requestUsers, () => clientCredentials(target)), { concurrency: requestUsers });
+    case 'refresh': {
+      // One refresh token per virtual user, each rotated in turn: every refresh spends the previous token.
+      const tokens: string[] = [];
+      for (let vu = 0; vu < requestUsers; vu += flowUsers) {
+        const batch = Array.from({ length: Math.min(flowUsers, requestUsers - vu) }, (_, i) => signIn(target, signInEmail(target, 2000 + vu + i, 0)));
+        tokens.push(...(await Promise.all(batch)));
+      }
+      const result = await closed(requestUsers, async (vu) => {
+        tokens[vu] = await refresh(target, tokens[vu]!);
+      });
+      return finish(result, { concurrency: requestUsers });
+    }
+    case 'code-exchange': {
+      // Codes come from real sign-ins (up to the callback), then are exchanged as fast as possible, each once.
+      const codes: PendingCode[] = [];
+      const deadline = performance.now() + settings.codePrepMs;
+      await Promise.all(
+        Array.from({ length: flowUsers }, async (_, vu) => {
+          for (let iteration = 0; performance.now() < deadline && codes.length < settings.codeMax; iteration += 1) {
+            codes.push(await signInToCode(target, signInEmail(target, 3000 + vu, iteration)));
+          }
+        }),
+      );
+      const result = await drain({
+        inputs: codes,
+        workers: requestUsers,
+        warmup: Math.floor(codes.length / 10),
+        window: m.window,
+        op: async (pending) => void (await exchangeCode(target, pending)),
+      });
+      return finish(result, { concurrency: requestUsers, notes: `${codes.length} codes from ${round(settings.codePrepMs / 1000, 1)} s of sign-ins; the first 10% warm up` });
+    }
+    case 'mint':
+      return finish(await closed(requestUsers, (vu, iteration) => mint(target, mintEmail(vu * 7919 + iteration))), { concurrency: requestUsers });
+    case 'list-email':
+      return finish(
+        await closed(requestUsers, (vu, iteration) => listTokens(target, { email: mintEmail(vu * 31 + iteration), status: 'active', page_size: '20' })),
+        { concurrency: requestUsers, notes: `?email=<one of ${MINT_EMAILS}>&status=active&page_size=20` },
+      );
+    case 'list-status':
+      return finish(await closed(requestUsers, () => listTokens(target, { status: 'active', page_size: '20' })), {
+        concurrency: requestUsers,
+        notes: '?status=active&page_size=20 (newest first, with the total count)',
+      });
+  }
+}

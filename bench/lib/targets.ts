@@ -1,0 +1,111 @@
+import { randomBytes } from 'node:crypto';
+import { join } from 'node:path';
+import { createAgent } from './http.ts';
+import { clientCredentials, REDIRECT_URI, registerApp, type Credentials, type Target } from './flows.ts';
+import { freePort, startServer, type ServerProcess } from './processes.ts';
+
+/** What every Sesame process of one deployment shares. */
+export type SesameDeployment = {
+  baseUrl: string;
+  secret: string;
+  m2m: Credentials;
+  storage: { databaseUrl: string } | { dataDir: string };
+};
+
+export const newCredentials = (prefix: string): Credentials => ({
+  id: `${prefix}-${randomBytes(4).toString('hex')}`,
+  secret: randomBytes(32).toString('base64url'),
+});
+
+export async function sesameDeployment(storage: SesameDeployment['storage']): Promise<SesameDeployment & { port: number }> {
+  const port = await freePort();
+  return { port, baseUrl: `http://localhost:${port}`, secret: randomBytes(32).toString('base64url'), m2m: newCredentials('bench-m2m'), storage };
+}
+
+/** One Sesame process: `node --import tsx src/main.ts` with the deployment's env, listening on `port`. */
+export function startSesame(
+  name: string,
+  deployment: SesameDeployment,
+  port: number,
+  options: { logDir: string; nodeFlags?: string[]; logLevel?: string; bundle?: string },
+): Promise<ServerProcess> {
+  // On PostgreSQL, count the SQL each operation sends (a Map increment per query); not in the plain-node bundle.
+  const countQueries = 'databaseUrl' in deployment.storage && !options.bundle;
+  return startServer({
+    name,
+    script: options.bundle ?? 'src/main.ts',
+    tsx: !options.bundle,
+    port,
+    readyPath: '/readyz',
+    logDir: options.logDir,
+    nodeFlags: options.nodeFlags,
+    ...(countQueries ? { preload: ['./bench/lib/count-queries.ts'], queryLog: join(options.logDir, `${name}.queries.jsonl`) } : {}),
+    env: {
+      NODE_ENV: 'production',
+      BASE_URL: deployment.baseUrl,
+      SESAME_SECRET: deployment.secret,
+      SESAME_BOOTSTRAP_CLIENT_ID: deployment.m2m.id,
+      SESAME_BOOTSTRAP_CLIENT_SECRET: deployment.m2m.secret,
+      LOG_LEVEL: options.logLevel ?? 'warn',
+      // No periodic cleanup: row counts stay what the bench makes them (the 100k-rows comparison needs its rows).
+      CLEANUP_INTERVAL_SECONDS: '0',
+      ...('databaseUrl' in deployment.storage ? { DATABASE_URL: deployment.storage.databaseUrl } : { DATA_DIR: deployment.storage.dataDir }),
+    },
+  });
+}
+
+export async function startBaseline(logDir: string, nodeFlags?: string[]) {
+  const port = await freePort();
+  const baseUrl = `http://localhost:${port}`;
+  const m2m = newCredentials('bench-m2m');
+  const app = newCredentials('bench-app');
+  const server = await startServer({
+    name: 'baseline',
+    script: 'bench/baseline.ts',
+    port,
+    readyPath: '/healthz',
+    logDir,
+    nodeFlags,
+    env: {
+      NODE_ENV: 'production',
+      BASE_URL: baseUrl,
+      BENCH_M2M_ID: m2m.id,
+      BENCH_M2M_SECRET: m2m.secret,
+      BENCH_APP_ID: app.id,
+      BENCH_APP_SECRET: app.secret,
+      BENCH_REDIRECT_URI: REDIRECT_URI,
+    },
+  });
+  return { server, baseUrl, m2m, app };
+}
+
+/**
+ * A target ready for load: a Management API token from client_credentials
+ * and, for Sesame, a registered Traditional app (the baseline has one configured).
+ */
+export async function makeTarget(options: {
+  name: string;
+  processes: ServerProcess[];
+  baseUrl: string;
+  m2m: Credentials;
+  app?: Credentials;
+  database?: string;
+  connections: number;
+}): Promise<Target> {
+  const target: Target = {
+    name: options.name,
+    urls: options.processes.map((server) => server.url),
+    baseUrl: options.baseUrl,
+    m2m: options.m2m,
+    app: options.app ?? { id: '', secret: '' },
+    redirectUri: REDIRECT_URI,
+    agent: createAgent(options.connections),
+    adminToken: '',
+    processes: options.processes,
+    database: options.database,
+    next: 0,
+  };
+  target.adminToken = await clientCredentials(target);
+  if (!options.app) target.app = await registerApp(target);
+  return target;
+}
