@@ -39,7 +39,8 @@ export function createSignInService(deps: {
         tokenOrganizationIds: record.context.jitOrganizationIds ?? [],
         newUserEmail: created ? record.email : undefined,
       });
-      await invitations.acceptAfterSignIn(record.id, user.id);
+      // Invitation tokens always carry their organization: others skip the lookup on this hot path.
+      if ((record.context.jitOrganizationIds ?? []).length > 0) await invitations.acceptAfterSignIn(record.id, user.id);
       return {
         user: { ...user, emailVerified: true },
         created,
