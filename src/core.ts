@@ -7,6 +7,9 @@ import type { Logger } from './logger.ts';
 import { createDevOutbox, createMailer } from './mail/index.ts';
 import { createSessionStore } from './oidc/sessions.ts';
 import { createOrganizationRepository, createOrganizationService } from './organizations/index.ts';
+import { createSettingsService } from './settings/index.ts';
+import { createSignInCodeRepository } from './signin/codes.ts';
+import { createEmailSignIn } from './signin/email.ts';
 import { createSignInService } from './signin/index.ts';
 import { createTokenRepository, createTokenService } from './tokens/index.ts';
 import { createUserRepository } from './users/index.ts';
@@ -45,6 +48,31 @@ export function createCore(deps: { config: Config; db: Database; logger: Logger;
     mailer,
     clock,
   });
-  const signIn = createSignInService({ tokens, users, organizations: organizationService, invitations, clock });
-  return { clock, applications, users, userService, organizations, organizationService, tokens, outbox, mailer, invitations, signIn };
+  const settings = createSettingsService({ db });
+  const signIn = createSignInService({ tokens, users, organizations: organizationService, invitations, settings, clock });
+  const emailSignIn = createEmailSignIn({
+    codes: createSignInCodeRepository(db),
+    users,
+    settings,
+    mailer,
+    clock,
+    codeKey: deriveKey(config.secret, 'sign-in-codes'),
+    baseUrl: config.baseUrl,
+    logger,
+  });
+  return {
+    clock,
+    applications,
+    users,
+    userService,
+    organizations,
+    organizationService,
+    tokens,
+    outbox,
+    mailer,
+    invitations,
+    settings,
+    signIn,
+    emailSignIn,
+  };
 }

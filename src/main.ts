@@ -19,6 +19,7 @@ import { denyFraming, errorHandler, pinOrigin, rejectNulBytes, requestLog } from
 import { html, renderPage } from './http/pages.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, createMetricsRouter, httpMetrics, instrumentCore } from './metrics.ts';
+import { deriveKey } from './lib/crypto.ts';
 import { createProviderHolder } from './oidc/holder.ts';
 import { createKeyService } from './oidc/key-service.ts';
 import { ensureKeys, keySetVersion, loadKeySet, publicJwks } from './oidc/keys.ts';
@@ -138,7 +139,15 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
   });
   app.use(home.routes());
 
-  const experience = createExperienceRouter({ provider, signIn, users, origin });
+  const experience = createExperienceRouter({
+    provider,
+    signIn,
+    emailSignIn: core.emailSignIn,
+    settings: core.settings,
+    users,
+    origin,
+    csrfKey: deriveKey(config.secret, 'csrf'),
+  });
   app.use(experience.routes()).use(experience.allowedMethods({ throw: true }));
 
   if (bootstrap.demo) {
@@ -172,6 +181,7 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
     invitations,
     keys,
     mailer,
+    settings: core.settings,
     clock: core.clock,
   });
   app.use(managementApi.routes()).use(managementApi.allowedMethods({ throw: true }));

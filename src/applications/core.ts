@@ -44,10 +44,17 @@ export type Application = {
 
 /** Extra client metadata (registered with oidc-provider) carrying Management API access. */
 export const MANAGEMENT_ACCESS_METADATA = 'sesame_management_api_access';
+/** Client metadata marking an application whose users are asked for consent. */
+export const THIRD_PARTY_METADATA = 'sesame_third_party';
 
 /** What oidc-provider needs to know about an application, in its own vocabulary. */
 export function toClientMetadata(app: Application, secret: string | undefined): Record<string, unknown> {
-  const base = { client_id: app.id, client_name: app.name, [MANAGEMENT_ACCESS_METADATA]: app.managementApiAccess };
+  const base = {
+    client_id: app.id,
+    client_name: app.name,
+    [MANAGEMENT_ACCESS_METADATA]: app.managementApiAccess,
+    [THIRD_PARTY_METADATA]: app.isThirdParty,
+  };
   if (app.type === 'MachineToMachine') {
     return {
       ...base,

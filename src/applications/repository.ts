@@ -61,6 +61,7 @@ export function createApplicationRepository(db: Database) {
         oidcClientMetadata?: OidcClientMetadata;
         secretSealed?: string;
         managementApiAccess?: boolean;
+        isThirdParty?: boolean;
       },
     ) {
       const [row] = await table()
@@ -71,6 +72,7 @@ export function createApplicationRepository(db: Database) {
           ...(changes.oidcClientMetadata ? { oidc_client_metadata: changes.oidcClientMetadata } : {}),
           ...(changes.secretSealed ? { secret_sealed: changes.secretSealed } : {}),
           ...(changes.managementApiAccess === undefined ? {} : { management_api_access: changes.managementApiAccess }),
+          ...(changes.isThirdParty === undefined ? {} : { is_third_party: changes.isThirdParty }),
         })
         .returning('*');
       return row ? toApplication(row as Row) : undefined;

@@ -13,6 +13,7 @@ export type NewApplication = {
   description?: string | null;
   oidcClientMetadata?: Partial<OidcClientMetadata>;
   managementApiAccess?: boolean;
+  isThirdParty?: boolean;
   secret?: string;
 };
 
@@ -52,7 +53,7 @@ export function createApplicationService(deps: { repository: ApplicationReposito
       type: input.type,
       description: input.description ?? null,
       oidcClientMetadata: metadata,
-      isThirdParty: false,
+      isThirdParty: input.isThirdParty ?? false,
       managementApiAccess: input.managementApiAccess ?? false,
       secretSealed: secret ? seal(sealKey, secret) : null,
     });
@@ -81,7 +82,13 @@ export function createApplicationService(deps: { repository: ApplicationReposito
 
     async update(
       id: string,
-      changes: { name?: string; description?: string | null; oidcClientMetadata?: Partial<OidcClientMetadata>; managementApiAccess?: boolean },
+      changes: {
+        name?: string;
+        description?: string | null;
+        oidcClientMetadata?: Partial<OidcClientMetadata>;
+        managementApiAccess?: boolean;
+        isThirdParty?: boolean;
+      },
     ): Promise<Application> {
       const current = await mustExist(id);
       const metadata: OidcClientMetadata = { ...current.oidcClientMetadata, ...changes.oidcClientMetadata };

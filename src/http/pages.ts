@@ -28,11 +28,26 @@ export function html(strings: TemplateStringsArray, ...values: unknown[]): RawHt
   return new RawHtml(out);
 }
 
+/** How a page is branded (the sign-in settings' branding). */
+export type PageBrand = { name: string; logoUrl: string | null; primaryColor: string };
+
+export const defaultBrand: PageBrand = { name: 'Sesame', logoUrl: null, primaryColor: '#3b5bdb' };
+
+export type PageOptions = {
+  /** The page's language (the `lang` attribute). */
+  lang?: string;
+  brand?: PageBrand;
+  /** Load the progressive-enhancement script (/static/experience.js). */
+  script?: boolean;
+};
+
 /**
  * Headers every hosted page sends: no caching (pages carry per-interaction
- * state), no referrer (URLs can carry tokens), a strict CSP without scripts.
+ * state), no referrer (URLs can carry tokens), a strict CSP: scripts and
+ * styles only from this origin, never inline, images also from the
+ * configured logo's origin, no framing.
  */
-export function setPageHeaders(ctx: Context): void {
+export function setPageHeaders(ctx: Context, options: { imageOrigin?: string } = {}): void {
   ctx.set('Cache-Control', 'no-store');
   ctx.set('Pragma', 'no-cache');
   ctx.set('Referrer-Policy', 'no-referrer');
@@ -40,25 +55,41 @@ export function setPageHeaders(ctx: Context): void {
   ctx.set('X-Frame-Options', 'DENY');
   ctx.set(
     'Content-Security-Policy',
-    "default-src 'none'; style-src 'self'; img-src 'self' data:; base-uri 'none'; frame-ancestors 'none'",
+    `default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' data:${options.imageOrigin ? ` ${options.imageOrigin}` : ''}; base-uri 'none'; frame-ancestors 'none'`,
   );
 }
 
-export function renderPage(ctx: Context, title: string, body: RawHtml, status = 200): void {
-  setPageHeaders(ctx);
+const originOf = (url: string | null) => {
+  if (!url) return undefined;
+  try {
+    const parsed = new URL(url);
+    return parsed.protocol === 'https:' ? parsed.origin : undefined;
+  } catch {
+    return undefined;
+  }
+};
+
+export function renderPage(ctx: Context, title: string, body: RawHtml, status = 200, options: PageOptions = {}): void {
+  const brand = options.brand ?? defaultBrand;
+  const logoOrigin = originOf(brand.logoUrl);
+  setPageHeaders(ctx, { imageOrigin: logoOrigin });
   ctx.status = status;
   ctx.type = 'text/html; charset=utf-8';
+  const theme = brand.primaryColor.toLowerCase() !== defaultBrand.primaryColor ? brand.primaryColor.slice(1) : undefined;
   ctx.body = html`<!doctype html>
-<html lang="en">
+<html lang="${options.lang ?? 'en'}">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
 <meta name="referrer" content="no-referrer">
-<title>${title} · Sesame</title>
+<title>${title} · ${brand.name}</title>
 <link rel="stylesheet" href="/static/sesame.css">
+${theme ? html`<link rel="stylesheet" href="/static/theme.css?accent=${theme}">` : ''}
+${options.script ? html`<script src="/static/experience.js" defer></script>` : ''}
 </head>
 <body>
 <main class="card">
+<header class="brand">${logoOrigin ? html`<img src="${brand.logoUrl}" alt="${brand.name}" class="logo">` : html`<span class="brand-name">${brand.name}</span>`}</header>
 ${body}
 </main>
 </body>
@@ -70,6 +101,7 @@ export function renderErrorPage(
   ctx: Context,
   page: { title: string; message: string; code?: string; backTo?: string; backLabel?: string },
   status?: number,
+  options?: PageOptions,
 ): void {
   renderPage(
     ctx,
@@ -79,6 +111,7 @@ export function renderErrorPage(
 ${page.code ? html`<p class="code">Error code: <code>${page.code}</code></p>` : ''}
 ${page.backTo ? html`<p><a class="button" href="${page.backTo}">${page.backLabel ?? 'Back to the app'}</a></p>` : ''}`,
     status ?? ctx.status,
+    options,
   );
 }
 
@@ -102,4 +135,41 @@ button.secondary, .button.secondary { background: transparent; color: var(--acce
 button:focus-visible, .button:focus-visible, input:focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
 pre { white-space: pre-wrap; word-break: break-all; background: rgba(127,127,127,.1); padding: .75rem; border-radius: 8px; font-size: .85rem; }
 [role=alert] { border-left: 4px solid #d9480f; padding-left: .75rem; }
+.brand { margin-bottom: 1.25rem; }
+.brand-name { font-weight: 700; color: var(--accent); }
+.logo { max-height: 40px; max-width: 160px; }
+input[type=password] { width: 100%; padding: .6rem .7rem; border: 1px solid #c6c9cf; border-radius: 8px; font: inherit; margin-bottom: 1rem; background: transparent; color: inherit; }
+input.code { font-size: 1.5rem; letter-spacing: .3em; text-align: center; font-variant-numeric: tabular-nums; }
+input[aria-invalid=true] { border-color: #d9480f; }
+.field-error { color: #c92a2a; font-size: .9rem; margin: -.75rem 0 1rem; }
+.stack > * + * { margin-top: .5rem; }
+.divider { text-align: center; color: var(--muted); font-size: .9rem; margin: 1rem 0; }
+.reference { font-family: ui-monospace, Menlo, Consolas, monospace; font-weight: 600; letter-spacing: .05em; }
+.links { margin-top: 1.25rem; font-size: .95rem; }
+.links a { color: var(--accent); }
+ul.scopes { padding-left: 1.2rem; }
+@media (max-width: 360px) { .card { padding: 1.25rem; border-radius: 0; width: 100vw; } body { place-items: start; } }
+`;
+
+/** The brand colour, as a stylesheet (CSP forbids inline styles). Answers undefined for anything but #rrggbb. */
+export function themeStylesheet(accent: string): string | undefined {
+  return /^[0-9a-fA-F]{6}$/.test(accent) ? `:root { --accent: #${accent}; }\n` : undefined;
+}
+
+/**
+ * Progressive enhancement, never required: submit-once buttons, and the
+ * auto-continue of forms marked data-auto-submit (a one-time-token landing
+ * when the settings ask for it).
+ */
+export const experienceScript = `'use strict';
+document.addEventListener('submit', function (event) {
+  var form = event.target;
+  if (form.dataset.submitted) { event.preventDefault(); return; }
+  form.dataset.submitted = '1';
+  setTimeout(function () { form.querySelectorAll('button').forEach(function (b) { b.disabled = true; }); }, 0);
+});
+document.addEventListener('DOMContentLoaded', function () {
+  var auto = document.querySelector('form[data-auto-submit]');
+  if (auto) auto.requestSubmit ? auto.requestSubmit() : auto.submit();
+});
 `;

@@ -10,10 +10,18 @@ export type MailLayout = {
   /** Plain-text paragraphs (escaped in the HTML body). */
   paragraphs: string[];
   /** The one thing the mail asks for: a button in HTML, a labelled link in text. */
-  action: MailAction;
+  action?: MailAction;
+  /** A one-time code shown large (after the action, when both are given). */
+  code?: { intro: string; value: string };
   /** Small print under the action: expiry, "ignore this mail if…". */
   footer: string | string[];
   productName?: string;
+  /** The mail's language (the `lang` attribute). */
+  lang?: string;
+  /** "If the button does not work, copy this link…", in the mail's language. */
+  copyLinkLabel?: string;
+  /** The brand colour of the product name and the button (#rrggbb). */
+  accent?: string;
 };
 
 // The hosted pages' palette (src/http/pages.ts), inlined: mail clients drop <style> and classes.
@@ -24,24 +32,33 @@ const font = 'font-family:-apple-system,BlinkMacSystemFont,Segoe UI,Roboto,Helve
  * The shared layout of every Sesame mail: a title, a few paragraphs, one
  * button (repeated as a copyable link), and a footer. Every value is escaped.
  */
-export function layoutMail({ title, paragraphs, action, footer, productName = 'Sesame' }: MailLayout): { text: string; html: string } {
-  assertWebUrl(action.url);
+export function layoutMail({
+  title,
+  paragraphs,
+  action,
+  code,
+  footer,
+  productName = 'Sesame',
+  lang = 'en',
+  copyLinkLabel = 'If the button does not work, copy this link into your browser:',
+  accent = colors.accent,
+}: MailLayout): { text: string; html: string } {
+  if (action) assertWebUrl(action.url);
   const footerParagraphs = typeof footer === 'string' ? [footer] : footer;
 
   const text = [
     title,
     '',
     ...paragraphs.flatMap((paragraph) => [paragraph, '']),
-    `${action.label}:`,
-    action.url,
-    '',
+    ...(action ? [`${action.label}:`, action.url, ''] : []),
+    ...(code ? [code.intro, '', `    ${code.value}`, ''] : []),
     '--',
     ...footerParagraphs.flatMap((paragraph, index) => (index === 0 ? [paragraph] : ['', paragraph])),
     '',
   ].join('\n');
 
   const body = html`<!doctype html>
-<html lang="en" dir="ltr">
+<html lang="${lang}" dir="ltr">
 <head>
 <meta charset="utf-8">
 <meta name="viewport" content="width=device-width, initial-scale=1">
@@ -54,18 +71,11 @@ export function layoutMail({ title, paragraphs, action, footer, productName = 'S
 <table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="background-color:${colors.background};">
 <tr><td align="center" style="padding:24px 12px;">
 <table role="presentation" width="100%" cellpadding="0" cellspacing="0" border="0" style="max-width:560px;background-color:${colors.card};border-radius:12px;">
-<tr><td style="padding:28px 32px 0;${font}font-size:16px;font-weight:700;color:${colors.accent};">${productName}</td></tr>
+<tr><td style="padding:28px 32px 0;${font}font-size:16px;font-weight:700;color:${accent};">${productName}</td></tr>
 <tr><td style="padding:12px 32px 8px;${font}font-size:16px;line-height:1.5;color:${colors.text};">
 <h1 style="margin:0 0 16px;font-size:24px;line-height:1.3;font-weight:700;color:${colors.text};">${title}</h1>
 ${paragraphs.map((paragraph) => html`<p style="margin:0 0 16px;">${paragraph}</p>\n`)}
-<table role="presentation" cellpadding="0" cellspacing="0" border="0" style="margin:24px 0;">
-<tr><td align="center" style="border-radius:8px;background-color:${colors.accent};">
-<a href="${action.url}" target="_blank" style="display:inline-block;padding:14px 28px;${font}font-size:16px;font-weight:600;line-height:1.2;color:#ffffff;text-decoration:none;border-radius:8px;">${action.label}</a>
-</td></tr>
-</table>
-<p style="margin:0 0 4px;font-size:14px;color:${colors.muted};">If the button does not work, copy this link into your browser:</p>
-<p style="margin:0 0 24px;font-size:14px;word-break:break-all;"><a href="${action.url}" target="_blank" style="color:${colors.accent};">${action.url}</a></p>
-</td></tr>
+${action ? actionBlock(action, copyLinkLabel, accent) : ''}${code ? codeBlock(code) : ''}</td></tr>
 <tr><td style="padding:16px 32px 28px;border-top:1px solid ${colors.rule};${font}font-size:13px;line-height:1.5;color:${colors.muted};">
 ${footerParagraphs.map((paragraph) => html`<p style="margin:0 0 8px;">${paragraph}</p>\n`)}</td></tr>
 </table>
@@ -75,6 +85,23 @@ ${footerParagraphs.map((paragraph) => html`<p style="margin:0 0 8px;">${paragrap
 </html>
 `;
   return { text, html: body.value };
+}
+
+function actionBlock(action: MailAction, copyLinkLabel: string, accent: string) {
+  return html`<table role="presentation" cellpadding="0" cellspacing="0" border="0" style="margin:24px 0;">
+<tr><td align="center" style="border-radius:8px;background-color:${accent};">
+<a href="${action.url}" target="_blank" style="display:inline-block;padding:14px 28px;${font}font-size:16px;font-weight:600;line-height:1.2;color:#ffffff;text-decoration:none;border-radius:8px;">${action.label}</a>
+</td></tr>
+</table>
+<p style="margin:0 0 4px;font-size:14px;color:${colors.muted};">${copyLinkLabel}</p>
+<p style="margin:0 0 24px;font-size:14px;word-break:break-all;"><a href="${action.url}" target="_blank" style="color:${accent};">${action.url}</a></p>
+`;
+}
+
+function codeBlock(code: { intro: string; value: string }) {
+  return html`<p style="margin:0 0 8px;">${code.intro}</p>
+<p style="margin:0 0 24px;font-size:32px;font-weight:700;letter-spacing:6px;font-family:ui-monospace,Menlo,Consolas,monospace;">${code.value}</p>
+`;
 }
 
 export type InvitationMailInput = {

@@ -2,6 +2,7 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import type Provider from 'oidc-provider';
 import { errors } from 'oidc-provider';
 import { AppError } from '../errors.ts';
+import { THIRD_PARTY_METADATA } from '../applications/index.ts';
 import { grantFirstPartyConsent } from './consent.ts';
 
 export type InteractionDetails = Awaited<ReturnType<Provider['interactionDetails']>>;
@@ -23,23 +24,38 @@ export async function loadInteraction(provider: Provider, ctx: NodeCtx, uid?: st
   }
 }
 
-/** Finishes the login prompt (and first-party consent with it); returns where to send the browser. */
+/** Whether the interaction's application asks its users for consent. */
+export async function isThirdPartyInteraction(provider: Provider, interaction: InteractionDetails): Promise<boolean> {
+  const client = await provider.Client.find(String(interaction.params.client_id));
+  return client?.metadata()[THIRD_PARTY_METADATA] === true;
+}
+
+/**
+ * Finishes the login prompt; returns where to send the browser. A first-party
+ * application's consent is granted in the same step; a third-party one comes
+ * back with a consent prompt. `ts` keeps an earlier authentication time (an
+ * account kept instead of switched has not signed in again).
+ */
 export async function completeLogin(
   provider: Provider,
   ctx: NodeCtx,
   interaction: InteractionDetails,
-  login: { accountId: string; amr: string[] },
+  login: { accountId: string; amr: string[]; ts?: number; acr?: string },
 ): Promise<string> {
-  const grantId = await grantFirstPartyConsent(provider, interaction, login.accountId);
+  const thirdParty = await isThirdPartyInteraction(provider, interaction);
+  const grantId = thirdParty ? undefined : await grantFirstPartyConsent(provider, interaction, login.accountId);
   return provider.interactionResult(
     ctx.req,
     ctx.res,
-    { login: { accountId: login.accountId, amr: login.amr, remember: true }, consent: { grantId } },
+    {
+      login: { accountId: login.accountId, amr: login.amr, remember: true, ...(login.ts ? { ts: login.ts } : {}), ...(login.acr ? { acr: login.acr } : {}) },
+      ...(grantId ? { consent: { grantId } } : {}),
+    },
     { mergeWithLastSubmission: false },
   );
 }
 
-/** Finishes a consent prompt for a first-party application without a page. */
+/** Grants the consent prompt (the requested scopes and claims); returns where to send the browser. */
 export async function completeConsent(provider: Provider, ctx: NodeCtx, interaction: InteractionDetails): Promise<string> {
   const accountId = interaction.session?.accountId;
   if (!accountId) throw new AppError('INTERACTION_NOT_FOUND');

@@ -1,5 +1,5 @@
 import Provider, { errors, type Configuration, type KoaContextWithOIDC } from 'oidc-provider';
-import { MANAGEMENT_ACCESS_METADATA, type ApplicationService } from '../applications/index.ts';
+import { MANAGEMENT_ACCESS_METADATA, THIRD_PARTY_METADATA, type ApplicationService } from '../applications/index.ts';
 import type { Config } from '../config.ts';
 import type { Database } from '../db/index.ts';
 import { html, raw, renderErrorPage, renderPage } from '../http/pages.ts';
@@ -81,7 +81,7 @@ export function createProvider({ config, db, keySet, applications, users, organi
     responseTypes: ['code'],
     pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
     extraParams: Object.fromEntries(extraParamNames.map((name) => [name, boundedParam(name)])),
-    extraClientMetadata: { properties: [MANAGEMENT_ACCESS_METADATA] },
+    extraClientMetadata: { properties: [MANAGEMENT_ACCESS_METADATA, THIRD_PARTY_METADATA] },
     clientBasedCORS: (_ctx, origin, client) =>
       client.clientAuthMethod === 'none' &&
       (client.redirectUris ?? []).some((uri) => {

@@ -1,4 +1,7 @@
 import { AppError } from '../errors.ts';
+import type { SettingsService } from '../settings/index.ts';
+import { hashPassword, verifyPassword } from '../users/service.ts';
+import type { SignInCode } from './codes.ts';
 import type { InvitationService } from '../invitations/index.ts';
 import type { OrganizationService } from '../organizations/index.ts';
 import type { TokenService } from '../tokens/index.ts';
@@ -6,6 +9,10 @@ import type { User, UserRepository } from '../users/index.ts';
 
 /** Authentication method references (RFC 8176 style) Sesame records per sign-in. */
 export const AMR_EMAIL = 'email';
+export const AMR_PASSWORD = 'pwd';
+
+/** Verified when an address has no account or no password, so both cases take as long as a wrong password. */
+let dummyHash: Promise<string> | undefined;
 
 export type SignInResult = { user: User; created: boolean; amr: string[]; jitOrganizationIds: string[] };
 
@@ -16,9 +23,10 @@ export function createSignInService(deps: {
   users: UserRepository;
   organizations: OrganizationService;
   invitations: InvitationService;
+  settings: SettingsService;
   clock: () => Date;
 }) {
-  const { tokens, users, organizations, invitations, clock } = deps;
+  const { tokens, users, organizations, invitations, settings, clock } = deps;
   return {
     /**
      * First factor by one-time token: consume it (atomically, for this
@@ -47,6 +55,53 @@ export function createSignInService(deps: {
         amr: [AMR_EMAIL],
         jitOrganizationIds,
       };
+    },
+
+    /**
+     * First factor by a self-serve mail (a link or a code, already consumed):
+     * the account of its address, created when the request allowed sign-up
+     * (with the chosen password for a registration). New accounts join the
+     * organizations of their email domain.
+     */
+    async withEmailCode(record: SignInCode): Promise<SignInResult> {
+      const now = clock();
+      let user = await users.findByEmail(record.email);
+      let created = false;
+      if (!user) {
+        // No mail went out for an address without an account unless sign-up was allowed.
+        if (!record.context.allowSignUp) throw new AppError('TOKEN_INVALID');
+        ({ user, created } = await users.findOrCreateVerifiedByEmail(record.email, now));
+        if (created && record.context.passwordHash) {
+          user = (await users.update(user.id, { passwordHash: record.context.passwordHash }, now)) ?? user;
+        }
+      }
+      if (user.isSuspended) throw new AppError('ACCOUNT_DISABLED');
+      await users.recordSignIn(user.id, now, true);
+      const jitOrganizationIds = await organizations.provisionOnSignIn({
+        userId: user.id,
+        tokenOrganizationIds: [],
+        newUserEmail: created ? record.email : undefined,
+      });
+      return { user: { ...user, emailVerified: true }, created, amr: [AMR_EMAIL], jitOrganizationIds };
+    },
+
+    /**
+     * First factor by password. A missing account, an account without a
+     * password and a wrong password answer the same INVALID_CREDENTIALS after
+     * the same argon2 work; a disabled account is only reported to someone
+     * who knows its password.
+     */
+    async withPassword(input: { email: string; password: string }): Promise<SignInResult> {
+      if (!(await settings.get()).methods.password) throw new AppError('SIGN_IN_METHOD_DISABLED');
+      const user = await users.findByEmail(input.email);
+      const hash = user ? await users.passwordHashOf(user.id) : null;
+      dummyHash ??= hashPassword('sesame-timing-equalizer');
+      const matches = await verifyPassword(hash ?? (await dummyHash), input.password);
+      if (!user || !hash || !matches) throw new AppError('INVALID_CREDENTIALS');
+      if (user.isSuspended) throw new AppError('ACCOUNT_DISABLED');
+      const now = clock();
+      await users.recordSignIn(user.id, now, false);
+      return { user, created: false, amr: [AMR_PASSWORD], jitOrganizationIds: [] };
     },
   };
 }

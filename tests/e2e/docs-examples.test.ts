@@ -50,7 +50,7 @@ describe(`the guides' examples (${databaseKind})`, () => {
 
     const browser = new CookieClient(t.baseUrl);
     const landing = await browser.follow(link);
-    const done = await browser.postForm(formAction(await landing.response.text(), 'one-time-token'));
+    const done = await browser.submitForm(await landing.response.text(), 'one-time-token');
     expect(done.url.pathname).toBe('/demo/callback');
     const users = await api(t, 'GET', '/api/users?search=ada@example.com', { token: await managementToken(t) });
     const orgs = await api(t, 'GET', `/api/users/${users.body[0].id}/organizations`, { token: await managementToken(t) });

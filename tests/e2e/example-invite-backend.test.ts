@@ -96,7 +96,7 @@ describe(`examples/invite-backend: invitations mailed by your own backend (${dat
     const page = await sesame.follow(landing.url.toString());
     const html = await page.response.text();
     expect(html).toContain(email);
-    const done = await sesame.postForm(formAction(html, 'one-time-token'));
+    const done = await sesame.submitForm(html, 'one-time-token');
     expect(done.url.origin + done.url.pathname).toBe(`${base}/callback`);
 
     const callback = await browser.follow(done.url.toString());
@@ -115,7 +115,7 @@ describe(`examples/invite-backend: invitations mailed by your own backend (${dat
     const again = await other.follow(link!);
     const otherSesame = other.atOrigin(t.baseUrl);
     const againPage = await otherSesame.follow(again.url.toString());
-    const used = await otherSesame.postForm(formAction(await againPage.response.text(), 'one-time-token'));
+    const used = await otherSesame.submitForm(await againPage.response.text(), 'one-time-token');
     expect(used.response.status).toBe(410);
     expect(await used.response.text()).toContain('TOKEN_ALREADY_USED');
   });

@@ -94,7 +94,7 @@ describe(`examples/logto-sdk: @logto/node against Sesame (${databaseKind})`, () 
     expect(page.response.status).toBe(200);
     const html = await page.response.text();
     expect(html).toContain(email);
-    const done = await sesame.postForm(formAction(html, 'one-time-token'));
+    const done = await sesame.submitForm(html, 'one-time-token');
     expect(done.url.origin + done.url.pathname).toBe(`${appBase}/callback`);
     expect(done.url.searchParams.get('iss')).toBe(t.issuer);
 

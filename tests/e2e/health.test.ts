@@ -63,14 +63,14 @@ describe(`health, readiness and metrics (${databaseKind})`, () => {
     const browser = new CookieClient(t.baseUrl);
     const landing = await browser.follow(authorize.toString());
     const interactionUid = landing.url.pathname.split('/')[2]!;
-    const done = await browser.postForm(formAction(await landing.response.text(), 'one-time-token'));
+    const done = await browser.submitForm(await landing.response.text(), 'one-time-token');
     const code = done.url.searchParams.get('code')!;
     const tokens = await oidc.authorizationCodeGrant(config, done.url, { pkceCodeVerifier: verifier, expectedState: oidc.skipStateCheck });
 
     // The same link again is refused, and counted as such.
     const other = new CookieClient(t.baseUrl);
     const again = await other.follow(authorize.toString());
-    const refused = await other.postForm(formAction(await again.response.text(), 'one-time-token'));
+    const refused = await other.submitForm(await again.response.text(), 'one-time-token');
     expect(refused.response.status).toBe(410);
     expect((await api(t, 'GET', `/api/one-time-tokens/${minted.id}`, { token: adminToken })).body.status).toBe('consumed');
 

@@ -106,7 +106,7 @@ describe(`request logs (${databaseKind})`, () => {
     });
     const browser = new CookieClient(baseUrl);
     const landing = await browser.follow(authorize.toString());
-    const done = await browser.postForm(formAction(await landing.response.text(), 'one-time-token'));
+    const done = await browser.submitForm(await landing.response.text(), 'one-time-token');
     const code = done.url.searchParams.get('code');
     expect(code).toBeTruthy();
     const tokens = await oidc.authorizationCodeGrant(config, done.url, { pkceCodeVerifier: verifier, expectedState: state });

@@ -58,7 +58,7 @@ describe(`users in the Management API (${databaseKind})`, () => {
       login_hint: email,
     });
     const landing = await browser.follow(url.toString());
-    const done = await browser.postForm(formAction(await landing.response.text(), 'one-time-token'));
+    const done = await browser.submitForm(await landing.response.text(), 'one-time-token');
     return { browser, done, verifier, state };
   }
 

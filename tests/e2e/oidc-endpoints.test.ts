@@ -1,6 +1,6 @@
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CookieClient, formAction } from '../helpers/browser-client.ts';
+import { CookieClient, findForm } from '../helpers/browser-client.ts';
 import { databaseKind, uniqueEmail } from '../helpers/db.ts';
 import { api, createTestApplication, managementToken, mintToken, startTestSesame, type TestSesame } from '../helpers/server.ts';
 import { openLink, signInWithLink } from '../helpers/sign-in.ts';
@@ -255,7 +255,7 @@ describe(`OIDC endpoints and the Experience API (${databaseKind})`, () => {
       const page = await other.request(landing.url.pathname, { headers: { accept: 'text/html' } });
       expect(page.status).toBe(400);
       expect(await page.text()).toContain('This sign-in has ended');
-      const posted = await other.postForm(formAction(html, 'one-time-token'));
+      const posted = await other.submitForm(html, 'one-time-token');
       expect(posted.response.status).toBe(400);
       expect((await api(t, 'GET', `/api/one-time-tokens/${minted.id}`, { token: adminToken })).body.status).toBe('active');
     });
@@ -270,10 +270,12 @@ describe(`OIDC endpoints and the Experience API (${databaseKind})`, () => {
       const email = uniqueEmail();
       const minted = await mintToken(t, adminToken, { email });
       const { browser, html } = await startInteraction(minted.token, email);
-      const response = await browser.request(formAction(html, 'one-time-token'), {
+      // With the page's valid CSRF token: the Origin alone must refuse it.
+      const form = findForm(html, 'one-time-token');
+      const response = await browser.request(form.action, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded', accept: 'text/html', ...headers },
-        body: '',
+        body: new URLSearchParams(form.hidden),
       });
       expect(response.status).toBe(403);
       expect((await api(t, 'GET', `/api/one-time-tokens/${minted.id}`, { token: adminToken })).body.status).toBe('active');
@@ -283,10 +285,11 @@ describe(`OIDC endpoints and the Experience API (${databaseKind})`, () => {
       const email = uniqueEmail();
       const minted = await mintToken(t, adminToken, { email });
       const { browser, html } = await startInteraction(minted.token, email);
-      const response = await browser.request(formAction(html, 'one-time-token'), {
+      const form = findForm(html, 'one-time-token');
+      const response = await browser.request(form.action, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded', origin: 'null', 'sec-fetch-site': 'same-origin' },
-        body: '',
+        body: new URLSearchParams(form.hidden),
       });
       expect(response.status).toBe(303);
       expect((await api(t, 'GET', `/api/one-time-tokens/${minted.id}`, { token: adminToken })).body.status).toBe('consumed');
@@ -306,7 +309,7 @@ describe(`OIDC endpoints and the Experience API (${databaseKind})`, () => {
       expect(nul.status).toBe(400);
     });
 
-    it('asks for a link when a sign-in arrives without a one-time token', async () => {
+    it('opens the sign-in page (email first) when a sign-in arrives without a one-time token', async () => {
       const url = oidc.buildAuthorizationUrl(config, {
         redirect_uri: REDIRECT_URI,
         scope: 'openid',
@@ -315,7 +318,9 @@ describe(`OIDC endpoints and the Experience API (${databaseKind})`, () => {
       });
       const landing = await new CookieClient(t.baseUrl).follow(url.toString());
       expect(landing.response.status).toBe(200);
-      expect(await landing.response.text()).toContain('signs you in with a link');
+      const page = await landing.response.text();
+      expect(page).toContain('<input id="email" name="email" type="email"');
+      expect(page).toContain('Email me a sign-in link');
     });
   });
 });

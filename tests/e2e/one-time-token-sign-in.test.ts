@@ -49,7 +49,7 @@ describe(`signing in with a one-time token (${databaseKind})`, () => {
   }
 
   async function confirm(flow: Awaited<ReturnType<typeof startSignIn>>) {
-    return flow.browser.postForm(formAction(flow.html, 'one-time-token'));
+    return flow.browser.submitForm(flow.html, 'one-time-token');
   }
 
   async function exchange(flow: Awaited<ReturnType<typeof startSignIn>>, callback: URL) {
@@ -123,7 +123,7 @@ describe(`signing in with a one-time token (${databaseKind})`, () => {
     expect(page).toContain('TOKEN_ALREADY_USED');
     expect(page).toContain('already used');
     // A way back to the app: the page's back form ends the sign-in with access_denied.
-    const back = await second.browser.postForm(formAction(page, 'abort'));
+    const back = await second.browser.submitForm(page, 'abort');
     expect(back.url.origin + back.url.pathname).toBe(REDIRECT_URI);
     expect(back.url.searchParams.get('error')).toBe('access_denied');
   });
@@ -214,7 +214,7 @@ describe(`signing in with a one-time token (${databaseKind})`, () => {
     const html = await landing.response.text();
     expect(html).toContain(`Continue as <span class="email">${second}</span>`);
     expect(html).toContain(`You are signed in as <span class="email">${first}</span>`);
-    let result = await flow.browser.postForm(formAction(html, 'one-time-token'));
+    let result = await flow.browser.submitForm(html, 'one-time-token');
     // oidc-provider ends the old session first (an auto-submitted logout form), then resumes.
     for (let i = 0; i < 3 && result.url.origin !== 'http://127.0.0.1:5999'; i += 1) {
       const page = await result.response.text();

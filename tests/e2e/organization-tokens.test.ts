@@ -67,7 +67,7 @@ describe(`organizations in tokens, as Logto SDKs expect them (${databaseKind})`,
     const browser = new CookieClient(t.baseUrl);
     const landing = await browser.follow(url.toString());
     const html = await landing.response.text();
-    const done = await browser.postForm(formAction(html, 'one-time-token'));
+    const done = await browser.submitForm(html, 'one-time-token');
     expect(done.url.origin + done.url.pathname).toBe(REDIRECT_URI);
     return oidc.authorizationCodeGrant(config, done.url, { pkceCodeVerifier: verifier, expectedState: state });
   }

@@ -39,7 +39,7 @@ describe(`the README tour (${databaseKind})`, () => {
     const landing = await browser.follow(link);
     const page = await landing.response.text();
     expect(page).toContain('Continue as <span class="email">ada@example.com</span>');
-    const done = await browser.postForm(formAction(page, 'one-time-token'));
+    const done = await browser.submitForm(page, 'one-time-token');
     expect(done.url.pathname).toBe('/demo/callback');
     const result = await done.response.text();
     expect(result).toContain('Signed in as ada@example.com');
@@ -48,7 +48,7 @@ describe(`the README tour (${databaseKind})`, () => {
     // Opening the link again, in any browser, explains that it was used.
     const other = new CookieClient(t.baseUrl);
     const again = await other.follow(link);
-    const refused = await other.postForm(formAction(await again.response.text(), 'one-time-token'));
+    const refused = await other.submitForm(await again.response.text(), 'one-time-token');
     expect(refused.response.status).toBe(410);
     expect(await refused.response.text()).toContain('TOKEN_ALREADY_USED');
   });

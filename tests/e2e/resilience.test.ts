@@ -312,7 +312,7 @@ describe('resilience against a PostgreSQL that goes away (own cluster)', () => {
     expect(await record.json()).toMatchObject({ id: minted.id, status: 'active' });
 
     // The same browser goes on where it was and is signed in.
-    const done = await browser.postForm(formAction(page, 'one-time-token'));
+    const done = await browser.submitForm(page, 'one-time-token');
     expect(done.url.origin + done.url.pathname).toBe(REDIRECT_URI);
     const tokens = await oidc.authorizationCodeGrant(config, done.url, { pkceCodeVerifier: verifier, expectedState: oidc.skipStateCheck });
     expect(tokens.claims()!.email).toBe(email);

@@ -136,7 +136,7 @@ describe(`several instances on one database (${databaseKind})`, () => {
         });
         const browser = new CookieClient(a.listenUrl);
         const landing = await browser.follow(url.toString());
-        const done = await browser.postForm(formAction(await landing.response.text(), 'one-time-token'));
+        const done = await browser.submitForm(await landing.response.text(), 'one-time-token');
         const oldIdToken = (await oidc.authorizationCodeGrant(viaA, done.url, { pkceCodeVerifier: verifier, expectedState: oidc.skipStateCheck })).id_token!;
         const before = await jwksOf(b);
         expect(before.keys).toHaveLength(2);

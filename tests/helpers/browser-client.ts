@@ -60,6 +60,15 @@ export class CookieClient {
     return { response, url: current };
   }
 
+  /**
+   * Submits the page's form whose action ends in `suffix` the way a browser
+   * does: its hidden fields (the CSRF token) plus `fields`.
+   */
+  submitForm(html: string, suffix: string, fields: Record<string, string> = {}) {
+    const form = findForm(html, suffix);
+    return this.postForm(form.action, { ...form.hidden, ...fields });
+  }
+
   /** Submits a hosted-page form the way a browser does. */
   postForm(path: string, form: Record<string, string> = {}) {
     return this.follow(path, {
@@ -71,7 +80,22 @@ export class CookieClient {
 }
 
 export function formAction(html: string, suffix: string): string {
-  const match = new RegExp(`action="(/interaction/[^"]+/${suffix})"`).exec(html);
-  if (!match?.[1]) throw new Error(`no form ending in ${suffix} on the page:\n${html}`);
-  return match[1];
+  return findForm(html, suffix).action;
+}
+
+const unescapeHtml = (value: string) =>
+  value.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+
+/** A form of the page by the end of its action, with its hidden inputs. */
+export function findForm(html: string, suffix: string): { action: string; hidden: Record<string, string> } {
+  for (const match of html.matchAll(/<form\b[^>]*\baction="([^"]+)"[^>]*>([\s\S]*?)<\/form>/g)) {
+    const action = unescapeHtml(match[1] ?? '');
+    if (!action.endsWith(suffix)) continue;
+    const hidden: Record<string, string> = {};
+    for (const input of (match[2] ?? '').matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) {
+      hidden[unescapeHtml(input[1] ?? '')] = unescapeHtml(input[2] ?? '');
+    }
+    return { action, hidden };
+  }
+  throw new Error(`no form ending in ${suffix} on the page:\n${html}`);
 }

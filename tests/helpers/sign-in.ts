@@ -40,7 +40,7 @@ export async function openLink(
 
 /** Clicks Continue on the hosted page; answers where the browser ended up. */
 export function confirmLink(flow: LinkFlow) {
-  return flow.browser.postForm(formAction(flow.html, 'one-time-token'));
+  return flow.browser.submitForm(flow.html, 'one-time-token');
 }
 
 /** The whole sign-in: open the link, click Continue, exchange the code at the client. */

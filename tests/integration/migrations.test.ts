@@ -17,6 +17,8 @@ const tables = [
   'organization_jit_email_domains',
   'organization_invitations',
   'cookie_keys',
+  'sign_in_settings',
+  'sign_in_codes',
 ];
 
 async function existingTables(db: Database): Promise<string[]> {

@@ -63,7 +63,7 @@ export async function openLink(
 
 /** Presses "Continue" on the hosted page and follows Sesame's redirects. */
 export function pressContinue(flow: LinkFlow) {
-  return flow.browser.postForm(formAction(flow.html, 'one-time-token'));
+  return flow.browser.submitForm(flow.html, 'one-time-token');
 }
 
 /**

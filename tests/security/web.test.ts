@@ -279,18 +279,18 @@ describe(`web attacks (${databaseKind})`, () => {
       for (const token of ['A'.repeat(43), (await mintToken(t, admin, { email })).token]) {
         const back = browser();
         const flow = await open(token, email, back);
-        await back.postForm(formAction(flow.html, 'abort'));
+        await back.submitForm(flow.html, 'abort');
       }
       const info = browser();
       const page = await info.follow((await authorizeUrl(t, app, REDIRECT_URI)).url);
-      await info.postForm(formAction(await page.response.text(), 'abort'));
+      await info.submitForm(await page.response.text(), 'abort');
       // A silent sign-in without a session, and the whole demo.
       await browser().follow((await authorizeUrl(t, app, REDIRECT_URI, { prompt: 'none' })).url);
       const demo = browser();
       const sent = await demo.postForm('/demo/send', { email: uniqueEmail('demo') });
       const link = /href="([^"]+\/demo\/landing[^"]+)"/.exec(await sent.response.text())![1]!.replaceAll('&amp;', '&');
       const landing = await demo.follow(link);
-      const callback = await demo.postForm(formAction(await landing.response.text(), 'one-time-token'));
+      const callback = await demo.submitForm(await landing.response.text(), 'one-time-token');
       expect(callback.url.pathname).toBe('/demo/callback');
       expect(callback.response.status).toBe(200);
 

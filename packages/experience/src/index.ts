@@ -1,23 +1,56 @@
+import { createHmac } from 'node:crypto';
 import Router from '@koa/router';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import { z } from 'zod';
-import { AppError } from '../../../src/errors.ts';
-import { stylesheet } from '../../../src/http/pages.ts';
-import { route } from '../../../src/http/guard.ts';
+import { AppError, type ErrorCode } from '../../../src/errors.ts';
+import { readFormBody } from '../../../src/http/body.ts';
+import { emailSchema, route } from '../../../src/http/guard.ts';
 import { isSameOriginRequest } from '../../../src/http/middleware.ts';
-import { abortInteraction, completeConsent, completeLogin, loadInteraction, type InteractionDetails } from '../../../src/oidc/interactions.ts';
+import { experienceScript, stylesheet, themeStylesheet } from '../../../src/http/pages.ts';
+import { negotiateLanguage, translator, type Language } from '../../../src/i18n/index.ts';
+import { constantTimeEqual } from '../../../src/lib/crypto.ts';
+import {
+  abortInteraction,
+  completeConsent,
+  completeLogin,
+  isThirdPartyInteraction,
+  loadInteraction,
+  type InteractionDetails,
+} from '../../../src/oidc/interactions.ts';
+import type { SettingsService, SignInSettings } from '../../../src/settings/index.ts';
+import type { CodePurpose, SignInCode } from '../../../src/signin/codes.ts';
+import type { EmailSignIn } from '../../../src/signin/email.ts';
 import type { SignInService } from '../../../src/signin/index.ts';
+import { assertPasswordPolicy, MAX_PASSWORD_LENGTH } from '../../../src/signin/password.ts';
+import { hashPassword } from '../../../src/users/service.ts';
 import type { UserRepository } from '../../../src/users/index.ts';
-import { continueAsPage, linkFailurePage, signInInfoPage } from './pages.ts';
+import {
+  consentPage,
+  continueAsPage,
+  failurePage,
+  linkContinuePage,
+  linkOtherBrowserPage,
+  linkResentPage,
+  passwordPage,
+  registerPage,
+  sentPage,
+  startPage,
+  type FieldError,
+  type View,
+} from './pages.ts';
 
 export type ExperienceDeps = {
   /** The current provider (it is rebuilt when keys rotate). */
   provider: () => Provider;
   signIn: SignInService;
+  emailSignIn: EmailSignIn;
+  settings: SettingsService;
   users: UserRepository;
   /** Our own origin: state-changing requests from anywhere else are refused. */
   origin: string;
+  /** Key for the forms' CSRF tokens (derived from SESAME_SECRET). */
+  csrfKey: Buffer;
 };
 
 const param = (interaction: InteractionDetails, name: string) => {
@@ -25,24 +58,192 @@ const param = (interaction: InteractionDetails, name: string) => {
   return typeof value === 'string' ? value : undefined;
 };
 
+/** `prompt=login` asks for a fresh sign-in: no "keep the current account" question. */
+const forcesLogin = (interaction: InteractionDetails) => (param(interaction, 'prompt') ?? '').split(' ').includes('login');
+
+/** Logto's first_screen values that open on registration. */
+const registerScreens = new Set(['register', 'identifierRegister']);
+
+/** Errors a form shows next to its field rather than as a page of their own. */
+const fieldOf: Partial<Record<ErrorCode, FieldError['field']>> = {
+  EMAIL_INVALID: 'email',
+  INVALID_CREDENTIALS: 'form',
+  PASSWORD_TOO_WEAK: 'password',
+  OTP_INVALID: 'code',
+  OTP_EXPIRED: 'form',
+  OTP_LOCKED: 'form',
+  TOKEN_SUPERSEDED: 'form',
+  RATE_LIMITED: 'form',
+  MAIL_NOT_SENT: 'form',
+  SIGN_IN_METHOD_DISABLED: 'form',
+  REGISTRATION_DISABLED: 'form',
+};
+
+const emailInput = z.string().max(320);
+
+const sentInput = (latest: SignInCode, current: SignInSettings) => ({
+  email: latest.email,
+  purpose: latest.purpose,
+  reference: latest.reference,
+  minutes: Math.round(current.linkLifetimeSeconds / 60),
+});
+
+function parseEmail(value: unknown): string {
+  const parsed = emailSchema.safeParse(typeof value === 'string' ? value : '');
+  if (!parsed.success) throw new AppError('EMAIL_INVALID');
+  return parsed.data;
+}
+
 /**
- * The hosted sign-in pages (server-rendered, no JavaScript needed) and the
- * JSON Experience API for custom UIs. Both are bound to the interaction cookie
- * oidc-provider set when the app sent the user to /oidc/auth.
+ * The hosted sign-in pages (server-rendered, usable without JavaScript) and
+ * the JSON Experience API for custom UIs. Both are bound to the interaction
+ * cookie oidc-provider set when the app sent the user to /oidc/auth, and both
+ * call the same steps below.
  */
 export function createExperienceRouter(deps: ExperienceDeps): Router {
-  const { provider, signIn, users, origin } = deps;
+  const { provider, signIn, emailSignIn, settings, users, origin, csrfKey } = deps;
   const router = new Router();
 
-  /** Form posts must come from our own pages. */
-  function checkFormOrigin(ctx: Context): void {
+  const csrfFor = (uid: string) => createHmac('sha256', csrfKey).update(`csrf:${uid}`).digest('base64url');
+
+  /** Form posts must come from our own pages, with the interaction's CSRF token. */
+  async function readForm(ctx: Context, uid: string | undefined): Promise<Record<string, string>> {
     if (!isSameOriginRequest(ctx, origin, { requireOrigin: false })) throw new AppError('INVALID_ORIGIN');
+    const form = await readFormBody(ctx);
+    if (uid !== undefined && !constantTimeEqual(form.csrf ?? '', csrfFor(uid))) throw new AppError('INVALID_ORIGIN');
+    return form;
   }
 
-  async function appName(interaction: InteractionDetails): Promise<string> {
-    const client = await provider().Client.find(String(interaction.params.client_id));
-    return client?.clientName ?? 'the app';
+  async function appName(clientId: unknown, fallback: string): Promise<string> {
+    const client = typeof clientId === 'string' ? await provider().Client.find(clientId) : undefined;
+    return client?.clientName ?? fallback;
   }
+
+  async function viewOf(ctx: Context, input: { interaction?: InteractionDetails; clientId?: string | null; language?: string }): Promise<View & { settings: SignInSettings }> {
+    const current = await settings.get();
+    const lang = negotiateLanguage({
+      uiLocales: input.interaction ? param(input.interaction, 'ui_locales') : input.language,
+      acceptLanguage: ctx.get('Accept-Language'),
+      fallback: current.defaultLanguage,
+    });
+    const t = translator(lang);
+    const uid = input.interaction?.uid;
+    return {
+      t,
+      lang,
+      brand: current.branding,
+      appName: await appName(input.interaction?.params.client_id ?? input.clientId ?? undefined, t('common.theApp')),
+      uid,
+      csrf: uid ? csrfFor(uid) : undefined,
+      settings: current,
+    };
+  }
+
+  /** The interaction of this browser, or a failure page when there is none (answers undefined then). */
+  async function interactionOrPage(ctx: Context, uid: string): Promise<InteractionDetails | undefined> {
+    try {
+      return await loadInteraction(provider(), ctx, uid);
+    } catch (error) {
+      if (!(error instanceof AppError)) throw error;
+      failurePage(ctx, await viewOf(ctx, {}), { code: error.code });
+      return undefined;
+    }
+  }
+
+  /** The interaction bound to this browser's cookie, whichever it is, or undefined. */
+  async function currentInteraction(ctx: Context): Promise<InteractionDetails | undefined> {
+    try {
+      return await loadInteraction(provider(), ctx);
+    } catch (error) {
+      if (error instanceof AppError) return undefined;
+      throw error;
+    }
+  }
+
+  // --- The steps, shared by the pages and the JSON API ---------------------------------------
+
+  async function requestMail(interaction: InteractionDetails, email: string, purpose: CodePurpose, language: Language, passwordHash?: string) {
+    const current = await settings.get();
+    if (purpose === 'magic_link' && !current.methods.magicLink) throw new AppError('SIGN_IN_METHOD_DISABLED');
+    if (purpose === 'email_code' && !current.methods.emailCode) throw new AppError('SIGN_IN_METHOD_DISABLED');
+    if (purpose === 'register' && !(current.registration && current.methods.password)) throw new AppError('REGISTRATION_DISABLED');
+    const clientId = String(interaction.params.client_id);
+    return emailSignIn.request({
+      interactionUid: interaction.uid,
+      clientId,
+      appName: await appName(clientId, translator(language)('common.theApp')),
+      email,
+      purpose,
+      language,
+      passwordHash,
+    });
+  }
+
+  /** The password is checked (and hashed) before any mail goes out. */
+  async function requestRegistration(interaction: InteractionDetails, email: string, password: string, language: Language) {
+    assertPasswordPolicy(password, email);
+    return requestMail(interaction, email, 'register', language, await hashPassword(password));
+  }
+
+  /** A new mail like the interaction's latest one (same address and purpose). */
+  async function resend(interaction: InteractionDetails, latest: SignInCode) {
+    const language = (latest.context.locale as Language | undefined) ?? 'en';
+    return requestMail(interaction, latest.email, latest.purpose, language, latest.context.passwordHash);
+  }
+
+  async function finishWithRecord(ctx: Context, interaction: InteractionDetails, record: SignInCode) {
+    const result = await signIn.withEmailCode(record);
+    return completeLogin(provider(), ctx, interaction, { accountId: result.user.id, amr: result.amr });
+  }
+
+  async function finishCode(ctx: Context, interaction: InteractionDetails, code: string) {
+    return finishWithRecord(ctx, interaction, await emailSignIn.consumeCode(interaction.uid, code));
+  }
+
+  async function finishLink(ctx: Context, interaction: InteractionDetails, token: string) {
+    return finishWithRecord(ctx, interaction, await emailSignIn.consumeLink(token, interaction.uid));
+  }
+
+  async function finishPassword(ctx: Context, interaction: InteractionDetails, email: string, password: string) {
+    const result = await signIn.withPassword({ email, password });
+    return completeLogin(provider(), ctx, interaction, { accountId: result.user.id, amr: result.amr });
+  }
+
+  async function finishOneTimeToken(ctx: Context, interaction: InteractionDetails, input: { token?: string; email?: string } = {}) {
+    const result = await signIn.withOneTimeToken({
+      token: input.token ?? param(interaction, 'one_time_token') ?? '',
+      email: input.email ?? param(interaction, 'login_hint') ?? '',
+      interactionUid: interaction.uid,
+    });
+    return completeLogin(provider(), ctx, interaction, { accountId: result.user.id, amr: result.amr });
+  }
+
+  /**
+   * "Keep the current account": the session's account goes back to the app,
+   * with its original authentication time and methods; the token stays unused.
+   */
+  async function keepCurrent(ctx: Context, interaction: InteractionDetails) {
+    const sessionId = interaction.session?.cookie;
+    const session = sessionId ? await provider().Session.find(sessionId) : undefined;
+    const accountId = session?.accountId;
+    if (!session || !accountId) throw new AppError('INTERACTION_NOT_FOUND');
+    const user = await users.findById(accountId);
+    if (!user || user.isSuspended) throw new AppError('ACCOUNT_DISABLED');
+    return completeLogin(provider(), ctx, interaction, {
+      accountId,
+      amr: (session.amr as string[] | undefined) ?? ['email'],
+      ts: session.loginTs,
+      acr: session.acr,
+    });
+  }
+
+  async function decideConsent(ctx: Context, interaction: InteractionDetails, decision: 'accept' | 'deny') {
+    if (interaction.prompt.name !== 'consent') throw new AppError('INTERACTION_NOT_FOUND');
+    if (decision === 'deny') return abortInteraction(provider(), ctx, 'The user did not allow access.');
+    return completeConsent(provider(), ctx, interaction);
+  }
+
+  // --- Static assets -------------------------------------------------------------------------
 
   router.get('/favicon.ico', (ctx) => {
     ctx.set('Cache-Control', 'public, max-age=86400');
@@ -55,89 +256,456 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
     ctx.body = stylesheet;
   });
 
-  // GET and HEAD only show the page: mail scanners prefetch links, so nothing is consumed here.
+  router.get('/static/theme.css', (ctx) => {
+    const css = themeStylesheet(String(ctx.query.accent ?? ''));
+    if (!css) throw new AppError('NOT_FOUND');
+    ctx.type = 'text/css; charset=utf-8';
+    ctx.set('Cache-Control', 'public, max-age=86400');
+    ctx.body = css;
+  });
+
+  router.get('/static/experience.js', (ctx) => {
+    ctx.type = 'text/javascript; charset=utf-8';
+    ctx.set('Cache-Control', 'public, max-age=3600');
+    ctx.body = experienceScript;
+  });
+
+  // --- Hosted pages --------------------------------------------------------------------------
+
+  /** Renders a step's failure on the page it belongs to; unexpected errors go to the error handler. */
+  async function onPageError(ctx: Context, interaction: InteractionDetails, error: unknown, render: (view: View & { settings: SignInSettings }, failure: FieldError) => void) {
+    if (!(error instanceof AppError) || error.status >= 500 && error.code !== 'MAIL_NOT_SENT') throw error;
+    if (error.code === 'RATE_LIMITED' && error.details?.retryAfter !== undefined) ctx.set('Retry-After', String(error.details.retryAfter));
+    const view = await viewOf(ctx, { interaction });
+    const field = fieldOf[error.code];
+    if (!field) return failurePage(ctx, view, { code: error.code });
+    render(view, { field, code: error.code });
+    ctx.status = error.status;
+  }
+
+  // GET and HEAD only show pages: mail scanners prefetch links, so nothing is consumed here.
   router.get('/interaction/:uid', async (ctx) => {
-    let interaction: InteractionDetails;
-    try {
-      interaction = await loadInteraction(provider(), ctx, ctx.params.uid);
-    } catch (error) {
-      if (error instanceof AppError) return linkFailurePage(ctx, error.code);
-      throw error;
-    }
+    const interaction = await interactionOrPage(ctx, ctx.params.uid ?? '');
+    if (!interaction) return;
+    const view = await viewOf(ctx, { interaction });
     if (interaction.prompt.name === 'consent') {
-      return ctx.redirect(await completeConsent(provider(), ctx, interaction));
+      if (!(await isThirdPartyInteraction(provider(), interaction))) {
+        return ctx.redirect(await completeConsent(provider(), ctx, interaction));
+      }
+      const user = interaction.session?.accountId ? await users.findById(interaction.session.accountId) : undefined;
+      const scopes = (param(interaction, 'scope') ?? 'openid').split(' ').filter(Boolean);
+      return consentPage(ctx, view, { email: user?.primaryEmail ?? '', scopes });
     }
     const token = param(interaction, 'one_time_token');
-    const email = param(interaction, 'login_hint');
-    if (!token) return signInInfoPage(ctx, { uid: interaction.uid, appName: await appName(interaction) });
-    if (!email) return linkFailurePage(ctx, 'TOKEN_INVALID', interaction.uid);
-    const current = interaction.session?.accountId ? await users.findById(interaction.session.accountId) : undefined;
-    continueAsPage(ctx, {
-      uid: interaction.uid,
-      email,
-      appName: await appName(interaction),
-      signedInAs: current?.primaryEmail,
-    });
+    const loginHint = param(interaction, 'login_hint');
+    if (token) {
+      if (!loginHint) return failurePage(ctx, view, { code: 'TOKEN_INVALID' });
+      const current = interaction.session?.accountId && !forcesLogin(interaction) ? await users.findById(interaction.session.accountId) : undefined;
+      return continueAsPage(ctx, view, {
+        email: loginHint,
+        signedInAs: current?.primaryEmail,
+        autoSubmit: view.settings.autoContinueOneTimeToken,
+      });
+    }
+    const hint = loginHint && emailSchema.safeParse(loginHint).success ? loginHint : undefined;
+    if (registerScreens.has(param(interaction, 'first_screen') ?? '') && view.settings.registration && view.settings.methods.password) {
+      return registerPage(ctx, view, { email: hint });
+    }
+    startPage(ctx, view, { email: hint, settings: view.settings });
+  });
+
+  router.post('/interaction/:uid/email', async (ctx) => {
+    const interaction = await interactionOrPage(ctx, ctx.params.uid ?? '');
+    if (!interaction) return;
+    const form = await readForm(ctx, interaction.uid);
+    try {
+      const email = parseEmail(form.email);
+      const view = await viewOf(ctx, { interaction });
+      if (form.method === 'password') {
+        if (!view.settings.methods.password) throw new AppError('SIGN_IN_METHOD_DISABLED');
+        return passwordPage(ctx, view, { email, settings: view.settings });
+      }
+      const purpose: CodePurpose = form.method === 'email_code' ? 'email_code' : 'magic_link';
+      await requestMail(interaction, email, purpose, view.lang);
+      ctx.status = 303;
+      ctx.redirect(`/interaction/${interaction.uid}/code`);
+    } catch (error) {
+      await onPageError(ctx, interaction, error, (view, failure) =>
+        startPage(ctx, view, { email: form.email, settings: view.settings, error: failure }),
+      );
+    }
+  });
+
+  router.get('/interaction/:uid/code', async (ctx) => {
+    const interaction = await interactionOrPage(ctx, ctx.params.uid ?? '');
+    if (!interaction) return;
+    const latest = await emailSignIn.latest(interaction.uid);
+    if (!latest) return ctx.redirect(`/interaction/${interaction.uid}`);
+    const view = await viewOf(ctx, { interaction });
+    sentPage(ctx, view, sentInput(latest, view.settings));
+  });
+
+  router.post('/interaction/:uid/code', async (ctx) => {
+    const interaction = await interactionOrPage(ctx, ctx.params.uid ?? '');
+    if (!interaction) return;
+    const form = await readForm(ctx, interaction.uid);
+    try {
+      const redirectTo = await finishCode(ctx, interaction, String(form.code ?? '').slice(0, 32));
+      ctx.status = 303;
+      ctx.redirect(redirectTo);
+    } catch (error) {
+      const latest = await emailSignIn.latest(interaction.uid);
+      if (!latest) throw error;
+      await onPageError(ctx, interaction, error, (view, failure) =>
+        sentPage(ctx, view, { ...sentInput(latest, view.settings), error: failure }),
+      );
+    }
+  });
+
+  router.post('/interaction/:uid/resend', async (ctx) => {
+    const interaction = await interactionOrPage(ctx, ctx.params.uid ?? '');
+    if (!interaction) return;
+    await readForm(ctx, interaction.uid);
+    const latest = await emailSignIn.latest(interaction.uid);
+    if (!latest) return ctx.redirect(`/interaction/${interaction.uid}`);
+    try {
+      await resend(interaction, latest);
+      ctx.status = 303;
+      ctx.redirect(`/interaction/${interaction.uid}/code`);
+    } catch (error) {
+      await onPageError(ctx, interaction, error, (view, failure) =>
+        sentPage(ctx, view, { ...sentInput(latest, view.settings), error: failure }),
+      );
+    }
+  });
+
+  /** After a failed one-time token: a self-serve link to the same address, for this interaction. */
+  router.post('/interaction/:uid/new-link', async (ctx) => {
+    const interaction = await interactionOrPage(ctx, ctx.params.uid ?? '');
+    if (!interaction) return;
+    await readForm(ctx, interaction.uid);
+    try {
+      const view = await viewOf(ctx, { interaction });
+      const email = parseEmail(param(interaction, 'login_hint'));
+      await requestMail(interaction, email, view.settings.methods.magicLink ? 'magic_link' : 'email_code', view.lang);
+      ctx.status = 303;
+      ctx.redirect(`/interaction/${interaction.uid}/code`);
+    } catch (error) {
+      await onPageError(ctx, interaction, error, (view, failure) => failurePage(ctx, view, { code: failure.code }));
+    }
+  });
+
+  router.get('/interaction/:uid/password', async (ctx) => {
+    const interaction = await interactionOrPage(ctx, ctx.params.uid ?? '');
+    if (!interaction) return;
+    const view = await viewOf(ctx, { interaction });
+    if (!view.settings.methods.password) return failurePage(ctx, view, { code: 'SIGN_IN_METHOD_DISABLED' });
+    passwordPage(ctx, view, { email: param(interaction, 'login_hint'), settings: view.settings });
+  });
+
+  router.post('/interaction/:uid/password', async (ctx) => {
+    const interaction = await interactionOrPage(ctx, ctx.params.uid ?? '');
+    if (!interaction) return;
+    const form = await readForm(ctx, interaction.uid);
+    try {
+      const email = parseEmail(form.email);
+      const password = String(form.password ?? '');
+      if (password.length === 0 || password.length > MAX_PASSWORD_LENGTH) throw new AppError('INVALID_CREDENTIALS');
+      const redirectTo = await finishPassword(ctx, interaction, email, password);
+      ctx.status = 303;
+      ctx.redirect(redirectTo);
+    } catch (error) {
+      await onPageError(ctx, interaction, error, (view, failure) =>
+        passwordPage(ctx, view, { email: form.email, settings: view.settings, error: failure }),
+      );
+    }
+  });
+
+  router.get('/interaction/:uid/register', async (ctx) => {
+    const interaction = await interactionOrPage(ctx, ctx.params.uid ?? '');
+    if (!interaction) return;
+    const view = await viewOf(ctx, { interaction });
+    if (!(view.settings.registration && view.settings.methods.password)) return failurePage(ctx, view, { code: 'REGISTRATION_DISABLED' });
+    registerPage(ctx, view, { email: param(interaction, 'login_hint') });
+  });
+
+  router.post('/interaction/:uid/register', async (ctx) => {
+    const interaction = await interactionOrPage(ctx, ctx.params.uid ?? '');
+    if (!interaction) return;
+    const form = await readForm(ctx, interaction.uid);
+    try {
+      const view = await viewOf(ctx, { interaction });
+      const email = parseEmail(form.email);
+      await requestRegistration(interaction, email, String(form.password ?? ''), view.lang);
+      ctx.status = 303;
+      ctx.redirect(`/interaction/${interaction.uid}/code`);
+    } catch (error) {
+      await onPageError(ctx, interaction, error, (view, failure) => registerPage(ctx, view, { email: form.email, error: failure }));
+    }
   });
 
   router.post('/interaction/:uid/one-time-token', async (ctx) => {
-    checkFormOrigin(ctx);
-    let interaction: InteractionDetails | undefined;
+    const interaction = await interactionOrPage(ctx, ctx.params.uid ?? '');
+    if (!interaction) return;
+    await readForm(ctx, interaction.uid);
     try {
-      interaction = await loadInteraction(provider(), ctx, ctx.params.uid);
-      const result = await signIn.withOneTimeToken({
-        token: param(interaction, 'one_time_token') ?? '',
-        email: param(interaction, 'login_hint') ?? '',
-        interactionUid: interaction.uid,
-      });
+      const redirectTo = await finishOneTimeToken(ctx, interaction);
       ctx.status = 303;
-      ctx.redirect(await completeLogin(provider(), ctx, interaction, { accountId: result.user.id, amr: result.amr }));
+      ctx.redirect(redirectTo);
     } catch (error) {
-      if (error instanceof AppError && error.status < 500) return linkFailurePage(ctx, error.code, interaction?.uid);
-      throw error;
+      if (!(error instanceof AppError) || error.status >= 500) throw error;
+      const view = await viewOf(ctx, { interaction });
+      const email = param(interaction, 'login_hint');
+      const canResend = email && emailSchema.safeParse(email).success && (view.settings.methods.magicLink || view.settings.methods.emailCode);
+      const dead = ['TOKEN_EXPIRED', 'TOKEN_ALREADY_USED', 'TOKEN_INVALID'].includes(error.code);
+      failurePage(ctx, view, {
+        code: error.code,
+        ...(canResend && dead
+          ? { resend: { action: `/interaction/${interaction.uid}/new-link`, fields: { csrf: csrfFor(interaction.uid) }, email } }
+          : {}),
+      });
+    }
+  });
+
+  router.post('/interaction/:uid/keep', async (ctx) => {
+    const interaction = await interactionOrPage(ctx, ctx.params.uid ?? '');
+    if (!interaction) return;
+    await readForm(ctx, interaction.uid);
+    try {
+      const redirectTo = await keepCurrent(ctx, interaction);
+      ctx.status = 303;
+      ctx.redirect(redirectTo);
+    } catch (error) {
+      await onPageError(ctx, interaction, error, (view, failure) => failurePage(ctx, view, { code: failure.code }));
+    }
+  });
+
+  router.post('/interaction/:uid/consent', async (ctx) => {
+    const interaction = await interactionOrPage(ctx, ctx.params.uid ?? '');
+    if (!interaction) return;
+    const form = await readForm(ctx, interaction.uid);
+    try {
+      const redirectTo = await decideConsent(ctx, interaction, form.decision === 'accept' ? 'accept' : 'deny');
+      ctx.status = 303;
+      ctx.redirect(redirectTo);
+    } catch (error) {
+      await onPageError(ctx, interaction, error, (view, failure) => failurePage(ctx, view, { code: failure.code }));
     }
   });
 
   router.post('/interaction/:uid/abort', async (ctx) => {
-    checkFormOrigin(ctx);
-    try {
-      await loadInteraction(provider(), ctx, ctx.params.uid);
-    } catch (error) {
-      if (error instanceof AppError) return linkFailurePage(ctx, error.code);
-      throw error;
-    }
+    const interaction = await interactionOrPage(ctx, ctx.params.uid ?? '');
+    if (!interaction) return;
+    await readForm(ctx, interaction.uid);
     ctx.status = 303;
     ctx.redirect(await abortInteraction(provider(), ctx, 'The user went back without signing in.'));
   });
 
-  // JSON Experience API: the same step for custom sign-in UIs.
-  router.post(
-    '/api/experience/one-time-token',
-    async (ctx, next) => {
-      if (!isSameOriginRequest(ctx, origin, { requireOrigin: true })) throw new AppError('INVALID_ORIGIN');
-      await next();
-    },
+  // --- Self-serve links (from the mail) ------------------------------------------------------
+
+  /**
+   * A link's landing. In the browser that asked for it: "Continue as EMAIL"
+   * (a POST signs in). Anywhere else: type the code where you started. A dead
+   * link says why and offers a fresh one.
+   */
+  router.get('/sign-in/link', async (ctx) => {
+    const token = typeof ctx.query.token === 'string' ? ctx.query.token.slice(0, 256) : '';
+    const found = token ? await emailSignIn.inspectLink(token) : undefined;
+    const interaction = await currentInteraction(ctx);
+    const sameBrowser = found && interaction?.uid === found.record.interactionUid ? interaction : undefined;
+    const view = await viewOf(ctx, { interaction: sameBrowser, clientId: found?.record.clientId, language: found?.record.context.locale });
+    if (!found) return failurePage(ctx, view, { code: 'TOKEN_INVALID' });
+    const { record, state } = found;
+    if (state !== 'active') {
+      const alive = await provider().Interaction.find(record.interactionUid);
+      return failurePage(ctx, view, {
+        code: state === 'expired' ? 'TOKEN_EXPIRED' : state === 'consumed' ? 'TOKEN_ALREADY_USED' : state === 'superseded' ? 'TOKEN_SUPERSEDED' : 'OTP_LOCKED',
+        ...(alive ? { resend: { action: '/sign-in/link/resend', fields: { token }, email: record.email } } : {}),
+      });
+    }
+    if (!sameBrowser) return linkOtherBrowserPage(ctx, view, { reference: record.reference });
+    linkContinuePage(ctx, view, { email: record.email, token });
+  });
+
+  router.post('/sign-in/link', async (ctx) => {
+    const interaction = await currentInteraction(ctx);
+    if (!interaction) return failurePage(ctx, await viewOf(ctx, {}), { code: 'INTERACTION_NOT_FOUND' });
+    const form = await readForm(ctx, interaction.uid);
+    const token = String(form.token ?? '').slice(0, 256);
+    try {
+      const redirectTo = await finishLink(ctx, interaction, token);
+      ctx.status = 303;
+      ctx.redirect(redirectTo);
+    } catch (error) {
+      if (!(error instanceof AppError) || error.status >= 500) throw error;
+      const found = await emailSignIn.inspectLink(token);
+      failurePage(ctx, await viewOf(ctx, { interaction }), {
+        code: error.code,
+        ...(found && error.code !== 'ACCOUNT_DISABLED' ? { resend: { action: '/sign-in/link/resend', fields: { token }, email: found.record.email } } : {}),
+      });
+    }
+  });
+
+  /**
+   * A fresh link for a dead one, to the same address and for the same
+   * interaction (it may have started in another browser). Holding the old
+   * link is the proof; the new one goes to the mailbox, not to this page.
+   */
+  router.post('/sign-in/link/resend', async (ctx) => {
+    const form = await readForm(ctx, undefined);
+    const found = await emailSignIn.inspectLink(String(form.token ?? '').slice(0, 256));
+    const interaction = found ? await provider().Interaction.find(found.record.interactionUid) : undefined;
+    const view = await viewOf(ctx, { clientId: found?.record.clientId, language: found?.record.context.locale });
+    if (!found || !interaction) return failurePage(ctx, view, { code: found ? 'INTERACTION_NOT_FOUND' : 'TOKEN_INVALID' });
+    try {
+      const sent = await resend({ uid: interaction.uid, params: interaction.params } as InteractionDetails, found.record);
+      linkResentPage(ctx, view, { email: sent.email, reference: sent.reference });
+    } catch (error) {
+      if (!(error instanceof AppError) || (error.status >= 500 && error.code !== 'MAIL_NOT_SENT')) throw error;
+      failurePage(ctx, view, { code: error.code });
+    }
+  });
+
+  // --- JSON Experience API -------------------------------------------------------------------
+
+  const api = new Router({ prefix: '/api/experience' });
+  api.use(async (ctx, next) => {
+    if (ctx.method !== 'GET' && ctx.method !== 'HEAD' && !isSameOriginRequest(ctx, origin, { requireOrigin: true })) {
+      throw new AppError('INVALID_ORIGIN');
+    }
+    ctx.set('Cache-Control', 'no-store');
+    await next();
+  });
+  const redirect = z.object({ redirectTo: z.string() });
+  const sentSchema = z.object({
+    message: z.string(),
+    magicLinkId: z.string(),
+    reference: z.string(),
+    expiresIn: z.number().int(),
+  });
+  const languageOf = async (ctx: Context, interaction: InteractionDetails) =>
+    negotiateLanguage({
+      uiLocales: param(interaction, 'ui_locales'),
+      acceptLanguage: ctx.get('Accept-Language'),
+      fallback: (await settings.get()).defaultLanguage,
+    });
+
+  api.get(
+    '/',
     route(
       {
-        body: z.strictObject({
-          token: z.string().min(1).max(512).optional(),
-          email: z.string().min(1).max(254).optional(),
+        response: z.object({
+          uid: z.string(),
+          prompt: z.string(),
+          client: z.object({ id: z.string(), name: z.string() }),
+          loginHint: z.string().nullable(),
+          oneTimeToken: z.boolean(),
+          signedInAs: z.string().nullable(),
+          language: z.string(),
+          methods: z.object({ magicLink: z.boolean(), emailCode: z.boolean(), password: z.boolean() }),
+          registration: z.boolean(),
+          branding: z.object({ name: z.string(), logoUrl: z.string().nullable(), primaryColor: z.string() }),
+          pending: z.object({ email: z.string(), purpose: z.string(), reference: z.string(), expiresAt: z.string() }).nullable(),
         }),
-        response: z.object({ redirectTo: z.string() }),
         status: 200,
-        errors: [400, 403, 410, 415],
+        errors: [400],
       },
-      async ({ body }, ctx) => {
+      async (_input, ctx) => {
         const interaction = await loadInteraction(provider(), ctx);
-        const result = await signIn.withOneTimeToken({
-          token: body.token ?? param(interaction, 'one_time_token') ?? '',
-          email: body.email ?? param(interaction, 'login_hint') ?? '',
-          interactionUid: interaction.uid,
-        });
-        return { body: { redirectTo: await completeLogin(provider(), ctx, interaction, { accountId: result.user.id, amr: result.amr }) } };
+        const view = await viewOf(ctx, { interaction });
+        const current = interaction.session?.accountId ? await users.findById(interaction.session.accountId) : undefined;
+        const latest = await emailSignIn.latest(interaction.uid);
+        return {
+          body: {
+            uid: interaction.uid,
+            prompt: interaction.prompt.name,
+            client: { id: String(interaction.params.client_id), name: view.appName },
+            loginHint: param(interaction, 'login_hint') ?? null,
+            oneTimeToken: Boolean(param(interaction, 'one_time_token')),
+            signedInAs: current?.primaryEmail ?? null,
+            language: view.lang,
+            methods: view.settings.methods,
+            registration: view.settings.registration && view.settings.methods.password,
+            branding: view.settings.branding,
+            pending: latest
+              ? { email: latest.email, purpose: latest.purpose, reference: latest.reference, expiresAt: latest.expiresAt.toISOString() }
+              : null,
+          },
+        };
       },
     ),
   );
 
+  for (const [path, purpose, message] of [
+    ['/magic-link', 'magic_link', 'Magic link sent'],
+    ['/email-code', 'email_code', 'Code sent'],
+  ] as const) {
+    api.post(
+      path,
+      route(
+        { body: z.strictObject({ email: emailInput }), response: sentSchema, status: 200, errors: [400, 403, 415, 429, 502] },
+        async ({ body }, ctx) => {
+          const interaction = await loadInteraction(provider(), ctx);
+          const sent = await requestMail(interaction, parseEmail(body.email), purpose, await languageOf(ctx, interaction));
+          return { body: { message, magicLinkId: sent.id, reference: sent.reference, expiresIn: sent.expiresIn } };
+        },
+      ),
+    );
+  }
+
+  api.post(
+    '/register',
+    route(
+      {
+        body: z.strictObject({ email: emailInput, password: z.string().max(MAX_PASSWORD_LENGTH) }),
+        response: sentSchema,
+        status: 200,
+        errors: [400, 403, 415, 429, 502],
+      },
+      async ({ body }, ctx) => {
+        const interaction = await loadInteraction(provider(), ctx);
+        const sent = await requestRegistration(interaction, parseEmail(body.email), body.password, await languageOf(ctx, interaction));
+        return { body: { message: 'Code sent', magicLinkId: sent.id, reference: sent.reference, expiresIn: sent.expiresIn } };
+      },
+    ),
+  );
+
+  api.post(
+    '/resend',
+    route({ response: sentSchema, status: 200, errors: [400, 403, 415, 429, 502] }, async (_input, ctx) => {
+      const interaction = await loadInteraction(provider(), ctx);
+      const latest = await emailSignIn.latest(interaction.uid);
+      if (!latest) throw new AppError('OTP_INVALID', 'Nothing was sent for this sign-in yet.');
+      const sent = await resend(interaction, latest);
+      return { body: { message: latest.purpose === 'magic_link' ? 'Magic link sent' : 'Code sent', magicLinkId: sent.id, reference: sent.reference, expiresIn: sent.expiresIn } };
+    }),
+  );
+
+  const step = <S extends z.ZodType>(path: string, body: S, finish: (ctx: Context, interaction: InteractionDetails, body: z.infer<S>) => Promise<string>) =>
+    api.post(
+      path,
+      route({ body, response: redirect, status: 200, errors: [400, 401, 403, 410, 415, 429] }, async (input, ctx) => {
+        const interaction = await loadInteraction(provider(), ctx);
+        return { body: { redirectTo: await finish(ctx, interaction, input.body as z.infer<S>) } };
+      }),
+    );
+
+  step('/magic-link/verify', z.strictObject({ token: z.string().min(1).max(256) }), (ctx, interaction, body) => finishLink(ctx, interaction, body.token));
+  step('/code', z.strictObject({ code: z.string().min(1).max(32) }), (ctx, interaction, body) => finishCode(ctx, interaction, body.code));
+  step('/password', z.strictObject({ email: emailInput, password: z.string().min(1).max(MAX_PASSWORD_LENGTH) }), (ctx, interaction, body) =>
+    finishPassword(ctx, interaction, parseEmail(body.email), body.password),
+  );
+  step(
+    '/one-time-token',
+    z.strictObject({ token: z.string().min(1).max(512).optional(), email: z.string().min(1).max(254).optional() }),
+    (ctx, interaction, body) => finishOneTimeToken(ctx, interaction, body),
+  );
+  step('/account-switch', z.strictObject({ decision: z.enum(['switch', 'keep']) }), (ctx, interaction, body) =>
+    body.decision === 'keep' ? keepCurrent(ctx, interaction) : finishOneTimeToken(ctx, interaction),
+  );
+  step('/consent', z.strictObject({ decision: z.enum(['accept', 'deny']) }), (ctx, interaction, body) => decideConsent(ctx, interaction, body.decision));
+  step('/abort', z.strictObject({}), (ctx) => abortInteraction(provider(), ctx, 'The user went back without signing in.'));
+
+  router.use(api.routes(), api.allowedMethods());
   return router;
 }

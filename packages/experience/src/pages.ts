@@ -1,73 +1,334 @@
 import type { Context } from 'koa';
 import { errorTable, type ErrorCode } from '../../../src/errors.ts';
-import { html, renderPage } from '../../../src/http/pages.ts';
+import { hasMessage, type Language, type MessageKey, type Translate } from '../../../src/i18n/index.ts';
+import { escapeHtml, html, raw, renderPage, type PageBrand, type RawHtml } from '../../../src/http/pages.ts';
+import type { SignInSettings } from '../../../src/settings/index.ts';
 
-/** What each failure tells the person who clicked the link, in plain words. */
-const linkFailures: Partial<Record<ErrorCode, { title: string; message: string }>> = {
-  TOKEN_EXPIRED: {
-    title: 'This link has expired',
-    message: 'Sign-in links work for a limited time. Ask the app or the person who invited you for a new link.',
-  },
-  TOKEN_ALREADY_USED: {
-    title: 'This link was already used',
-    message: 'Each sign-in link works once. If it was not you who used it, ask for a new link and tell the app.',
-  },
-  TOKEN_INVALID: {
-    title: 'This link is not valid',
-    message: 'The link may be incomplete, revoked, or meant for another email address. Ask for a new link.',
-  },
-  ACCOUNT_DISABLED: {
-    title: 'This account is disabled',
-    message: 'Signing in to this account is not possible right now. Contact the app’s support.',
-  },
-  INTERACTION_NOT_FOUND: {
-    title: 'This sign-in has ended',
-    message: errorTable.INTERACTION_NOT_FOUND.message,
-  },
+/** What every page of one interaction knows: language, brand, the app, the CSRF token. */
+export type View = {
+  t: Translate;
+  lang: Language;
+  brand: PageBrand;
+  appName: string;
+  /** Absent on pages shown without the interaction (a link opened in another browser). */
+  uid?: string;
+  csrf?: string;
 };
 
-const backForm = (uid: string) =>
-  html`<form method="post" action="/interaction/${uid}/abort">
-<button type="submit" class="secondary">Back to the app</button>
-</form>`;
+/** A failed field: which input, which code; the message comes from the catalog. */
+export type FieldError = { field: 'email' | 'password' | 'code' | 'form'; code: ErrorCode };
 
+/**
+ * A message with some placeholders set off in markup: `{email}` becomes
+ * `<span class="email">…</span>`, `{reference}` a reference label. Every
+ * part is escaped.
+ */
+export function rich(t: Translate, key: MessageKey, vars: Record<string, string | number>): RawHtml {
+  const classes: Record<string, string> = { email: 'email', current: 'email', next: 'email', reference: 'reference' };
+  const template = t(key);
+  let out = '';
+  let last = 0;
+  for (const match of template.matchAll(/\{(\w+)\}/g)) {
+    const name = match[1] ?? '';
+    out += escapeHtml(template.slice(last, match.index));
+    const value = name in vars ? escapeHtml(vars[name]) : escapeHtml(match[0]);
+    out +=
+      !(name in vars) ? value
+      : name === 'code' ? `<code>${value}</code>`
+      : classes[name] ? `<span class="${classes[name]}"${name === 'reference' ? ' data-reference' : ''}>${value}</span>`
+      : value;
+    last = (match.index ?? 0) + match[0].length;
+  }
+  return raw(out + escapeHtml(template.slice(last)));
+}
+
+const page = (ctx: Context, view: View, title: string, body: RawHtml, status = 200, script = true) =>
+  renderPage(ctx, title, body, status, { lang: view.lang, brand: view.brand, script });
+
+const csrfField = (view: View) => (view.csrf ? html`<input type="hidden" name="csrf" value="${view.csrf}">` : '');
+
+/** Every interaction page offers a way back to the app (access_denied to the app). */
+export const backForm = (view: View) =>
+  view.uid
+    ? html`<form method="post" action="/interaction/${view.uid}/abort">
+${csrfField(view)}<button type="submit" class="secondary">${view.t('common.back')}</button>
+</form>`
+    : '';
+
+export function errorMessage(t: Translate, code: ErrorCode): string {
+  const key = `error.${code}`;
+  return hasMessage(key) ? t(key) : errorTable[code].message;
+}
+
+/** An input with its label and, when it failed, the error tied to it (aria-describedby). */
+function field(input: {
+  id: string;
+  name: string;
+  type: 'email' | 'password' | 'text';
+  label: string;
+  value?: string;
+  autocomplete: string;
+  error?: string;
+  autofocus?: boolean;
+  extra?: RawHtml;
+  hint?: string;
+}) {
+  const describedBy = [input.error ? `${input.id}-error` : '', input.hint ? `${input.id}-hint` : ''].filter(Boolean).join(' ');
+  return html`<label for="${input.id}">${input.label}</label>
+${input.hint ? html`<p id="${input.id}-hint" class="muted">${input.hint}</p>` : ''}
+<input id="${input.id}" name="${input.name}" type="${input.type}" autocomplete="${input.autocomplete}" required${input.value ? html` value="${input.value}"` : ''}${input.autofocus ? html` autofocus` : ''}${input.error ? html` aria-invalid="true"` : ''}${describedBy ? html` aria-describedby="${describedBy}"` : ''}${input.extra ?? ''}>
+${input.error ? html`<p id="${input.id}-error" class="field-error" role="alert">${input.error}</p>` : ''}`;
+}
+
+const formError = (view: View, error?: FieldError) =>
+  error?.field === 'form' ? html`<p class="message" role="alert">${errorMessage(view.t, error.code)}</p>` : '';
+
+const fieldError = (view: View, error: FieldError | undefined, name: FieldError['field']) =>
+  error?.field === name ? errorMessage(view.t, error.code) : undefined;
+
+/** The first screen: the email, then the methods the settings turn on. */
+export function startPage(
+  ctx: Context,
+  view: View,
+  input: { email?: string; settings: SignInSettings; error?: FieldError; status?: number },
+): void {
+  const { t } = view;
+  const { methods } = input.settings;
+  const anyEmailMethod = methods.magicLink || methods.emailCode;
+  const title = t('signIn.title', { app: view.appName });
+  if (!anyEmailMethod && !methods.password) {
+    return page(ctx, view, title, html`<h1>${title}</h1><p>${t('signIn.noMethods')}</p>${backForm(view)}`, input.status);
+  }
+  page(
+    ctx,
+    view,
+    title,
+    html`<h1>${title}</h1>
+${formError(view, input.error)}
+${anyEmailMethod ? html`<p>${methods.magicLink ? t('signIn.intro') : t('signIn.introCode')}</p>` : ''}
+<form method="post" action="/interaction/${view.uid}/email" class="stack" novalidate>
+${csrfField(view)}
+${field({ id: 'email', name: 'email', type: 'email', label: t('common.email'), value: input.email, autocomplete: 'username email', error: fieldError(view, input.error, 'email'), autofocus: true })}
+${methods.magicLink ? html`<button type="submit" name="method" value="magic_link">${t('signIn.sendLink')}</button>` : ''}
+${methods.emailCode ? html`<button type="submit" name="method" value="email_code"${methods.magicLink ? html` class="secondary"` : ''}>${methods.magicLink ? t('signIn.sendCode') : t('signIn.sendCodeOnly')}</button>` : ''}
+${methods.password ? html`<button type="submit" name="method" value="password"${anyEmailMethod ? html` class="secondary"` : ''}>${t('signIn.usePassword')}</button>` : ''}
+</form>
+${methods.password && input.settings.registration ? html`<p class="links"><a href="/interaction/${view.uid}/register">${t('signIn.register')}</a></p>` : ''}
+${backForm(view)}`,
+    input.status,
+  );
+}
+
+/** "Check your inbox": the reference of the current mail, the code form, resend. */
+export function sentPage(
+  ctx: Context,
+  view: View,
+  input: { email: string; purpose: 'magic_link' | 'email_code' | 'register'; reference: string; minutes: number; error?: FieldError; status?: number },
+): void {
+  const { t } = view;
+  const vars = { email: input.email, reference: input.reference, minutes: input.minutes };
+  const intro = rich(t, input.purpose === 'magic_link' ? 'sent.link' : input.purpose === 'register' ? 'sent.register' : 'sent.code', vars);
+  page(
+    ctx,
+    view,
+    t('sent.title'),
+    html`<h1>${t('sent.title')}</h1>
+<p>${intro}</p>
+<p class="muted">${rich(t, 'sent.reference', vars)}</p>
+${formError(view, input.error)}
+<form method="post" action="/interaction/${view.uid}/code" novalidate>
+${csrfField(view)}
+${field({ id: 'code', name: 'code', type: 'text', label: t('common.code'), autocomplete: 'one-time-code', error: fieldError(view, input.error, 'code'), autofocus: true, extra: html` inputmode="numeric" pattern="[0-9 ]*" maxlength="7" class="code"`, hint: t('sent.expires', vars) })}
+<button type="submit">${t('sent.verify')}</button>
+</form>
+<p class="muted">${t('sent.noMail')}</p>
+<form method="post" action="/interaction/${view.uid}/resend">
+${csrfField(view)}<button type="submit" class="secondary">${t('sent.resend')}</button>
+</form>
+<p class="links"><a href="/interaction/${view.uid}">${t('sent.otherEmail')}</a></p>
+${backForm(view)}`,
+    input.status,
+  );
+}
+
+export function passwordPage(ctx: Context, view: View, input: { email?: string; settings: SignInSettings; error?: FieldError; status?: number }): void {
+  const { t } = view;
+  const title = t('password.title', { app: view.appName });
+  page(
+    ctx,
+    view,
+    title,
+    html`<h1>${title}</h1>
+${formError(view, input.error)}
+<form method="post" action="/interaction/${view.uid}/password" novalidate>
+${csrfField(view)}
+${field({ id: 'email', name: 'email', type: 'email', label: t('common.email'), value: input.email, autocomplete: 'username email', error: fieldError(view, input.error, 'email'), autofocus: !input.email })}
+${field({ id: 'password', name: 'password', type: 'password', label: t('common.password'), autocomplete: 'current-password', error: fieldError(view, input.error, 'password'), autofocus: Boolean(input.email) })}
+<button type="submit">${t('password.submit')}</button>
+</form>
+<p class="links">${input.settings.methods.magicLink || input.settings.methods.emailCode ? html`<a href="/interaction/${view.uid}">${t('password.useLink')}</a>` : ''}
+${input.settings.registration ? html` · <a href="/interaction/${view.uid}/register">${t('signIn.register')}</a>` : ''}</p>
+${backForm(view)}`,
+    input.status,
+  );
+}
+
+export function registerPage(ctx: Context, view: View, input: { email?: string; error?: FieldError; status?: number }): void {
+  const { t } = view;
+  page(
+    ctx,
+    view,
+    t('register.title'),
+    html`<h1>${t('register.title')}</h1>
+<p>${t('register.intro')}</p>
+${formError(view, input.error)}
+<form method="post" action="/interaction/${view.uid}/register" novalidate>
+${csrfField(view)}
+${field({ id: 'email', name: 'email', type: 'email', label: t('common.email'), value: input.email, autocomplete: 'username email', error: fieldError(view, input.error, 'email'), autofocus: true })}
+${field({ id: 'password', name: 'password', type: 'password', label: t('common.password'), autocomplete: 'new-password', error: fieldError(view, input.error, 'password'), hint: t('register.passwordHint'), extra: html` minlength="8"` })}
+<button type="submit">${t('register.submit')}</button>
+</form>
+<p class="links"><a href="/interaction/${view.uid}">${t('signIn.haveAccount')}</a></p>
+${backForm(view)}`,
+    input.status,
+  );
+}
+
+/**
+ * The one-time-token landing. Signed in as someone else: continue as the
+ * link's address, or keep the current account (the token stays unused).
+ */
 export function continueAsPage(
   ctx: Context,
-  page: { uid: string; email: string; appName: string; signedInAs?: string | null },
+  view: View,
+  input: { email: string; signedInAs?: string | null; autoSubmit: boolean },
 ): void {
-  const switching = page.signedInAs && page.signedInAs.toLowerCase() !== page.email.toLowerCase();
-  renderPage(
-    ctx,
-    `Sign in to ${page.appName}`,
-    html`<h1>Sign in to ${page.appName}</h1>
-<p>Continue as <span class="email">${page.email}</span></p>
-${switching ? html`<p class="muted">You are signed in as <span class="email">${page.signedInAs}</span> on this device. Continuing signs you in as ${page.email} instead.</p>` : ''}
-<form method="post" action="/interaction/${page.uid}/one-time-token">
-<button type="submit" autofocus>Continue</button>
+  const { t } = view;
+  const same = input.signedInAs && input.signedInAs.toLowerCase() === input.email.toLowerCase();
+  if (input.signedInAs && !same) {
+    return page(
+      ctx,
+      view,
+      t('token.switchTitle'),
+      html`<h1>${t('token.switchTitle')}</h1>
+<p>${rich(t, 'token.switchIntro', { current: input.signedInAs, next: input.email })}</p>
+<form method="post" action="/interaction/${view.uid}/one-time-token">
+${csrfField(view)}<button type="submit" autofocus>${rich(t, 'token.switchContinue', { email: input.email })}</button>
 </form>
-${backForm(page.uid)}`,
+<form method="post" action="/interaction/${view.uid}/keep">
+${csrfField(view)}<button type="submit" class="secondary">${rich(t, 'token.switchKeep', { email: input.signedInAs })}</button>
+</form>
+${backForm(view)}`,
+    );
+  }
+  const title = t('link.title', { app: view.appName });
+  page(
+    ctx,
+    view,
+    title,
+    html`<h1>${title}</h1>
+<p>${rich(t, 'token.continueAs', { email: input.email })}</p>
+${same ? html`<p class="muted">${rich(t, 'token.alreadySignedIn', { email: input.signedInAs ?? '' })}</p>` : ''}
+<form method="post" action="/interaction/${view.uid}/one-time-token"${input.autoSubmit ? html` data-auto-submit` : ''}>
+${csrfField(view)}<button type="submit" autofocus>${t('common.continue')}</button>
+</form>
+${backForm(view)}`,
   );
 }
 
-export function signInInfoPage(ctx: Context, page: { uid: string; appName: string }): void {
-  renderPage(
+/** A self-serve link opened in the browser that asked for it: one click signs in. */
+export function linkContinuePage(ctx: Context, view: View, input: { email: string; token: string }): void {
+  const { t } = view;
+  const title = t('link.title', { app: view.appName });
+  page(
     ctx,
-    `Sign in to ${page.appName}`,
-    html`<h1>Sign in to ${page.appName}</h1>
-<p>${page.appName} signs you in with a link sent to your email. Open the most recent sign-in or invitation link you received, or ask ${page.appName} for a new one.</p>
-${backForm(page.uid)}`,
+    view,
+    title,
+    html`<h1>${title}</h1>
+<p>${rich(t, 'link.continueAs', { email: input.email })}</p>
+<form method="post" action="/sign-in/link">
+${csrfField(view)}<input type="hidden" name="token" value="${input.token}">
+<button type="submit" autofocus>${t('common.continue')}</button>
+</form>
+${backForm(view)}`,
   );
 }
 
-export function linkFailurePage(ctx: Context, code: ErrorCode, uid?: string): void {
-  const failure = linkFailures[code] ?? { title: 'Sign-in could not continue', message: errorTable[code].message };
-  renderPage(
+/** A self-serve link opened elsewhere: the code finishes the sign-in where it started. */
+export function linkOtherBrowserPage(ctx: Context, view: View, input: { reference: string }): void {
+  const { t } = view;
+  page(
     ctx,
-    failure.title,
-    html`<h1>${failure.title}</h1>
-<p class="message" role="alert">${failure.message}</p>
-<p class="code">Error code: <code>${code}</code></p>
-${uid ? backForm(uid) : ''}`,
-    errorTable[code].status,
+    view,
+    t('link.otherBrowserTitle'),
+    html`<h1>${t('link.otherBrowserTitle')}</h1>
+<p>${rich(t, 'link.otherBrowser', { reference: input.reference })}</p>`,
+  );
+}
+
+/**
+ * What went wrong with a link, token or interaction, in plain words, and the
+ * ways on: a fresh link to the same address (when there is one to offer) and
+ * back to the app.
+ */
+export function failurePage(
+  ctx: Context,
+  view: View,
+  input: { code: ErrorCode; resend?: { action: string; fields: Record<string, string>; email: string } },
+): void {
+  const { t } = view;
+  const titleKey = `error.${input.code}.title`;
+  const title = hasMessage(titleKey) ? t(titleKey) : t('error.title');
+  page(
+    ctx,
+    view,
+    title,
+    html`<h1>${title}</h1>
+<p class="message" role="alert">${errorMessage(t, input.code)}</p>
+${input.resend
+  ? html`<p>${rich(t, 'error.newLinkHint', { email: input.resend.email })}</p>
+<form method="post" action="${input.resend.action}">
+${Object.entries(input.resend.fields).map(([name, value]) => html`<input type="hidden" name="${name}" value="${value}">`)}
+<button type="submit" autofocus>${t('error.getNewLink')}</button>
+</form>`
+  : ''}
+${backForm(view)}
+<p class="code">${rich(t, 'common.errorCode', { code: input.code })}</p>`,
+    errorTable[input.code].status,
+  );
+}
+
+/** A third-party application asks for access: the scopes in words, allow or deny. */
+export function consentPage(ctx: Context, view: View, input: { email: string; scopes: string[] }): void {
+  const { t } = view;
+  const title = t('consent.title', { app: view.appName });
+  const describe = (scope: string) => {
+    const key = `consent.scope.${scope}`;
+    return hasMessage(key) ? t(key) : t('consent.scope.other', { scope });
+  };
+  page(
+    ctx,
+    view,
+    title,
+    html`<h1>${title}</h1>
+<p>${rich(t, 'consent.intro', { app: view.appName, email: input.email })}</p>
+<ul class="scopes">${input.scopes.map((scope) => html`<li>${describe(scope)}</li>`)}</ul>
+<form method="post" action="/interaction/${view.uid}/consent">
+${csrfField(view)}<button type="submit" name="decision" value="accept" autofocus>${t('consent.allow')}</button>
+<button type="submit" name="decision" value="deny" class="secondary">${t('consent.deny')}</button>
+</form>`,
+  );
+}
+
+export function linkResentPage(ctx: Context, view: View, input: { email: string; reference: string }): void {
+  const { t } = view;
+  page(
+    ctx,
+    view,
+    t('sent.title'),
+    html`<h1>${t('sent.title')}</h1>
+<p>${rich(t, 'link.resent', { email: input.email })}</p>
+<p class="muted">${rich(t, 'common.reference', { reference: input.reference })}</p>
+${backForm(view)}`,
   );
 }

@@ -10,11 +10,13 @@ import type { UserRepository } from '../../../src/users/index.ts';
 import type { UserService } from '../../../src/users/service.ts';
 import { requireManagementToken } from './auth.ts';
 import { buildOpenApiDocument } from './openapi.ts';
+import type { SettingsService } from '../../../src/settings/index.ts';
 import { registerApplicationRoutes } from './routes/applications.ts';
 import { registerConfigRoutes } from './routes/configs.ts';
 import { registerInvitationRoutes } from './routes/invitations.ts';
 import { registerOneTimeTokenRoutes } from './routes/one-time-tokens.ts';
 import { registerOrganizationRoutes } from './routes/organizations.ts';
+import { registerSignInExperienceRoutes } from './routes/sign-in-experience.ts';
 import { registerUserRoutes } from './routes/users.ts';
 
 export type ManagementApiDeps = {
@@ -33,6 +35,7 @@ export type ManagementApiDeps = {
   mailer: Mailer;
   invitations: InvitationService;
   keys: KeyService;
+  settings: SettingsService;
 };
 
 /**
@@ -63,5 +66,6 @@ export function createManagementApiRouter(deps: ManagementApiDeps): Router {
   registerOrganizationRoutes(router, deps);
   registerInvitationRoutes(router, deps);
   registerConfigRoutes(router, deps);
+  registerSignInExperienceRoutes(router, deps);
   return router;
 }

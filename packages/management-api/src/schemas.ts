@@ -49,6 +49,8 @@ export const createApplicationSchema = z.strictObject({
   description: z.string().max(2048).nullish(),
   oidcClientMetadata: oidcClientMetadataInput.optional(),
   managementApiAccess: z.boolean().optional(),
+  /** Third-party applications ask the user for consent; first-party ones do not. */
+  isThirdParty: z.boolean().optional(),
 });
 
 export const updateApplicationSchema = z
@@ -57,6 +59,7 @@ export const updateApplicationSchema = z
     description: z.string().max(2048).nullable().optional(),
     oidcClientMetadata: oidcClientMetadataInput.optional(),
     managementApiAccess: z.boolean().optional(),
+    isThirdParty: z.boolean().optional(),
   })
   .refine((value) => Object.keys(value).length > 0, 'give at least one field to change');
 
