@@ -8,11 +8,17 @@ export class CookieClient {
   constructor(
     readonly origin: string,
     private readonly cookies = new Map<string, Cookie>(),
+    private readonly defaultHeaders: Record<string, string> = {},
   ) {}
+
+  /** The same browser sending these headers on every request (e.g. Accept-Language). */
+  withHeaders(headers: Record<string, string>): CookieClient {
+    return new CookieClient(this.origin, this.cookies, { ...this.defaultHeaders, ...headers });
+  }
 
   /** The same browser talking to another port of the same host (cookies ignore ports). */
   atOrigin(origin: string): CookieClient {
-    return new CookieClient(origin, this.cookies);
+    return new CookieClient(origin, this.cookies, this.defaultHeaders);
   }
 
   private cookieHeader(url: URL): string {
@@ -39,6 +45,7 @@ export class CookieClient {
   async request(url: string, init: RequestInit = {}): Promise<Response> {
     const target = new URL(url, this.origin);
     const headers = new Headers(init.headers);
+    for (const [name, value] of Object.entries(this.defaultHeaders)) if (!headers.has(name)) headers.set(name, value);
     if (target.origin === new URL(this.origin).origin) {
       const cookie = this.cookieHeader(target);
       if (cookie) headers.set('cookie', cookie);

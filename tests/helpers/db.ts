@@ -61,3 +61,32 @@ export async function withScratchDatabase(run: (db: Database) => Promise<void>):
 }
 
 export const uniqueEmail = (label = 'user') => `${label}-${randomBytes(5).toString('hex')}@example.test`;
+
+/**
+ * A migrated database no other test file shares, for tests that change what
+ * is global to an installation (the sign-in settings): on PostgreSQL a
+ * database of its own, created here and dropped by `close`; on the embedded
+ * database every file has its own anyway.
+ */
+export async function openOwnDatabase(): Promise<{ db: Database; close: () => Promise<void> }> {
+  const url = process.env.DATABASE_URL;
+  if (!url) {
+    const db = await openTestDatabase();
+    return { db, close: () => db.destroy() };
+  }
+  const name = `sesame_own_${randomBytes(6).toString('hex')}`;
+  const admin = knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: 1 } });
+  await admin.raw(`CREATE DATABASE ${name}`);
+  const ownUrl = new URL(url);
+  ownUrl.pathname = `/${name}`;
+  const db = createDatabase({ kind: 'postgres', url: ownUrl.toString() });
+  await migrateToLatest(db);
+  return {
+    db,
+    close: async () => {
+      await db.destroy();
+      await admin.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.destroy();
+    },
+  };
+}

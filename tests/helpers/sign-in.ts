@@ -54,3 +54,24 @@ export async function signInWithLink(
   const tokens = await oidc.authorizationCodeGrant(config, done.url, { pkceCodeVerifier: flow.verifier, expectedState: flow.state });
   return { flow, tokens };
 }
+
+/**
+ * Signing in as another account than the browser's session: oidc-provider
+ * first ends the old session with an auto-submitted form (JavaScript, with a
+ * noscript button), then resumes. Submits that form as a browser would until
+ * the browser leaves Sesame's origin (or after three hops).
+ */
+export async function throughSessionSwitch(browser: CookieClient, result: { response: Response; url: URL }, baseUrl: string) {
+  for (let i = 0; i < 3 && result.url.origin === new URL(baseUrl).origin; i += 1) {
+    const page = await result.response.text();
+    const action = /action="([^"]+)"/.exec(page)?.[1];
+    if (!action) break;
+    const inputs = Object.fromEntries([...page.matchAll(/name="([^"]+)" value="([^"]*)"/g)].map((m) => [m[1]!, m[2]!]));
+    result = await browser.follow(new URL(action, baseUrl).toString(), {
+      method: 'POST',
+      headers: { 'content-type': 'application/x-www-form-urlencoded', origin: new URL(baseUrl).origin },
+      body: new URLSearchParams(inputs),
+    });
+  }
+  return result;
+}
