@@ -2,7 +2,7 @@ import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import * as oidc from 'openid-client';
 import { describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/index.ts';
-import { CookieClient, formAction } from '../helpers/browser-client.ts';
+import { CookieClient, findForm } from '../helpers/browser-client.ts';
 import { databaseKind, uniqueEmail, withScratchDatabase } from '../helpers/db.ts';
 import { api, createTestApplication, managementToken, mintToken, startTestSesame, type TestSesame } from '../helpers/server.ts';
 
@@ -74,10 +74,11 @@ describe(`several instances on one database (${databaseKind})`, () => {
 
         // ... and the same browser's next requests reach B (the load balancer's choice).
         const onB = onA.atOrigin(b.listenUrl);
-        const confirmed = await onB.request(formAction(page, 'one-time-token'), {
+        const form = findForm(page, 'one-time-token');
+        const confirmed = await onB.request(form.action, {
           method: 'POST',
           headers: { 'content-type': 'application/x-www-form-urlencoded', origin: a.baseUrl },
-          body: '',
+          body: new URLSearchParams(form.hidden),
         });
         expect(confirmed.status).toBe(303);
         const resume = new URL(confirmed.headers.get('location')!);

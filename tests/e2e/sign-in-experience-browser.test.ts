@@ -252,34 +252,14 @@ describe(`the hosted sign-in experience in Chromium (${databaseKind})`, () => {
     return signedIn(query, flow);
   }
 
-  it('PROBE', async () => {
-    const email = uniqueEmail('probe');
-    await createUser({ primaryEmail: email });
-    const page = await newPage();
-    const flow = authorize();
-    await start(page, flow);
-    const content = readMail(await requestMail(page, email, en('signIn.sendLink')));
-    await page.goto(content.link!);
-    await clickToCallback(page, () => page.getByRole('button', { name: en('common.continue'), exact: true }).click(), flow);
-    await page.goto(content.link!);
-    console.log('SAME', page.url(), await page.locator('main').innerText(), await page.locator('main').innerHTML());
-    const other = await newPage();
-    const r = await other.goto(content.link!);
-    console.log('OTHER', r?.status(), await other.locator('main').innerText());
-    // code typed again after used?
-    const p2 = await newPage();
-    const f2 = authorize({ login_hint: 'NOT AN EMAIL' });
-    await start(p2, f2);
-    console.log('HINT', await p2.locator('main').innerHTML());
-  });
-
   it('magic link in the same browser: check your inbox, the mail with the same reference, Continue as EMAIL, amr email', async () => {
     const email = uniqueEmail('link');
     await createUser({ primaryEmail: email });
     const page = await newPage();
-    const flow = authorize();
+    const flow = authorize({ login_hint: email });
     await start(page, flow);
     await expect(page.locator('h1').textContent()).resolves.toBe(en('signIn.title', { app: 'Test app' }));
+    await expect(page.getByLabel(en('common.email')).inputValue()).resolves.toBe(email);
 
     const mail = await requestMail(page, email, en('signIn.sendLink'));
     await expect(page.locator('h1').textContent()).resolves.toBe(en('sent.title'));
@@ -327,7 +307,8 @@ describe(`the hosted sign-in experience in Chromium (${databaseKind})`, () => {
 
     // A still shows the same reference, and the code from the mail finishes there.
     await expect(pageA.locator('[data-reference]').first().textContent()).resolves.toBe(content.reference);
-    const query = await clickToCallback(pageA, () => typeCode(pageA, content.code!), flow);
+    // Typed the way the mail prints it ("123 456").
+    const query = await clickToCallback(pageA, () => typeCode(pageA, `${content.code!.slice(0, 3)} ${content.code!.slice(3)}`), flow);
     const claims = await signedIn(query, flow);
     expect(claims.email).toBe(email);
     expect(claims.amr).toEqual(['email']);
@@ -364,11 +345,14 @@ describe(`the hosted sign-in experience in Chromium (${databaseKind})`, () => {
     await expect(page.locator(`#${errorId}`).textContent()).resolves.toBe(en('error.OTP_INVALID'));
     await expect(page.locator(`#${errorId}`).isVisible()).resolves.toBe(true);
 
-    // Four more wrong codes: the fifth locks the mail, and then even the right code is refused.
-    for (let i = 0; i < 4; i += 1) {
+    // Up to the fourth wrong code the mail still works; the fifth locks it, and then even the right code is refused.
+    for (let i = 0; i < 3; i += 1) {
       await typeCode(page, wrongCode(content.code!));
       await page.waitForLoadState();
     }
+    await expect(page.locator(`#${errorId}`).textContent()).resolves.toBe(en('error.OTP_INVALID'));
+    await typeCode(page, wrongCode(content.code!));
+    await page.waitForLoadState();
     await expect(page.getByRole('alert').first().textContent()).resolves.toBe(en('error.OTP_LOCKED'));
     await typeCode(page, content.code!);
     await page.waitForLoadState();
@@ -537,6 +521,28 @@ describe(`the hosted sign-in experience in Chromium (${databaseKind})`, () => {
     expect((await signedIn(query, loginFlow)).email).toBe(b);
   });
 
+  it('auto-continue: a one-time-token link signs in without a click, but never switches accounts without asking', async () => {
+    await setSettings({ autoContinueOneTimeToken: true });
+    const a = uniqueEmail('auto');
+    const minted = await mintToken(t, adminToken, { email: a });
+    const page = await newPage();
+    const flow = authorize({ one_time_token: minted.token, login_hint: a });
+    await page.goto(flow.url);
+    await page.waitForURL(isCallback);
+    const claims = await signedIn(client.takeCallback(), flow);
+    expect(claims.email).toBe(a);
+
+    // Signed in as A, a link for B: the question waits for an answer.
+    const b = uniqueEmail('auto-other');
+    const forB = await mintToken(t, adminToken, { email: b });
+    const callbacks = client.count();
+    await start(page, authorize({ one_time_token: forB.token, login_hint: b }));
+    await page.waitForLoadState('networkidle');
+    await expect(page.locator('h1').textContent()).resolves.toBe(en('token.switchTitle'));
+    expect(client.count()).toBe(callbacks);
+    expect((await api(t, 'GET', `/api/one-time-tokens/${forB.id}`, { token: adminToken })).body.status).toBe('active');
+  });
+
   it('consent for a third-party application: the scopes in words, Deny answers access_denied, Allow a code', async () => {
     const created = await api(t, 'POST', '/api/applications', {
       token: adminToken,
@@ -631,6 +637,25 @@ describe(`the hosted sign-in experience in Chromium (${databaseKind})`, () => {
     expect((await signedIn(query, flow)).email).toBe(email);
   });
 
+  // Known bug (see the report of 2026-11-27): once the sign-in finished, a used
+  // self-serve link shows "This link was already used" with no button at all.
+  // The issue asks for no dead ends. Turn `it.fails` into `it` when fixed.
+  it.fails('a used magic link, opened again after the sign-in finished, offers a way on (known bug: dead end)', async () => {
+    const email = uniqueEmail('used-link');
+    await createUser({ primaryEmail: email });
+    const page = await newPage();
+    const flow = authorize();
+    await start(page, flow);
+    const content = readMail(await requestMail(page, email, en('signIn.sendLink')));
+    await page.goto(content.link!);
+    await signedIn(await clickToCallback(page, () => page.getByRole('button', { name: en('common.continue'), exact: true }).click(), flow), flow);
+
+    await page.goto(content.link!);
+    expect(await failureOf(page)).toEqual({ title: en('error.TOKEN_ALREADY_USED.title'), code: 'TOKEN_ALREADY_USED' });
+    // What fails today: neither a new link nor a way back to the app.
+    expect(await page.getByRole('button').count()).toBeGreaterThan(0);
+  });
+
   it('speaks German with ui_locales=de (page and mail) and Japanese for a ja-JP browser', async () => {
     const email = uniqueEmail('sprache');
     await createUser({ primaryEmail: email });
@@ -649,6 +674,11 @@ describe(`the hosted sign-in experience in Chromium (${databaseKind})`, () => {
     expect(mail.subject).toBe(de('mail.link.subject', { app: 'Test app' }));
     expect(mail.text).toContain(de('mail.link.intro', { app: 'Test app', email }));
     expect(mail.html).toContain('lang="de"');
+    // Its link, opened in an English browser elsewhere, still speaks the mail's language.
+    const elsewhere = await newPage();
+    await elsewhere.goto(readMail(mail).link!);
+    await expect(elsewhere.locator('html').getAttribute('lang')).resolves.toBe('de');
+    await expect(elsewhere.locator('h1').textContent()).resolves.toBe(de('link.otherBrowserTitle'));
 
     const japanese = await newPage({ locale: 'ja-JP' });
     await start(japanese, authorize());

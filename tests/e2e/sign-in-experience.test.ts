@@ -431,6 +431,80 @@ describe(`the sign-in experience over HTTP (${databaseKind})`, () => {
     });
   });
 
+  describe('third-party applications', () => {
+    it('asks for consent, listing the scopes; deny returns access_denied, allow returns a code', async () => {
+      const created = await api(t, 'POST', '/api/applications', {
+        token: adminToken,
+        body: { name: 'Partner app', type: 'Traditional', isThirdParty: true, oidcClientMetadata: { redirectUris: [REDIRECT_URI] } },
+      });
+      expect(created.status).toBe(201);
+      expect(created.body.isThirdParty).toBe(true);
+      const partner = await oidc.discovery(new URL(t.issuer), created.body.id, created.body.secret, undefined, { execute: [oidc.allowInsecureRequests] });
+      const email = uniqueEmail('consent');
+      for (const decision of ['deny', 'accept'] as const) {
+        const minted = await mintToken(t, adminToken, { email });
+        const verifier = oidc.randomPKCECodeVerifier();
+        const url = oidc.buildAuthorizationUrl(partner, {
+          redirect_uri: REDIRECT_URI,
+          scope: 'openid email profile',
+          code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+          code_challenge_method: 'S256',
+          state: decision,
+          one_time_token: minted.token,
+          login_hint: email,
+        });
+        const browser = new CookieClient(t.baseUrl);
+        const landing = await browser.follow(url.toString());
+        const signedIn = await browser.submitForm(await landing.response.text(), 'one-time-token');
+        const consent = await signedIn.response.text();
+        expect(consent).toContain('Partner app wants to access your account');
+        expect(consent).toContain('Your email address');
+        expect(consent).toContain('Your name and profile');
+        const done = await browser.submitForm(consent, '/consent', { decision });
+        expect(done.url.origin).toBe(new URL(REDIRECT_URI).origin);
+        if (decision === 'deny') {
+          expect(done.url.searchParams.get('error')).toBe('access_denied');
+        } else {
+          const tokens = await oidc.authorizationCodeGrant(partner, done.url, { pkceCodeVerifier: verifier, expectedState: 'accept' });
+          expect(tokens.claims()!.email).toBe(email);
+        }
+      }
+    });
+  });
+
+  describe('mail failures', () => {
+    it('reports a mail that could not be sent as a retryable error, and the earlier link keeps working', async () => {
+      const email = uniqueEmail('smtpdown');
+      await createUser({ primaryEmail: email });
+      const flow = await start();
+      const count = smtp.messages.length;
+      await flow.browser.submitForm(flow.html, '/email', { email, method: 'magic_link' });
+      const earlier = readMail(await mailTo(email, count));
+      // A second instance on the same database whose mail server is down.
+      const down = await startTestSesame({ SMTP_URL: 'smtp://127.0.0.1:9' }, { db: own.db, baseUrl: t.baseUrl });
+      try {
+        const browser = flow.browser.atOrigin(down.listenUrl);
+        const inbox = await browser.follow(`/interaction/${flow.uid}/code`);
+        const form = findForm(await inbox.response.text(), '/resend');
+        const failed = await browser.request(form.action, {
+          method: 'POST',
+          headers: { 'content-type': 'application/x-www-form-urlencoded', origin: t.baseUrl },
+          body: new URLSearchParams(form.hidden),
+        });
+        expect(failed.status).toBe(502);
+        expect(await failed.text()).toContain('could not be sent');
+        const json = await browser.request('/api/experience/resend', { method: 'POST', headers: { origin: t.baseUrl } });
+        expect(json.status).toBe(502);
+        expect(await json.json()).toMatchObject({ code: 'MAIL_NOT_SENT' });
+      } finally {
+        await down.close();
+      }
+      const landing = await flow.browser.follow(earlier.link!);
+      const done = await flow.browser.submitForm(await landing.response.text(), '/sign-in/link');
+      expect((await redeem(flow, done)).claims()!.email).toBe(email);
+    });
+  });
+
   describe('pages', () => {
     it('speaks German for ui_locales=de, Japanese for Accept-Language ja, and mails in the page’s language', async () => {
       const german = await start({ ui_locales: 'de' });

@@ -222,7 +222,6 @@ describe(`Management API attacks (${databaseKind})`, () => {
         ['secret', { ...base, type: 'Traditional', secret: 'attacker-chosen-secret-attacker-chosen' }],
         ['client_secret', { ...base, type: 'Traditional', client_secret: 'attacker-chosen-secret' }],
         ['id', { ...base, type: 'Traditional', id: 'attacker-chosen-id' }],
-        ['isThirdParty', { ...base, type: 'Traditional', isThirdParty: true }],
         ['managementApiAccess on Traditional', { ...base, type: 'Traditional', managementApiAccess: true }],
         ['managementApiAccess on SPA', { ...base, type: 'SPA', managementApiAccess: true }],
         ['managementApiAccess on Native', { ...base, type: 'Native', managementApiAccess: true }],
@@ -246,7 +245,6 @@ describe(`Management API attacks (${databaseKind})`, () => {
         ['type', 'MachineToMachine'],
         ['secret', 'attacker-chosen-secret-attacker-chosen'],
         ['id', 'hijacked-app'],
-        ['isThirdParty', true],
         ['managementApiAccess', true],
         ['createdAt', '2000-01-01T00:00:00.000Z'],
       ] as const) {

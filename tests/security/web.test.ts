@@ -1,5 +1,5 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CookieClient, formAction } from '../helpers/browser-client.ts';
+import { CookieClient, findForm, formAction } from '../helpers/browser-client.ts';
 import { databaseKind, uniqueEmail } from '../helpers/db.ts';
 import { api, createTestApplication, managementToken, mintToken, startTestSesame, type TestSesame } from '../helpers/server.ts';
 import { authorizeUrl, openLink, pressContinue, requestWithHost, signInWithLink, tokenStatus, type Client } from './support.ts';
@@ -131,9 +131,11 @@ describe(`web attacks (${databaseKind})`, () => {
       const browser = new CookieClient(t.baseUrl);
       const started = await browser.request((await authorizeUrl(t, app, REDIRECT_URI, { one_time_token: minted.token, login_hint: email })).url);
       const landing = await browser.request(started.headers.get('location')!);
-      const continued = await browser.request(formAction(await landing.text(), 'one-time-token'), {
+      const form = findForm(await landing.text(), 'one-time-token');
+      const continued = await browser.request(form.action, {
         method: 'POST',
         headers: { 'content-type': 'application/x-www-form-urlencoded', origin: t.baseUrl },
+        body: new URLSearchParams(form.hidden),
       });
       const resumed = await browser.request(continued.headers.get('location')!);
       expect(signedIn(new URL(resumed.headers.get('location')!))).toBe(true);
@@ -326,10 +328,12 @@ describe(`web attacks (${databaseKind})`, () => {
       const flow = await open(other.token, email);
       const jar = (flow.browser as unknown as { cookies: Map<string, { value: string }> }).cookies;
       const cookies = [...jar].map(([name, { value }]) => `${name}=${value}`).join('; ');
-      const continued = await requestWithHost(t.listenUrl, formAction(flow.html, 'one-time-token'), {
+      const form = findForm(flow.html, 'one-time-token');
+      const continued = await requestWithHost(t.listenUrl, form.action, {
         ...forged,
         method: 'POST',
         headers: { cookie: cookies, 'content-type': 'application/x-www-form-urlencoded', origin: t.baseUrl },
+        body: new URLSearchParams(form.hidden).toString(),
       });
       urls.push(String(continued.headers.location));
 
@@ -475,9 +479,11 @@ describe(`production deployment (${databaseKind})`, () => {
     const { url } = await authorizeUrl(prod, app, 'https://app.example/callback', { one_time_token: minted.token, login_hint: email });
     const started = await browser.request(url.replace(prod.baseUrl, prod.listenUrl), { headers: https });
     const landing = await browser.request(started.headers.get('location')!, { headers: https });
-    const continued = await browser.request(formAction(await landing.text(), 'one-time-token'), {
+    const form = findForm(await landing.text(), 'one-time-token');
+    const continued = await browser.request(form.action, {
       method: 'POST',
       headers: { ...https, 'content-type': 'application/x-www-form-urlencoded', origin: 'https://sesame.example' },
+      body: new URLSearchParams(form.hidden),
     });
     expect(continued.status).toBe(303);
     const resumed = await browser.request(continued.headers.get('location')!.replace(prod.baseUrl, prod.listenUrl), { headers: https });
