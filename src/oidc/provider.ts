@@ -3,6 +3,8 @@ import { MANAGEMENT_ACCESS_METADATA, THIRD_PARTY_METADATA, type ApplicationServi
 import type { Config } from '../config.ts';
 import type { Database } from '../db/index.ts';
 import { html, raw, renderErrorPage, renderPage } from '../http/pages.ts';
+import { negotiateLanguage, translator } from '../i18n/index.ts';
+import { defaultSignInSettings, type SettingsService } from '../settings/index.ts';
 import type { OrganizationRepository } from '../organizations/index.ts';
 import type { UserRepository } from '../users/index.ts';
 import { createAdapterFactory } from './adapter.ts';
@@ -35,7 +37,33 @@ export type ProviderDeps = {
   applications: ApplicationService;
   users: UserRepository;
   organizations: OrganizationRepository;
+  settings: SettingsService;
 };
+
+/** The language and brand of a page the provider renders itself (logout, errors). */
+async function pageContext(ctx: KoaContextWithOIDC, settings: SettingsService) {
+  // An error page must render even while the database is unreachable.
+  const current = await settings.get().catch(() => defaultSignInSettings());
+  const uiLocales = (ctx.oidc?.params as Record<string, unknown> | undefined)?.ui_locales;
+  const lang = negotiateLanguage({
+    uiLocales: typeof uiLocales === 'string' ? uiLocales : undefined,
+    acceptLanguage: ctx.get('Accept-Language'),
+    fallback: current.defaultLanguage,
+  });
+  return { t: translator(lang), options: { lang, brand: current.branding } };
+}
+
+/** Where "Back to the app" goes on an error page: the origin of the client's registered redirect URI. */
+function appHome(ctx: KoaContextWithOIDC): string | undefined {
+  const uri = ctx.oidc?.client?.redirectUris?.[0];
+  if (!uri) return undefined;
+  try {
+    const url = new URL(uri);
+    return url.protocol === 'https:' || url.protocol === 'http:' ? `${url.origin}/` : undefined;
+  } catch {
+    return undefined;
+  }
+}
 
 /** `organizations` (ids) and `organization_roles` (`orgId:roleName`) claims, with one query, only when a scope asks. */
 async function organizationClaims(organizations: OrganizationRepository, userId: string, scope: string) {
@@ -56,7 +84,7 @@ async function organizationClaims(organizations: OrganizationRepository, userId:
 const resourcesOf = (model: { resource?: string | string[] | undefined }) =>
   model.resource === undefined ? [] : Array.isArray(model.resource) ? model.resource : [model.resource];
 
-export function createProvider({ config, db, keySet, applications, users, organizations }: ProviderDeps): Provider {
+export function createProvider({ config, db, keySet, applications, users, organizations, settings }: ProviderDeps): Provider {
   const Adapter = createAdapterFactory(db, { findClient: (id) => applications.findClientMetadata(id) });
 
   const configuration: Configuration = {
@@ -110,18 +138,22 @@ export function createProvider({ config, db, keySet, applications, users, organi
       rpInitiatedLogout: {
         enabled: true,
         logoutSource: async (ctx, form) => {
+          const { t, options } = await pageContext(ctx, settings);
           renderPage(
             ctx,
-            'Sign out',
-            html`<h1>Sign out?</h1>
-<p>Do you want to sign out of Sesame on this device?</p>
+            t('logout.title'),
+            html`<h1>${t('logout.title')}</h1>
+<p>${t('logout.intro')}</p>
 ${raw(form)}
-<button type="submit" form="op.logoutForm" value="yes" name="logout" autofocus>Yes, sign me out</button>
-<button type="submit" form="op.logoutForm" class="secondary">No, stay signed in</button>`,
+<button type="submit" form="op.logoutForm" value="yes" name="logout" autofocus>${t('logout.yes')}</button>
+<button type="submit" form="op.logoutForm" class="secondary">${t('logout.no')}</button>`,
+            200,
+            options,
           );
         },
         postLogoutSuccessSource: async (ctx) => {
-          renderPage(ctx, 'Signed out', html`<h1>You are signed out</h1><p>You can close this window.</p>`);
+          const { t, options } = await pageContext(ctx, settings);
+          renderPage(ctx, t('logout.doneTitle'), html`<h1>${t('logout.doneTitle')}</h1><p>${t('logout.done')}</p>`, 200, options);
         },
       },
       resourceIndicators: {
@@ -180,11 +212,19 @@ ${raw(form)}
       policy: createInteractionPolicy(),
     },
     renderError: async (ctx, out) => {
-      renderErrorPage(ctx, {
-        title: 'Sign-in could not continue',
-        message: out.error_description ?? 'The request could not be completed.',
-        code: out.error,
-      });
+      const { t, options } = await pageContext(ctx, settings);
+      const backTo = appHome(ctx);
+      renderErrorPage(
+        ctx,
+        {
+          title: t('error.title'),
+          message: out.error_description ?? t('error.generic'),
+          code: out.error,
+          ...(backTo ? { backTo, backLabel: t('common.back') } : {}),
+        },
+        undefined,
+        options,
+      );
     },
   };
 

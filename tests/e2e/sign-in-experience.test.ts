@@ -4,6 +4,8 @@ import { CookieClient, findForm } from '../helpers/browser-client.ts';
 import { databaseKind, openOwnDatabase, uniqueEmail } from '../helpers/db.ts';
 import { api, createTestApplication, managementToken, mintToken, startTestSesame, type TestSesame } from '../helpers/server.ts';
 import { throughSessionSwitch } from '../helpers/sign-in.ts';
+import { de } from '../../src/i18n/de.ts';
+import { ja } from '../../src/i18n/ja.ts';
 import { startSmtpCapture, type CapturedMail, type SmtpCapture } from '../helpers/smtp.ts';
 
 const REDIRECT_URI = 'http://127.0.0.1:5999/callback';
@@ -521,6 +523,27 @@ describe(`the sign-in experience over HTTP (${databaseKind})`, () => {
       const mail = await mailTo(email, count);
       expect(mail.html).toContain('<html lang="de"');
       expect(mail.subject).not.toBe('Sign in to Test app');
+    });
+
+    it('localizes the provider’s own pages: the logout confirmation and error pages with a way back to the app', async () => {
+      const email = uniqueEmail('bye');
+      const minted = await mintToken(t, adminToken, { email });
+      const flow = await start({ one_time_token: minted.token, login_hint: email });
+      await redeem(flow, await flow.browser.submitForm(flow.html, 'one-time-token'));
+      const logout = await flow.browser.withHeaders({ 'accept-language': 'de-DE,de;q=0.9' }).request('/oidc/session/end');
+      const logoutPage = await logout.text();
+      expect(logoutPage).toContain('<html lang="de">');
+      expect(logoutPage).toContain(`<h1>${de['logout.title']}</h1>`);
+
+      // An unregistered redirect URI cannot be redirected to: the page explains and links to the app's own origin.
+      const url = oidc.buildAuthorizationUrl(config, { redirect_uri: 'https://evil.example/cb', scope: 'openid', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' });
+      const error = await fetch(url.toString().replace(t.baseUrl, t.listenUrl), { headers: { 'accept-language': 'ja' } });
+      const errorPage = await error.text();
+      expect(error.status).toBe(400);
+      expect(errorPage).toContain('<html lang="ja">');
+      expect(errorPage).toContain(ja['error.title']);
+      expect(errorPage).toContain(`<a class="button" href="${new URL(REDIRECT_URI).origin}/">${ja['common.back']}</a>`);
+      expect(errorPage).not.toContain('evil.example');
     });
 
     it('sends the security headers and CSRF tokens; refuses a form without its token', async () => {
