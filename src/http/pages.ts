@@ -123,6 +123,7 @@ body { margin: 0; min-height: 100vh; display: grid; place-items: center; backgro
   font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
 .card { width: min(420px, 92vw); background: var(--card); padding: 2rem; border-radius: 12px; box-shadow: 0 2px 16px rgba(0,0,0,.08); }
 h1 { font-size: 1.35rem; margin: 0 0 1rem; }
+h2 { font-size: 1.1rem; margin: 1.75rem 0 .5rem; }
 p { margin: .5rem 0 1rem; }
 .muted, .code { color: var(--muted); font-size: .9rem; }
 .email { font-weight: 600; overflow-wrap: anywhere; }

@@ -1,4 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { CookieClient } from '../helpers/browser-client.ts';
+import { uniqueEmail } from '../helpers/db.ts';
 import { startTestSesame, type TestSesame } from '../helpers/server.ts';
 
 const link = 'https://app.example.com/landing?one_time_token=tok_123&login_hint=ada%40example.com';
@@ -57,6 +59,34 @@ describe('the dev outbox (no SMTP_URL, development)', () => {
     expect(mails.slice(0, 2).map((mail) => mail.subject)).toEqual(['newer', 'older']);
     const body = await (await fetch(`${t.baseUrl}/dev/outbox`)).text();
     expect(body.indexOf('<h2>newer</h2>')).toBeLessThan(body.indexOf('<h2>older</h2>'));
+  });
+});
+
+describe('the demo’s self-serve sign-in with the dev outbox', () => {
+  let t: TestSesame;
+  beforeAll(async () => {
+    t = await startTestSesame();
+  });
+  afterAll(async () => {
+    await t?.close();
+  });
+
+  it('signs in through Sesame’s own page: the mail waits in the outbox, its link finishes at the demo app', async () => {
+    const email = uniqueEmail('demo');
+    await t.sesame.services.users.findOrCreateVerifiedByEmail(email, new Date());
+    const browser = new CookieClient(t.baseUrl);
+    const start = await browser.follow('/demo/sign-in');
+    expect(start.url.pathname).toMatch(/^\/interaction\//);
+    const sent = await browser.submitForm(await start.response.text(), '/email', { email, method: 'magic_link' });
+    expect(sent.response.status).toBe(200);
+    const { mails } = (await (await fetch(`${t.baseUrl}/dev/outbox.json`)).json()) as { mails: Array<{ to: string; text: string }> };
+    const mail = mails.find((candidate) => candidate.to === email);
+    const link = /http\S+\/sign-in\/link\?token=\S+/.exec(mail?.text ?? '')?.[0];
+    expect(link).toBeDefined();
+    const landing = await browser.follow(link!);
+    const done = await browser.submitForm(await landing.response.text(), '/sign-in/link');
+    expect(done.url.pathname).toBe('/demo/callback');
+    expect(await done.response.text()).toContain(`Signed in as ${email}`);
   });
 });
 

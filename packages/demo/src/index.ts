@@ -55,6 +55,9 @@ export function createDemoRouter(deps: DemoDeps): Router {
 <input id="email" name="email" type="email" autocomplete="email" required placeholder="you@example.com">
 <button type="submit">Create my magic link</button>
 </form>
+<h2>Or sign in the self-serve way</h2>
+<p>Sesame's own sign-in page mails a link and a code. Here the mail lands in the <a href="/dev/outbox">dev outbox</a>. Addresses that have signed in once get it; others too when passwordless sign-up is on (<code>PUT /api/sign-in-exp</code>).</p>
+<p><a class="button secondary" href="/demo/sign-in">Sign in with email</a></p>
 <p class="muted">Dev only: this page is not served in production.</p>`,
     );
   });
@@ -89,11 +92,8 @@ export function createDemoRouter(deps: DemoDeps): Router {
     );
   });
 
-  // The app's landing page: turns the link into an OIDC sign-in.
-  router.get('/landing', async (ctx) => {
-    const token = typeof ctx.query.token === 'string' ? ctx.query.token : '';
-    const email = typeof ctx.query.email === 'string' ? ctx.query.email : '';
-    if (!token || !email) throw new AppError('INVALID_INPUT', 'The link is missing its token or email.');
+  /** What the demo app does to start a sign-in: PKCE in a cookie, then /oidc/auth (with the link's token, if any). */
+  async function startSignIn(ctx: Context, extra: Record<string, string>) {
     const client = await deps.demoClient();
     const verifier = randomToken(32);
     const state = randomToken(16);
@@ -106,10 +106,22 @@ export function createDemoRouter(deps: DemoDeps): Router {
       state,
       code_challenge: createHash('sha256').update(verifier).digest('base64url'),
       code_challenge_method: 'S256',
-      one_time_token: token,
-      login_hint: email,
+      ...extra,
     });
     ctx.redirect(`${deps.baseUrl}/oidc/auth?${params}`);
+  }
+
+  // The app's landing page: turns the link into an OIDC sign-in.
+  router.get('/landing', async (ctx) => {
+    const token = typeof ctx.query.token === 'string' ? ctx.query.token : '';
+    const email = typeof ctx.query.email === 'string' ? ctx.query.email : '';
+    if (!token || !email) throw new AppError('INVALID_INPUT', 'The link is missing its token or email.');
+    await startSignIn(ctx, { one_time_token: token, login_hint: email });
+  });
+
+  // The app's "Sign in" button: Sesame's own sign-in pages (magic link, code, password).
+  router.get('/sign-in', async (ctx) => {
+    await startSignIn(ctx, {});
   });
 
   router.get('/callback', async (ctx: Context) => {
