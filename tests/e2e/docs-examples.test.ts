@@ -1,5 +1,7 @@
 import { execFile } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 import { promisify } from 'node:util';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CookieClient, formAction } from '../helpers/browser-client.ts';
@@ -25,9 +27,10 @@ describe(`the guides' examples (${databaseKind})`, () => {
     await t?.close();
   });
 
-  async function runExample(file: string, name: string) {
+  async function runExample(file: string, name: string, extra: { env?: Record<string, string>; cwd?: string } = {}) {
     const { stdout } = await run('bash', ['-euo', 'pipefail', '-c', example(file, name)], {
-      env: { ...process.env, SESAME: t.baseUrl, CLIENT_ID: t.m2m.id, CLIENT_SECRET: t.m2m.secret },
+      env: { ...process.env, SESAME: t.baseUrl, CLIENT_ID: t.m2m.id, CLIENT_SECRET: t.m2m.secret, ...extra.env },
+      cwd: extra.cwd,
     });
     return stdout.trim().split('\n');
   }
@@ -55,5 +58,22 @@ describe(`the guides' examples (${databaseKind})`, () => {
     const users = await api(t, 'GET', '/api/users?search=ada@example.com', { token: await managementToken(t) });
     const orgs = await api(t, 'GET', `/api/users/${users.body[0].id}/organizations`, { token: await managementToken(t) });
     expect(orgs.body.map((o: { name: string }) => o.name)).toContain('Acme');
+  });
+
+  it('docs/experience-api.md: a custom UI signs Lin in with an email code, as JSON', async () => {
+    const token = await managementToken(t);
+    const redirectUri = 'http://127.0.0.1:5999/callback';
+    const app = await api(t, 'POST', '/api/applications', { token, body: { name: 'Custom UI', type: 'Traditional', oidcClientMetadata: { redirectUris: [redirectUri] } } });
+    await api(t, 'POST', '/api/users', { token, body: { primaryEmail: 'lin@example.com' } }); // 201, or 409 on a shared database
+    const cwd = mkdtempSync(join(tmpdir(), 'sesame-experience-'));
+    const env = { APP_ID: app.body.id, REDIRECT_URI: redirectUri };
+    const started = await runExample('experience-api.md', 'experience-start', { env, cwd });
+    expect(JSON.parse(started.at(-1)!)).toMatchObject({ message: 'Code sent', expiresIn: 600 });
+    const mail = t.sesame.outbox!.list().find((candidate) => candidate.to === 'lin@example.com');
+    const code = /^\s*(\d{3}) (\d{3})\s*$/m.exec(mail!.text)!;
+    const finished = await runExample('experience-api.md', 'experience-finish', { env: { ...env, CODE: `${code[1]}${code[2]}` }, cwd });
+    const callback = new URL(finished.at(-1)!);
+    expect(callback.origin + callback.pathname).toBe(redirectUri);
+    expect(callback.searchParams.get('code')).toBeTruthy();
   });
 });
