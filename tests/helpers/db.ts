@@ -35,15 +35,20 @@ function migratedSnapshot(): Blob {
  * fresh PGlite.
  */
 export async function withScratchDatabase(run: (db: Database) => Promise<void>): Promise<void> {
+  const scratch = await openScratchDatabase();
+  try {
+    await run(scratch.db);
+  } finally {
+    await scratch.close();
+  }
+}
+
+/** An empty database of its own: a PostgreSQL database created here and dropped by `close`, or a fresh PGlite. */
+async function openScratchDatabase(): Promise<{ db: Database; close: () => Promise<void> }> {
   const url = process.env.DATABASE_URL;
   if (!url) {
     const db = createDatabase({ kind: 'embedded' });
-    try {
-      await run(db);
-    } finally {
-      await db.destroy();
-    }
-    return;
+    return { db, close: () => db.destroy() };
   }
   const name = `sesame_scratch_${randomBytes(6).toString('hex')}`;
   const admin = knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: 1 } });
@@ -51,13 +56,14 @@ export async function withScratchDatabase(run: (db: Database) => Promise<void>):
   const scratchUrl = new URL(url);
   scratchUrl.pathname = `/${name}`;
   const db = createDatabase({ kind: 'postgres', url: scratchUrl.toString() });
-  try {
-    await run(db);
-  } finally {
-    await db.destroy();
-    await admin.raw(`DROP DATABASE IF EXISTS ${name}`);
-    await admin.destroy();
-  }
+  return {
+    db,
+    close: async () => {
+      await db.destroy();
+      await admin.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
+      await admin.destroy();
+    },
+  };
 }
 
 export const uniqueEmail = (label = 'user') => `${label}-${randomBytes(5).toString('hex')}@example.test`;
@@ -69,24 +75,11 @@ export const uniqueEmail = (label = 'user') => `${label}-${randomBytes(5).toStri
  * database every file has its own anyway.
  */
 export async function openOwnDatabase(): Promise<{ db: Database; close: () => Promise<void> }> {
-  const url = process.env.DATABASE_URL;
-  if (!url) {
+  if (!process.env.DATABASE_URL) {
     const db = await openTestDatabase();
     return { db, close: () => db.destroy() };
   }
-  const name = `sesame_own_${randomBytes(6).toString('hex')}`;
-  const admin = knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: 1 } });
-  await admin.raw(`CREATE DATABASE ${name}`);
-  const ownUrl = new URL(url);
-  ownUrl.pathname = `/${name}`;
-  const db = createDatabase({ kind: 'postgres', url: ownUrl.toString() });
-  await migrateToLatest(db);
-  return {
-    db,
-    close: async () => {
-      await db.destroy();
-      await admin.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
-      await admin.destroy();
-    },
-  };
+  const own = await openScratchDatabase();
+  await migrateToLatest(own.db);
+  return own;
 }
