@@ -120,7 +120,7 @@ export const stylesheet = `
 @media (prefers-color-scheme: dark) { :root { --fg: #e8eaed; --muted: #a0a4ab; --bg: #141518; --card: #1f2125; --accent: #7c95ff; } }
 * { box-sizing: border-box; }
 body { margin: 0; min-height: 100vh; display: grid; place-items: center; background: var(--bg); color: var(--fg);
-  font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; }
+  font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; padding: 1.5rem 0; }
 .card { width: min(420px, 92vw); background: var(--card); padding: 2rem; border-radius: 12px; box-shadow: 0 2px 16px rgba(0,0,0,.08); }
 h1 { font-size: 1.35rem; margin: 0 0 1rem; }
 h2 { font-size: 1.1rem; margin: 1.75rem 0 .5rem; }
