@@ -3,6 +3,7 @@ import * as foundation from './20261127000000_foundation.ts';
 import * as organizations from './20261127010000_organizations.ts';
 import * as cookieKeys from './20261127020000_cookie_keys.ts';
 import * as signIn from './20261127025000_sign_in.ts';
+import * as mfa from './20261127026000_mfa.ts';
 
 type Migration = { name: string; up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -12,6 +13,7 @@ export const migrations: Migration[] = [
   { name: '20261127010000_organizations', ...organizations },
   { name: '20261127020000_cookie_keys', ...cookieKeys },
   { name: '20261127025000_sign_in', ...signIn },
+  { name: '20261127026000_mfa', ...mfa },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

@@ -215,6 +215,18 @@ async function main() {
       await page.getByRole('button', { name: en('sent.verify'), exact: true }).click();
       await page.locator('[aria-invalid=true]').waitFor();
       await shot(page, 'code-error');
+
+      // The right code signs in; the link, opened again afterwards, is used.
+      await page.getByLabel(en('common.code')).fill(mail.code);
+      await page.getByRole('button', { name: en('sent.verify'), exact: true }).click();
+      await page.waitForURL((current) => current.origin === callback.origin);
+      await page.goto(mail.link!);
+      await shot(page, 'used-link');
+
+      // Signed in: the logout confirmation.
+      await page.goto(`${config.issuer}/session/end`);
+      await page.getByRole('heading').waitFor();
+      await shot(page, 'logout');
     }
 
     // --- Password and registration -----------------------------------------------------------

@@ -7,6 +7,7 @@ import type { Logger } from './logger.ts';
 import { createDevOutbox, createMailer } from './mail/index.ts';
 import { createSessionStore } from './oidc/sessions.ts';
 import { createOrganizationRepository, createOrganizationService } from './organizations/index.ts';
+import { createMfaService } from './mfa/index.ts';
 import { createSettingsService } from './settings/index.ts';
 import { createSignInCodeRepository } from './signin/codes.ts';
 import { createEmailSignIn } from './signin/email.ts';
@@ -49,6 +50,13 @@ export function createCore(deps: { config: Config; db: Database; logger: Logger;
     clock,
   });
   const settings = createSettingsService({ db });
+  const mfa = createMfaService({
+    db,
+    clock,
+    sealKey: deriveKey(config.secret, 'mfa-secrets'),
+    hashKey: deriveKey(config.secret, 'backup-codes'),
+    issuer: new URL(config.baseUrl).host,
+  });
   const signIn = createSignInService({ tokens, users, organizations: organizationService, invitations, settings, clock });
   const emailSignIn = createEmailSignIn({
     codes: createSignInCodeRepository(db),
@@ -72,6 +80,7 @@ export function createCore(deps: { config: Config; db: Database; logger: Logger;
     mailer,
     invitations,
     settings,
+    mfa,
     signIn,
     emailSignIn,
   };

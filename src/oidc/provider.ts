@@ -17,7 +17,8 @@ import {
   organizationResourceServer,
   organizationTokenClaims,
 } from './organization-token.ts';
-import { createInteractionPolicy } from './policy.ts';
+import type { MfaService } from '../mfa/index.ts';
+import { ACR_MFA, createInteractionPolicy } from './policy.ts';
 
 export const MANAGEMENT_API_SCOPE = 'all';
 
@@ -38,6 +39,7 @@ export type ProviderDeps = {
   users: UserRepository;
   organizations: OrganizationRepository;
   settings: SettingsService;
+  mfa: MfaService;
 };
 
 /** The language and brand of a page the provider renders itself (logout, errors). */
@@ -84,7 +86,7 @@ async function organizationClaims(organizations: OrganizationRepository, userId:
 const resourcesOf = (model: { resource?: string | string[] | undefined }) =>
   model.resource === undefined ? [] : Array.isArray(model.resource) ? model.resource : [model.resource];
 
-export function createProvider({ config, db, keySet, applications, users, organizations, settings }: ProviderDeps): Provider {
+export function createProvider({ config, db, keySet, applications, users, organizations, settings, mfa }: ProviderDeps): Provider {
   const Adapter = createAdapterFactory(db, { findClient: (id) => applications.findClientMetadata(id) });
 
   const configuration: Configuration = {
@@ -107,6 +109,8 @@ export function createProvider({ config, db, keySet, applications, users, organi
     conformIdTokenClaims: false,
     scopes: ['openid', 'offline_access', 'profile', 'email', ORGANIZATIONS_SCOPE, ORGANIZATION_ROLES_SCOPE],
     responseTypes: ['code'],
+    // Sign-ins with a second factor carry acr=mfa; acr_values=mfa asks for one (a step-up).
+    acrValues: [ACR_MFA],
     pkce: { required: (_ctx, client) => client.clientAuthMethod === 'none' },
     extraParams: Object.fromEntries(extraParamNames.map((name) => [name, boundedParam(name)])),
     extraClientMetadata: { properties: [MANAGEMENT_ACCESS_METADATA, THIRD_PARTY_METADATA] },
@@ -209,7 +213,7 @@ ${raw(form)}
     },
     interactions: {
       url: (_ctx, interaction) => `/interaction/${interaction.uid}`,
-      policy: createInteractionPolicy(),
+      policy: createInteractionPolicy({ mfa, settings }),
     },
     renderError: async (ctx, out) => {
       const { t, options } = await pageContext(ctx, settings);

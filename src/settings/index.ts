@@ -39,6 +39,14 @@ export const signInSettingsSchema = z.strictObject({
     })
     .default({ name: 'Sesame', logoUrl: null, primaryColor: '#3b5bdb' }),
   defaultLanguage: z.enum(SUPPORTED_LANGUAGES).default('en'),
+  mfa: z
+    .strictObject({
+      /** off: never asked unless enrolled; optional: enrolment offered once; required: enrolment inside the sign-in. */
+      policy: z.enum(['off', 'optional', 'required']).default('off'),
+      /** Email + authenticator code on one page, no mail (for users with an authenticator). */
+      totpOnlySignIn: z.boolean().default(false),
+    })
+    .default({ policy: 'off', totpOnlySignIn: false }),
 });
 
 export type SignInSettings = z.infer<typeof signInSettingsSchema>;
@@ -58,6 +66,10 @@ export const signInSettingsPatchSchema = z.strictObject({
     .partial()
     .optional(),
   defaultLanguage: z.enum(SUPPORTED_LANGUAGES).optional(),
+  mfa: z
+    .strictObject({ policy: z.enum(['off', 'optional', 'required']), totpOnlySignIn: z.boolean() })
+    .partial()
+    .optional(),
 });
 
 export type SignInSettingsPatch = z.infer<typeof signInSettingsPatchSchema>;
@@ -107,6 +119,7 @@ export function createSettingsService(deps: { db: Database; clock?: () => Date; 
           ...patch,
           methods: { ...base.methods, ...patch.methods },
           branding: { ...base.branding, ...patch.branding },
+          mfa: { ...base.mfa, ...patch.mfa },
         });
         await trx('sign_in_settings').where({ id: 1 }).update({ settings: next, updated_at: trx.fn.now() });
         return next;

@@ -6,7 +6,7 @@ import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playw
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { translator } from '../../src/i18n/index.ts';
 import { launchChromium } from '../helpers/chromium.ts';
-import { databaseKind, uniqueEmail } from '../helpers/db.ts';
+import { databaseKind, openOwnDatabase, uniqueEmail } from '../helpers/db.ts';
 import { api, createTestApplication, managementToken, mintToken, startTestSesame, type TestSesame } from '../helpers/server.ts';
 import { startSmtpCapture, type CapturedMail, type SmtpCapture } from '../helpers/smtp.ts';
 
@@ -86,6 +86,7 @@ type Flow = { url: string; verifier: string; state: string };
 
 describe(`the hosted sign-in experience in Chromium (${databaseKind})`, () => {
   let t: TestSesame;
+  let own: Awaited<ReturnType<typeof openOwnDatabase>>;
   let smtp: SmtpCapture;
   let browser: Browser;
   let client: TestClient;
@@ -97,7 +98,9 @@ describe(`the hosted sign-in experience in Chromium (${databaseKind})`, () => {
     // Launch first: a missing Chromium fails here with a clear message.
     browser = await launchChromium();
     smtp = await startSmtpCapture();
-    t = await startTestSesame({ SMTP_URL: smtp.url });
+    // The sign-in settings are global to a database: on PostgreSQL this file gets one of its own.
+    own = await openOwnDatabase();
+    t = await startTestSesame({ SMTP_URL: smtp.url }, { db: own.db });
     client = await startTestClient();
     adminToken = await managementToken(t);
     const created = await createTestApplication(t, adminToken, client.redirectUri);
@@ -121,6 +124,7 @@ describe(`the hosted sign-in experience in Chromium (${databaseKind})`, () => {
     await browser?.close();
     await client?.close();
     await t?.close();
+    await own?.close();
     await smtp?.close();
   });
 

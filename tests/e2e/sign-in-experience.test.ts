@@ -17,6 +17,7 @@ const defaults = {
   autoContinueOneTimeToken: false,
   branding: { name: 'Sesame', logoUrl: null, primaryColor: '#3b5bdb' },
   defaultLanguage: 'en',
+  mfa: { policy: 'off', totpOnlySignIn: false },
 };
 
 /** What a sign-in mail carries, read from its plain-text part. */

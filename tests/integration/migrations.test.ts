@@ -19,6 +19,9 @@ const tables = [
   'cookie_keys',
   'sign_in_settings',
   'sign_in_codes',
+  'user_mfa_factors',
+  'user_backup_codes',
+  'interaction_attempts',
 ];
 
 async function existingTables(db: Database): Promise<string[]> {
