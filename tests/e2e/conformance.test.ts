@@ -274,6 +274,19 @@ describe(`OpenID Connect Basic OP conformance (${databaseKind})`, () => {
       expect((await userinfo(tokens.body.access_token)).status).toBe(200);
     });
 
+    it('accepts the extra parameters Logto SDKs send (first_screen, interaction_mode, direct_sign_in, identifier, organization_id)', async () => {
+      const flow = await signIn({
+        prompt: 'consent',
+        first_screen: 'identifier:sign_in',
+        interaction_mode: 'signIn',
+        direct_sign_in: 'social:google',
+        identifier: 'email',
+        organization_id: 'some-organization',
+      });
+      expect(flow.code).toBeTruthy();
+      expect((await redeem(flow)).status).toBe(200);
+    });
+
     it('refuses a request object, which it does not support, instead of ignoring it [oidcc-unsigned-request-object-supported-correctly-or-rejected-as-unsupported]', async () => {
       const header = Buffer.from(JSON.stringify({ alg: 'none' })).toString('base64url');
       const payload = Buffer.from(JSON.stringify({ client_id: app.id, scope: 'openid email' })).toString('base64url');
