@@ -13,7 +13,7 @@ import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { CookieClient, formAction } from '../helpers/browser-client.ts';
 import { launchChromium } from '../helpers/chromium.ts';
-import { databaseKind } from '../helpers/db.ts';
+import { databaseKind, uniqueEmail } from '../helpers/db.ts';
 import { api, freePort, managementToken, mintToken, startTestSesame, type TestSesame } from '../helpers/server.ts';
 
 const run = promisify(execFile);
@@ -222,7 +222,7 @@ describe(`docs/guides: the examples, run as written (${databaseKind})`, () => {
     const demoLink = (token: string, email: string) => `${t.baseUrl}/demo/landing?${new URLSearchParams({ token, email })}`;
 
     it('a double click on Continue does not fail with TOKEN_ALREADY_USED', async () => {
-      const email = 'double-click@example.com';
+      const email = uniqueEmail('double-click');
       const minted = await mintToken(t, adminToken, { email });
       const browser = new CookieClient(t.baseUrl);
       const page = await browser.follow(demoLink(minted.token, email));
@@ -245,17 +245,17 @@ describe(`docs/guides: the examples, run as written (${databaseKind})`, () => {
 
     it('“Back to the app” ends with access_denied, leaves the token active and the current session alone', async () => {
       const browser = new CookieClient(t.baseUrl);
-      const ada = 'back-ada@example.com';
+      const ada = uniqueEmail('back-ada');
       const signedIn = await browser.follow(demoLink((await mintToken(t, adminToken, { email: ada })).token, ada));
       const done = await browser.postForm(formAction(await signedIn.response.text(), 'one-time-token'));
       expect(done.url.pathname).toBe('/demo/callback');
-      const adaUser = (await api(t, 'GET', `/api/users?search=${ada}`, { token: adminToken })).body[0];
+      const adaUser = (await api(t, 'GET', `/api/users?search=${encodeURIComponent(ada)}`, { token: adminToken })).body[0];
       const sessionUids = async () =>
         ((await api(t, 'GET', `/api/users/${adaUser.id}/sessions`, { token: adminToken })).body as { uid: string }[]).map((session) => session.uid);
       const sessionsBefore = await sessionUids();
       expect(sessionsBefore).toHaveLength(1);
 
-      const bob = 'back-bob@example.com';
+      const bob = uniqueEmail('back-bob');
       const bobToken = await mintToken(t, adminToken, { email: bob });
       const page = await browser.follow(demoLink(bobToken.token, bob));
       const html = await page.response.text();
