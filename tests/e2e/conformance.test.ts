@@ -157,6 +157,7 @@ describe(`OpenID Connect Basic OP conformance (${databaseKind})`, () => {
   describe('discovery', () => {
     it('publishes the metadata a Basic RP needs, under the issuer [oidcc-discovery-*]', async () => {
       expect(metadata.issuer).toBe(`${t.baseUrl}/oidc`);
+      expect(metadata.jwks_uri).toBe(`${t.issuer}/jwks`);
       for (const endpoint of ['authorization_endpoint', 'token_endpoint', 'userinfo_endpoint', 'jwks_uri', 'end_session_endpoint']) {
         expect(String(metadata[endpoint]).startsWith(`${t.issuer}/`), endpoint).toBe(true);
       }

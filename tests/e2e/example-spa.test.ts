@@ -163,6 +163,32 @@ describe(`examples/spa: oidc-client-ts in Chromium against Sesame (${databaseKin
     expect(callbacks[0]!.searchParams.get('error')).toBe('login_required');
   });
 
+  it('renews automatically with the refresh token shortly before the access token expires', async () => {
+    const email = uniqueEmail('spa-auto');
+    const minted = await mintToken(t, adminToken, { email });
+    const page = await newPage();
+    // A controllable clock in the page: oidc-client-ts schedules the renewal with timers.
+    await page.clock.install();
+    await page.goto(`${spaBase}/landing?${new URLSearchParams({ token: minted.token, email })}`);
+    await page.waitForURL((url) => url.pathname.startsWith('/interaction/'));
+    await page.getByRole('button', { name: 'Continue' }).click();
+    await page.waitForURL(`${spaBase}/`);
+    await expect.poll(() => page.locator('#status').textContent()).toBe(`Signed in as ${email}`);
+    const first = (await storedUser(page))!;
+
+    // Sesame's access tokens live an hour; oidc-client-ts renews 60 s before that.
+    await page.clock.fastForward('58:30');
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    expect((await storedUser(page))!.access_token).toBe(first.access_token);
+    await page.clock.fastForward('01:00');
+    await expect.poll(async () => (await storedUser(page))?.access_token, { timeout: 10_000 }).not.toBe(first.access_token);
+    const renewed = (await storedUser(page))!;
+    expect(renewed.refresh_token).not.toBe(first.refresh_token);
+    expect(await introspect(renewed.access_token)).toBe(true);
+    expect(await introspect(first.refresh_token!)).toBe(false);
+    await expect.poll(() => page.locator('#status').textContent()).toBe(`Signed in as ${email}`);
+  });
+
   it('a used link shows Sesame’s explanation, and “Back to the app” ends in the SPA with access_denied', async () => {
     const email = uniqueEmail('spa-used');
     const minted = await mintToken(t, adminToken, { email });
