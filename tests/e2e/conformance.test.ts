@@ -373,6 +373,9 @@ describe(`OpenID Connect Basic OP conformance (${databaseKind})`, () => {
         body: new URLSearchParams({ token: tokens.access_token }),
       });
       expect(revoked.status).toBe(200);
+      // An empty body without a Content-Type (oidc-client-ts refuses text/plain there).
+      expect(await revoked.text()).toBe('');
+      expect(revoked.headers.get('content-type')).toBeNull();
       expect((await userinfo(tokens.access_token)).status).toBe(401);
     });
 
