@@ -15,9 +15,6 @@ const userManager = new UserManager({
   automaticSilentRenew: true, // shortly before the access token expires, with the refresh token
   revokeTokensOnSignout: true,
   revokeTokenTypes: ['refresh_token'],
-  // RFC 7009 says clients ignore the revocation response's body; Sesame (oidc-provider) answers
-  // 200 with an empty text/plain body, which oidc-client-ts refuses unless told to accept it.
-  revokeTokenAdditionalContentTypes: ['text/plain'],
   // The landing URL carries the one-time token: replace it in the history instead of keeping it.
   redirectMethod: 'replace',
   userStore: new WebStorageStateStore({ store: window.sessionStorage }),
