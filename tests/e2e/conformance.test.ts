@@ -259,8 +259,8 @@ describe(`OpenID Connect Basic OP conformance (${databaseKind})`, () => {
       expectErrorRedirect(await authorize({ prompt: 'none' }), 'login_required');
     });
 
-    it('accepts the optional request parameters display, ui_locales, claims_locales and acr_values [oidcc-display-*, oidcc-ui-locales, oidcc-claims-locales, oidcc-acr-values]', async () => {
-      const flow = await signIn({ display: 'page', ui_locales: 'en-GB fr', claims_locales: 'en', acr_values: '1 2' });
+    it('accepts the optional request parameters display, ui_locales, claims_locales and acr_values and unknown ones [oidcc-display-*, oidcc-ui-locales, oidcc-claims-locales, oidcc-ensure-request-with-acr-values-succeeds]', async () => {
+      const flow = await signIn({ display: 'page', ui_locales: 'en-GB fr', claims_locales: 'en', acr_values: '1 2', extra_unknown_parameter: 'ignored' });
       expect(flow.code).toBeTruthy();
       expect((await redeem(flow)).status).toBe(200);
       const popup = await signIn({ display: 'popup' });
@@ -288,12 +288,15 @@ describe(`OpenID Connect Basic OP conformance (${databaseKind})`, () => {
       expect((await redeem(flow)).status).toBe(200);
     });
 
-    it('refuses a request object, which it does not support, instead of ignoring it [oidcc-unsigned-request-object-supported-correctly-or-rejected-as-unsupported]', async () => {
+    it('refuses a request object, which it does not support, instead of ignoring it [oidcc-unsigned-request-object-supported-correctly-or-rejected-as-unsupported, oidcc-request-uri-unsigned]', async () => {
       const header = Buffer.from(JSON.stringify({ alg: 'none' })).toString('base64url');
       const payload = Buffer.from(JSON.stringify({ client_id: app.id, scope: 'openid email' })).toString('base64url');
       const flow = await authorize({ request: `${header}.${payload}.` });
       expect(flow.url.origin + flow.url.pathname).toBe(REDIRECT_URI);
       expect(flow.url.searchParams.get('error')).toBe('request_not_supported');
+      const byReference = await authorize({ request_uri: 'https://rp.example/request.jwt' });
+      expect(byReference.url.origin + byReference.url.pathname).toBe(REDIRECT_URI);
+      expect(byReference.url.searchParams.get('error')).toBe('request_uri_not_supported');
     });
   });
 
@@ -379,7 +382,7 @@ describe(`OpenID Connect Basic OP conformance (${databaseKind})`, () => {
       expect((await userinfo(tokens.access_token)).status).toBe(401);
     });
 
-    it('releases only the claims of the requested scopes [oidcc-scope-email, oidcc-scope-profile, oidcc-scope-all]', async () => {
+    it('releases only the claims of the requested scopes [oidcc-scope-email, oidcc-scope-profile, oidcc-scope-address, oidcc-scope-phone, oidcc-scope-all]', async () => {
       const bare = await signedIn({ scope: 'openid' });
       const bareInfo = (await (await userinfo(bare.tokens.access_token)).json()) as Record<string, unknown>;
       expect(bareInfo.sub).toBeTruthy();
@@ -390,6 +393,15 @@ describe(`OpenID Connect Basic OP conformance (${databaseKind})`, () => {
       expect(await (await userinfo(withEmail.tokens.access_token)).json()).toMatchObject({ email: withEmail.email, email_verified: true });
       expect(decodeJwt(withEmail.tokens.id_token)).toMatchObject({ email: withEmail.email, email_verified: true });
       expect(await (await userinfo(withEmail.tokens.access_token)).json()).not.toHaveProperty('name');
+
+      // Scopes Sesame has no claims for are ignored, not refused [oidcc-scope-address, oidcc-scope-phone].
+      const unsupported = await signIn({ scope: 'openid email address phone' });
+      const unsupportedTokens = (await redeem(unsupported)).body;
+      expect(unsupportedTokens.scope.split(' ').sort()).toEqual(['email', 'openid']);
+      const unsupportedInfo = (await (await userinfo(unsupportedTokens.access_token)).json()) as Record<string, unknown>;
+      expect(unsupportedInfo).toMatchObject({ email: unsupported.email });
+      expect(unsupportedInfo).not.toHaveProperty('address');
+      expect(unsupportedInfo).not.toHaveProperty('phone_number');
 
       // Scope order does not matter [oidcc-ensure-other-scope-order-succeeds].
       const reordered = await signIn({ scope: 'email openid' });
