@@ -234,6 +234,12 @@ ${raw(form)}
 
   const provider = new Provider(config.issuer, configuration);
   installOrganizationTokens(provider, { organizations, users });
+  // RFC 7009: revocation answers 200 and clients ignore the body. Koa types oidc-provider's empty
+  // body text/plain, which oidc-client-ts refuses (it accepts JSON or no Content-Type): send none.
+  provider.use(async (ctx, next) => {
+    await next();
+    if (ctx.oidc?.route === 'revocation' && ctx.status === 200 && ctx.body === '') ctx.remove('Content-Type');
+  });
   return provider;
 }
 
