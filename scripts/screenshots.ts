@@ -190,7 +190,15 @@ async function main() {
       await page.getByLabel(en('common.email')).fill(email);
       await page.getByRole('button', { name: en('signIn.sendLink'), exact: true }).click();
       await page.waitForURL((current) => current.pathname.endsWith('/code'));
-      return readMail(await mailTo(email, since));
+      const mail = await mailTo(email, since);
+      return { ...readMail(mail), mail };
+    };
+    /** A mail's HTML part as a mail client would show it (no network). */
+    const mailShot = async (mail: CapturedMail, name: string) => {
+      const page = await newPage({ viewport: { width: 700, height: 600 } });
+      await page.route('**/*', (route) => route.abort());
+      await page.setContent(mail.html);
+      await shot(page, name);
     };
 
     await settings(defaults);
@@ -203,6 +211,7 @@ async function main() {
       await shot(page, 'start');
       const mail = await requestLink(page, ada);
       await shot(page, 'check-your-inbox');
+      await mailShot(mail.mail, 'mail-magic-link');
       await page.goto(mail.link!);
       await shot(page, 'link-continue-as');
       const other = await newPage();
@@ -291,6 +300,11 @@ async function main() {
       const german = await newPage();
       await start(german, authorize({ ui_locales: 'de' }));
       await shot(german, 'start-de');
+      const since = smtp.messages.length;
+      await german.getByLabel(translator('de')('common.email')).fill(ada);
+      await german.getByRole('button', { name: translator('de')('signIn.sendCode'), exact: true }).click();
+      await german.waitForURL((current) => current.pathname.endsWith('/code'));
+      await mailShot(await mailTo(ada, since), 'mail-code-de');
       const japanese = await newPage({ locale: 'ja-JP' });
       await start(japanese, authorize());
       await shot(japanese, 'start-ja');

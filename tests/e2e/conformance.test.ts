@@ -9,7 +9,7 @@ import { randomBytes } from 'node:crypto';
 import { createRemoteJWKSet, decodeJwt, decodeProtectedHeader, jwtVerify, type JWTPayload } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CookieClient, formAction } from '../helpers/browser-client.ts';
+import { CookieClient } from '../helpers/browser-client.ts';
 import { databaseKind, uniqueEmail } from '../helpers/db.ts';
 import { api, createTestApplication, managementToken, mintToken, startTestSesame, type TestSesame } from '../helpers/server.ts';
 
@@ -101,7 +101,7 @@ describe(`OpenID Connect Basic OP conformance (${databaseKind})`, () => {
     const started = await authorize({ one_time_token: minted.token, login_hint: email, ...params }, options);
     expect(started.url.pathname, `expected the hosted page, got ${started.url}`).toMatch(/^\/interaction\//);
     const html = await started.response.text();
-    const done = await started.browser.postForm(formAction(html, 'one-time-token'));
+    const done = await started.browser.submitForm(html, 'one-time-token');
     expect(done.url.origin + done.url.pathname).toBe((options.client ?? app).redirectUri);
     return { ...started, email, html, callback: done.url, code: done.url.searchParams.get('code') ?? '' };
   }
@@ -498,11 +498,11 @@ describe(`OpenID Connect Basic OP conformance (${databaseKind})`, () => {
       expect(html).toContain(`Continue as <span class="email">${email}</span>`);
 
       const mismatch = await authorize({ one_time_token: minted.token, login_hint: uniqueEmail('other') });
-      const refused = await mismatch.browser.postForm(formAction(await mismatch.response.text(), 'one-time-token'));
+      const refused = await mismatch.browser.submitForm(await mismatch.response.text(), 'one-time-token');
       expect(refused.response.status).toBe(410);
       expect(await refused.response.text()).toContain('TOKEN_INVALID');
       // The refused attempt did not burn the token for its rightful holder.
-      const done = await flow.browser.postForm(formAction(html, 'one-time-token'));
+      const done = await flow.browser.submitForm(html, 'one-time-token');
       expect(done.url.searchParams.get('code')).toBeTruthy();
     });
   });

@@ -11,7 +11,7 @@ import { fileURLToPath } from 'node:url';
 import { promisify } from 'node:util';
 import type { Browser } from 'playwright-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CookieClient, formAction } from '../helpers/browser-client.ts';
+import { CookieClient, findForm } from '../helpers/browser-client.ts';
 import { launchChromium } from '../helpers/chromium.ts';
 import { databaseKind, uniqueEmail } from '../helpers/db.ts';
 import { api, freePort, managementToken, mintToken, startTestSesame, type TestSesame } from '../helpers/server.ts';
@@ -118,7 +118,7 @@ describe(`docs/guides: the examples, run as written (${databaseKind})`, () => {
   async function clickLink(link: string) {
     const browser = new CookieClient(t.baseUrl);
     const page = await browser.follow(link);
-    return browser.postForm(formAction(await page.response.text(), 'one-time-token'));
+    return browser.submitForm(await page.response.text(), 'one-time-token');
   }
 
   describe('quick-start.md', () => {
@@ -226,12 +226,12 @@ describe(`docs/guides: the examples, run as written (${databaseKind})`, () => {
       const minted = await mintToken(t, adminToken, { email });
       const browser = new CookieClient(t.baseUrl);
       const page = await browser.follow(demoLink(minted.token, email));
-      const action = formAction(await page.response.text(), 'one-time-token');
+      const form = findForm(await page.response.text(), 'one-time-token');
       const post = () =>
-        browser.request(action, {
+        browser.request(form.action, {
           method: 'POST',
           headers: { 'content-type': 'application/x-www-form-urlencoded', origin: t.baseUrl },
-          body: '',
+          body: new URLSearchParams(form.hidden),
         });
       const [first, second] = await Promise.all([post(), post()]);
       for (const answer of [first, second]) {
@@ -247,7 +247,7 @@ describe(`docs/guides: the examples, run as written (${databaseKind})`, () => {
       const browser = new CookieClient(t.baseUrl);
       const ada = uniqueEmail('back-ada');
       const signedIn = await browser.follow(demoLink((await mintToken(t, adminToken, { email: ada })).token, ada));
-      const done = await browser.postForm(formAction(await signedIn.response.text(), 'one-time-token'));
+      const done = await browser.submitForm(await signedIn.response.text(), 'one-time-token');
       expect(done.url.pathname).toBe('/demo/callback');
       const adaUser = (await api(t, 'GET', `/api/users?search=${encodeURIComponent(ada)}`, { token: adminToken })).body[0];
       const sessionUids = async () =>
@@ -260,7 +260,7 @@ describe(`docs/guides: the examples, run as written (${databaseKind})`, () => {
       const page = await browser.follow(demoLink(bobToken.token, bob));
       const html = await page.response.text();
       expect(html).toContain(`You are signed in as <span class="email">${ada}</span>`);
-      const back = await browser.postForm(formAction(html, 'abort'));
+      const back = await browser.submitForm(html, 'abort');
       expect(back.url.pathname).toBe('/demo/callback');
       expect(back.url.searchParams.get('error')).toBe('access_denied');
 

@@ -277,6 +277,9 @@ describe(`the hosted sign-in experience in Chromium (${databaseKind})`, () => {
     expect(content.link).toMatch(new RegExp(`^${t.baseUrl}/sign-in/link\\?token=`));
     expect(content.code).toMatch(/^\d{6}$/);
     expect(mail.html).toContain(shown!);
+    // The HTML part carries the same link and code.
+    expect(mail.html).toContain(`href="${content.link}"`);
+    expect(mail.html).toContain(`${content.code!.slice(0, 3)} ${content.code!.slice(3)}`);
 
     await page.goto(content.link!);
     expect(new URL(page.url()).pathname).toBe('/sign-in/link');
@@ -712,10 +715,23 @@ describe(`the hosted sign-in experience in Chromium (${databaseKind})`, () => {
     }
     await everyInputLabelled();
 
+    // The email field has the focus on arrival; Tab goes on to the first button.
+    await expect(page.evaluate(() => document.activeElement?.id)).resolves.toBe('email');
     await page.getByLabel(en('common.email')).focus();
     await page.keyboard.press('Tab');
     const focused = await page.evaluate(() => ({ tag: document.activeElement?.tagName, type: (document.activeElement as HTMLButtonElement | null)?.type, text: document.activeElement?.textContent }));
     expect(focused).toEqual({ tag: 'BUTTON', type: 'submit', text: en('signIn.sendLink') });
+
+    // An invalid address: the error is tied to the field and announced.
+    await page.getByLabel(en('common.email')).fill('not an email');
+    await page.getByRole('button', { name: en('signIn.sendLink'), exact: true }).click();
+    await page.locator('#email-error').waitFor();
+    const email = page.getByLabel(en('common.email'));
+    await expect(email.getAttribute('aria-invalid')).resolves.toBe('true');
+    expect((await email.getAttribute('aria-describedby'))?.split(' ')).toContain('email-error');
+    await expect(page.locator('#email-error').textContent()).resolves.toBe(en('error.EMAIL_INVALID'));
+    await expect(page.locator('#email-error').getAttribute('role')).resolves.toBe('alert');
+    await everyInputLabelled();
 
     // The other pages with inputs: password, registration, code.
     await page.getByLabel(en('common.email')).fill(uniqueEmail('nobody'));
