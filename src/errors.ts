@@ -18,6 +18,8 @@ export const errorTable = {
   TOKEN_ALREADY_USED: { status: 410, message: 'This link has already been used.' },
   TOKEN_INVALID: { status: 410, message: 'This link is not valid.' },
   ACCOUNT_DISABLED: { status: 403, message: 'This account is disabled.' },
+  RATE_LIMITED: { status: 429, message: 'Too many attempts. Wait a moment and try again.' },
+  IP_BANNED: { status: 403, message: 'Requests from your network address are blocked.' },
   INTERACTION_NOT_FOUND: {
     status: 400,
     message: 'This sign-in session has ended or was started in another browser. Go back to the app and start again.',

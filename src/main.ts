@@ -9,6 +9,7 @@ import { createDemoRouter } from '../packages/demo/src/index.ts';
 import { createOutboxRouter } from '../packages/demo/src/outbox.ts';
 import { createExperienceRouter } from '../packages/experience/src/index.ts';
 import { createManagementApiRouter } from '../packages/management-api/src/index.ts';
+import { createBanRepository, createBanService, refuseBannedIps } from './bans/index.ts';
 import { ensureBootstrap, type BootstrapResult } from './bootstrap.ts';
 import { createCleanupJob } from './cleanup/index.ts';
 import { createCore } from './core.ts';
@@ -23,6 +24,7 @@ import { createProviderHolder } from './oidc/holder.ts';
 import { createKeyService } from './oidc/key-service.ts';
 import { ensureKeys, keySetVersion, loadKeySet, publicJwks } from './oidc/keys.ts';
 import { createProvider, MANAGEMENT_API_SCOPE } from './oidc/provider.ts';
+import { createRateLimits, rateLimitStore } from './ratelimit/index.ts';
 
 export type SesameOptions = {
   config: Config;
@@ -76,9 +78,17 @@ export async function createSesame(options: SesameOptions) {
     retention: { auditDays: config.cleanup.auditRetentionDays },
     metrics,
   });
+  const bans = createBanService({ repository: createBanRepository(db), clock: core.clock, cacheMs: config.bans.cacheSeconds * 1000, logger });
+  const limits = createRateLimits({
+    store: rateLimitStore(db),
+    limits: config.rateLimits,
+    autoBan: { after: config.bans.autoBanAfter, seconds: config.bans.autoBanSeconds },
+    bans,
+    logger,
+  });
   const bootstrap = await ensureBootstrap(config, applications, options.demoClientId);
-  // Behind a TLS-terminating proxy, X-Forwarded-Proto makes cookies Secure; believed only when configured.
-  const app = new Koa({ proxy: config.trustProxy });
+  // X-Forwarded-For is believed only when configured, and then only its last entry (the one our proxy added).
+  const app = new Koa({ proxy: config.trustProxy, maxIpsCount: 1 });
   app.keys = initialKeySet.cookie;
   const providers = createProviderHolder({
     initial: initialKeySet,
@@ -119,6 +129,7 @@ export async function createSesame(options: SesameOptions) {
   app.use(errorHandler(logger));
   app.use(createHealthRouter({ db }).routes());
   app.use(createMetricsRouter(metrics, { token: config.metricsToken }).routes());
+  app.use(refuseBannedIps(bans));
   app.use(rejectNulBytes);
 
   const origin = new URL(config.baseUrl).origin;
@@ -138,7 +149,7 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
   });
   app.use(home.routes());
 
-  const experience = createExperienceRouter({ provider, signIn, users, origin });
+  const experience = createExperienceRouter({ provider, signIn, users, origin, limits });
   app.use(experience.routes()).use(experience.allowedMethods({ throw: true }));
 
   if (bootstrap.demo) {
@@ -173,6 +184,8 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
     keys,
     mailer,
     clock: core.clock,
+    limits,
+    bans,
   });
   app.use(managementApi.routes()).use(managementApi.allowedMethods({ throw: true }));
   // The provider is rebuilt when keys rotate: mount whichever is current.
@@ -201,6 +214,8 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
     outbox,
     metrics,
     cleanup,
+    limits,
+    bans,
     async listen(port = config.port, host?: string): Promise<Server> {
       server = await new Promise<Server>((resolve, reject) => {
         const listening = app.listen(port, host, () => resolve(listening));

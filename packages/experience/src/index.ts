@@ -6,6 +6,7 @@ import { AppError } from '../../../src/errors.ts';
 import { stylesheet } from '../../../src/http/pages.ts';
 import { route } from '../../../src/http/guard.ts';
 import { isSameOriginRequest } from '../../../src/http/middleware.ts';
+import type { RateLimits } from '../../../src/ratelimit/index.ts';
 import { abortInteraction, completeConsent, completeLogin, loadInteraction, type InteractionDetails } from '../../../src/oidc/interactions.ts';
 import type { SignInService } from '../../../src/signin/index.ts';
 import type { UserRepository } from '../../../src/users/index.ts';
@@ -18,6 +19,7 @@ export type ExperienceDeps = {
   users: UserRepository;
   /** Our own origin: state-changing requests from anywhere else are refused. */
   origin: string;
+  limits: RateLimits;
 };
 
 const param = (interaction: InteractionDetails, name: string) => {
@@ -31,7 +33,7 @@ const param = (interaction: InteractionDetails, name: string) => {
  * oidc-provider set when the app sent the user to /oidc/auth.
  */
 export function createExperienceRouter(deps: ExperienceDeps): Router {
-  const { provider, signIn, users, origin } = deps;
+  const { provider, signIn, users, origin, limits } = deps;
   const router = new Router();
 
   /** Form posts must come from our own pages. */
@@ -82,6 +84,8 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
 
   router.post('/interaction/:uid/one-time-token', async (ctx) => {
     checkFormOrigin(ctx);
+    // Failed verifications count per client address (a success gives its point back): 429 page when over.
+    await limits.consume(ctx, 'verification', {});
     let interaction: InteractionDetails | undefined;
     try {
       interaction = await loadInteraction(provider(), ctx, ctx.params.uid);
@@ -90,6 +94,7 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
         email: param(interaction, 'login_hint') ?? '',
         interactionUid: interaction.uid,
       });
+      await limits.reward(ctx, 'verification', {});
       ctx.status = 303;
       ctx.redirect(await completeLogin(provider(), ctx, interaction, { accountId: result.user.id, amr: result.amr }));
     } catch (error) {
@@ -125,15 +130,17 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
         }),
         response: z.object({ redirectTo: z.string() }),
         status: 200,
-        errors: [400, 403, 410, 415],
+        errors: [400, 403, 410, 415, 429],
       },
       async ({ body }, ctx) => {
         const interaction = await loadInteraction(provider(), ctx);
+        await limits.consume(ctx, 'verification', {});
         const result = await signIn.withOneTimeToken({
           token: body.token ?? param(interaction, 'one_time_token') ?? '',
           email: body.email ?? param(interaction, 'login_hint') ?? '',
           interactionUid: interaction.uid,
         });
+        await limits.reward(ctx, 'verification', {});
         return { body: { redirectTo: await completeLogin(provider(), ctx, interaction, { accountId: result.user.id, amr: result.amr }) } };
       },
     ),

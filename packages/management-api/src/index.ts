@@ -1,16 +1,19 @@
 import Router from '@koa/router';
 import type { JSONWebKeySet } from 'jose';
 import type { ApplicationService } from '../../../src/applications/index.ts';
+import type { BanService } from '../../../src/bans/index.ts';
 import type { InvitationService } from '../../../src/invitations/index.ts';
 import type { Mailer } from '../../../src/mail/index.ts';
 import type { KeyService } from '../../../src/oidc/key-service.ts';
 import type { OrganizationRepository, OrganizationService } from '../../../src/organizations/index.ts';
+import type { RateLimits } from '../../../src/ratelimit/index.ts';
 import type { TokenService } from '../../../src/tokens/index.ts';
 import type { UserRepository } from '../../../src/users/index.ts';
 import type { UserService } from '../../../src/users/service.ts';
 import { requireManagementToken } from './auth.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { registerApplicationRoutes } from './routes/applications.ts';
+import { registerBannedIpRoutes } from './routes/banned-ips.ts';
 import { registerConfigRoutes } from './routes/configs.ts';
 import { registerInvitationRoutes } from './routes/invitations.ts';
 import { registerOneTimeTokenRoutes } from './routes/one-time-tokens.ts';
@@ -33,6 +36,8 @@ export type ManagementApiDeps = {
   mailer: Mailer;
   invitations: InvitationService;
   keys: KeyService;
+  limits: RateLimits;
+  bans: BanService;
 };
 
 /**
@@ -63,5 +68,6 @@ export function createManagementApiRouter(deps: ManagementApiDeps): Router {
   registerOrganizationRoutes(router, deps);
   registerInvitationRoutes(router, deps);
   registerConfigRoutes(router, deps);
+  registerBannedIpRoutes(router, deps);
   return router;
 }
