@@ -61,3 +61,36 @@ export async function withScratchDatabase(run: (db: Database) => Promise<void>):
 }
 
 export const uniqueEmail = (label = 'user') => `${label}-${randomBytes(5).toString('hex')}@example.test`;
+
+/**
+ * A migrated database no other test file writes to, kept open until `close`:
+ * a fresh PGlite from the snapshot, or a scratch PostgreSQL database. For
+ * tests whose state is per address or global (rate limits, IP bans), which
+ * files sharing one PostgreSQL database from 127.0.0.1 would otherwise mix.
+ */
+export async function openIsolatedDatabase(): Promise<{ db: Database; close: () => Promise<void> }> {
+  if (!usingPostgres) {
+    const db = await openTestDatabase();
+    return { db, close: () => db.destroy() };
+  }
+  let release!: () => void;
+  let opened!: (db: Database) => void;
+  const ready = new Promise<Database>((resolve) => {
+    opened = resolve;
+  });
+  const done = withScratchDatabase(async (db) => {
+    await migrateToLatest(db);
+    opened(db);
+    await new Promise<void>((resolve) => {
+      release = resolve;
+    });
+  });
+  const db = await Promise.race([ready, done.then(() => Promise.reject(new Error('the scratch database closed early')))]);
+  return {
+    db,
+    close: async () => {
+      release();
+      await done;
+    },
+  };
+}
