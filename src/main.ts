@@ -85,6 +85,7 @@ export async function createSesame(options: SesameOptions) {
     autoBan: { after: config.bans.autoBanAfter, seconds: config.bans.autoBanSeconds },
     bans,
     logger,
+    metrics,
   });
   const bootstrap = await ensureBootstrap(config, applications, options.demoClientId);
   // X-Forwarded-For is believed only when configured, and then only its last entry (the one our proxy added).

@@ -6,6 +6,7 @@ import type { Database } from '../db/index.ts';
 import { AppError } from '../errors.ts';
 import { clientIp } from '../http/client-ip.ts';
 import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
 import { counterKey, ipBucket, limitRules, verdict, type Counter, type CounterState, type LimitName, type LimitRule, type LimitSubject } from './rules.ts';
 
 /** Where counters live: PostgreSQL (shared by every instance) or this process's memory (the embedded database). */
@@ -13,14 +14,38 @@ export type RateLimitStore = { kind: 'postgres'; db: Database } | { kind: 'memor
 
 export type RateLimits = ReturnType<typeof createRateLimits>;
 
+type PgQuery = { text: string; values?: unknown[] };
+type PgConnection = { query(query: PgQuery): Promise<unknown> };
+type PoolClient = { acquireConnection(): Promise<PgConnection>; releaseConnection(connection: PgConnection): Promise<unknown> };
+
+/**
+ * rate-limiter-flexible's PostgreSQL store names its prepared statements,
+ * which PgBouncer in transaction mode does not support (operations.md promises
+ * it works): hand it a "pool" that runs each query unnamed on a connection
+ * from knex's pool.
+ */
+function unnamedStatements(db: Database): { query(query: PgQuery): Promise<unknown> } {
+  const client = db.client as PoolClient;
+  return {
+    async query({ text, values }) {
+      const connection = await client.acquireConnection();
+      try {
+        return await connection.query({ text, values });
+      } finally {
+        await client.releaseConnection(connection);
+      }
+    },
+  };
+}
+
 function createLimiter(store: RateLimitStore, keyPrefix: string, rate: Rate): RateLimiterAbstract {
   const options = { keyPrefix, points: rate.points, duration: rate.seconds };
   if (store.kind === 'memory') return new RateLimiterMemory(options);
   // The table comes from our migrations, and the cleanup job purges expired rows (no timers of the library's own).
   return new RateLimiterPostgres({
     ...options,
-    storeClient: store.db,
-    storeType: 'knex',
+    storeClient: unnamedStatements(store.db),
+    storeType: 'pool',
     tableName: 'rate_limits',
     tableCreated: true,
     clearExpiredByTimeout: false,
@@ -55,8 +80,10 @@ export function createRateLimits(deps: {
   autoBan: { after: Rate | null; seconds: number };
   bans: BanService;
   logger: Logger;
+  /** `sesame_rate_limit_hits_total{limit}` counts refusals. */
+  metrics?: Pick<Metrics, 'rateLimitHits'>;
 }) {
-  const { store, bans, logger } = deps;
+  const { store, bans, logger, metrics } = deps;
   const rules = limitRules(deps.limits);
   const limiters = new Map<string, RateLimiterAbstract>();
   for (const rule of Object.values(rules)) {
@@ -81,25 +108,26 @@ export function createRateLimits(deps: {
   }
 
   /** Sets the headers; when a counter refuses, counts the refusal towards a ban and throws RATE_LIMITED. */
-  async function answer(ctx: Context, rule: LimitRule, states: CounterState[], isOver: (state: CounterState) => boolean): Promise<void> {
+  async function answer(ctx: Context, name: LimitName, states: CounterState[], isOver: (state: CounterState) => boolean): Promise<void> {
     if (states.length === 0) return;
     const { headers, retryAfter } = verdict(states, Date.now(), isOver);
     ctx.set(headers);
     if (retryAfter === undefined) return;
-    if (rule.countsTowardBans) await countRefusal(clientIp(ctx));
+    metrics?.rateLimitHits.inc({ limit: name });
+    if (rules[name].countsTowardBans) await countRefusal(clientIp(ctx));
     throw new AppError('RATE_LIMITED', undefined, { retryAfter });
   }
 
   async function consume<N extends LimitName>(ctx: Context, name: N, subject: LimitSubject[N]): Promise<void> {
     const rule = rules[name];
     const states = await eachCounter(ctx, rule, subject, (limiter, key) => settle(limiter.consume(key)));
-    await answer(ctx, rule, states, (state) => state.consumed > state.rate.points);
+    await answer(ctx, name, states, (state) => state.consumed > state.rate.points);
   }
 
   async function reward<N extends LimitName>(ctx: Context, name: N, subject: LimitSubject[N], points = 1): Promise<void> {
     const rule = rules[name];
     const states = await eachCounter(ctx, rule, subject, (limiter, key) => limiter.reward(key, points));
-    await answer(ctx, rule, states, () => false);
+    await answer(ctx, name, states, () => false);
   }
 
   return {
@@ -109,7 +137,7 @@ export function createRateLimits(deps: {
     async check<N extends LimitName>(ctx: Context, name: N, subject: LimitSubject[N]): Promise<void> {
       const rule = rules[name];
       const states = await eachCounter(ctx, rule, subject, (limiter, key) => limiter.get(key));
-      await answer(ctx, rule, states, (state) => state.consumed >= state.rate.points);
+      await answer(ctx, name, states, (state) => state.consumed >= state.rate.points);
     },
 
     async reset<N extends LimitName>(ctx: Context, name: N, subject: LimitSubject[N]): Promise<void> {
@@ -118,7 +146,7 @@ export function createRateLimits(deps: {
         await limiter.delete(key);
         return null;
       });
-      await answer(ctx, rule, states, () => false);
+      await answer(ctx, name, states, () => false);
     },
 
     async attempt<N extends LimitName, T>(ctx: Context, name: N, subject: LimitSubject[N], run: () => Promise<T>): Promise<T> {

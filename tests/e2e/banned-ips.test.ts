@@ -90,6 +90,7 @@ describe(`IP bans through the Management API (${databaseKind})`, () => {
     const mapped = await ban({ ip: '::ffff:192.0.2.30', reason: 'IPv4-mapped' });
     expect(mapped.body.ip).toBe('192.0.2.30');
     expect((await home('192.0.2.30')).status).toBe(403);
+    expect((await home('::ffff:192.0.2.30')).status).toBe(403);
     expect((await api(t, 'DELETE', '/api/banned-ips/not-an-ip', { token: admin })).status).toBe(400);
   });
 

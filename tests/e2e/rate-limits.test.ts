@@ -83,6 +83,7 @@ describe(`rate limits over HTTP (${databaseKind})`, () => {
     for (let n = 0; n < 3; n += 1) expect((await api(t, 'POST', '/api/one-time-tokens', { token, body: { email: uniqueEmail('mint') } })).status).toBe(429);
     expect((await api(t, 'POST', '/api/one-time-tokens', { token: admin, body: { email: uniqueEmail('mint') } })).status).toBe(201);
     expect((await api(t, 'GET', '/api/banned-ips', { token: admin })).body).toEqual([]);
+    expect(await (await fetch(`${t.listenUrl}/metrics`)).text()).toContain('sesame_rate_limit_hits_total{limit="tokenMint"} 4');
   });
 
   it('counts failed verifications per address and answers the fourth with 429: JSON on the Experience API, a page on the hosted form', async () => {
@@ -170,6 +171,13 @@ describe(`rate limits over HTTP (${databaseKind})`, () => {
     } finally {
       await direct.close();
     }
+  });
+
+  it('counts an IPv6 client by its /64, so rotating addresses within it gains nothing', async () => {
+    const browser = await interaction();
+    for (const ip of ['2001:db8:7:7::1', '2001:db8:7:7::2', '2001:db8:7:7:ffff:ffff:ffff:ffff']) expect((await wrong(browser, ip)).status).toBe(410);
+    expect((await wrong(browser, '2001:DB8:7:7:0:0:0:abcd')).status).toBe(429);
+    expect((await wrong(browser, '2001:db8:7:8::1')).status).toBe(410);
   });
 
   it.skipIf(!usingPostgres)('shares the counters between two instances on one PostgreSQL database', async () => {
