@@ -88,7 +88,8 @@ export async function createSesame(options: SesameOptions) {
     metrics,
   });
   const bootstrap = await ensureBootstrap(config, applications, options.demoClientId);
-  // X-Forwarded-For is believed only when configured, and then only its last entry (the one our proxy added).
+  // Behind a TLS-terminating proxy, X-Forwarded-Proto makes cookies Secure; believed only when configured.
+  // The client address (rate limits, bans) is then X-Forwarded-For's last entry, the one our proxy added.
   const app = new Koa({ proxy: config.trustProxy, maxIpsCount: 1 });
   app.keys = initialKeySet.cookie;
   const providers = createProviderHolder({
