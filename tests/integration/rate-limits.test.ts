@@ -5,7 +5,7 @@ import Koa from 'koa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createBanRepository, createBanService } from '../../src/bans/index.ts';
 import type { RateLimitConfig } from '../../src/config.ts';
-import type { Database } from '../../src/db/index.ts';
+import { createDatabase, type Database } from '../../src/db/index.ts';
 import { AppError } from '../../src/errors.ts';
 import { errorHandler } from '../../src/http/middleware.ts';
 import { createLogger } from '../../src/logger.ts';
@@ -21,60 +21,69 @@ const limits: RateLimitConfig = {
 };
 
 /**
- * The service behind a throwaway Koa app, as a route would call it: each
- * request names the limit, the email and what to do (`consume`, `check`,
+ * The service on `db` behind a throwaway Koa app, as a route would call it:
+ * each request names the limit, the email and what to do (`consume`, `check`,
  * `reward`, `reset`, or `attempt` with a run that fails or succeeds).
  */
+async function serve(db: Database): Promise<{ url: string; close: () => Promise<void> }> {
+  const logger = createLogger('silent');
+  const bans = createBanService({ repository: createBanRepository(db), clock: () => new Date(), cacheMs: 0, logger });
+  const service = createRateLimits({ store: rateLimitStore(db), limits, autoBan: { after: null, seconds: 60 }, bans, logger });
+  const app = new Koa();
+  app.use(errorHandler(logger));
+  const router = new Router();
+  router.post('/:operation/:limit', async (ctx) => {
+    const name = ctx.params.limit as LimitName;
+    const subject = { email: String(ctx.query.email) } as never;
+    switch (ctx.params.operation) {
+      case 'consume':
+        await service.consume(ctx, name, subject);
+        break;
+      case 'check':
+        await service.check(ctx, name, subject);
+        break;
+      case 'reward':
+        await service.reward(ctx, name, subject);
+        break;
+      case 'reset':
+        await service.reset(ctx, name, subject);
+        break;
+      default:
+        await service.attempt(ctx, name, subject, async () => {
+          if (ctx.query.fail) throw new AppError('TOKEN_INVALID');
+        });
+    }
+    ctx.body = { ok: true };
+  });
+  app.use(router.routes());
+  const server: Server = app.listen(0, '127.0.0.1');
+  await new Promise((resolve) => server.once('listening', resolve));
+  return {
+    url: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    close: () => new Promise((resolve) => server.close(() => resolve())),
+  };
+}
+
+async function request(url: string, operation: string, limit: LimitName, email: string, extra = '') {
+  const response = await fetch(`${url}/${operation}/${limit}?email=${encodeURIComponent(email)}${extra}`, { method: 'POST', headers: { accept: 'application/json' } });
+  return { status: response.status, remaining: response.headers.get('x-ratelimit-remaining'), limit: response.headers.get('x-ratelimit-limit'), body: await response.json() };
+}
+
 describe(`the rate-limit service (${databaseKind}: counters in ${usingPostgres ? 'PostgreSQL' : 'memory'})`, () => {
   let isolated: { db: Database; close: () => Promise<void> };
-  let server: Server;
-  let url: string;
+  let served: { url: string; close: () => Promise<void> };
 
   beforeAll(async () => {
     isolated = await openIsolatedDatabase();
-    const logger = createLogger('silent');
-    const bans = createBanService({ repository: createBanRepository(isolated.db), clock: () => new Date(), cacheMs: 0, logger });
-    const service = createRateLimits({ store: rateLimitStore(isolated.db), limits, autoBan: { after: null, seconds: 60 }, bans, logger });
-    const app = new Koa();
-    app.use(errorHandler(logger));
-    const router = new Router();
-    router.post('/:operation/:limit', async (ctx) => {
-      const name = ctx.params.limit as LimitName;
-      const subject = { email: String(ctx.query.email) } as never;
-      switch (ctx.params.operation) {
-        case 'consume':
-          await service.consume(ctx, name, subject);
-          break;
-        case 'check':
-          await service.check(ctx, name, subject);
-          break;
-        case 'reward':
-          await service.reward(ctx, name, subject);
-          break;
-        case 'reset':
-          await service.reset(ctx, name, subject);
-          break;
-        default:
-          await service.attempt(ctx, name, subject, async () => {
-            if (ctx.query.fail) throw new AppError('TOKEN_INVALID');
-          });
-      }
-      ctx.body = { ok: true };
-    });
-    app.use(router.routes());
-    server = app.listen(0, '127.0.0.1');
-    await new Promise((resolve) => server.once('listening', resolve));
-    url = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
+    served = await serve(isolated.db);
   });
   afterAll(async () => {
-    await new Promise((resolve) => server?.close(resolve));
+    await served?.close();
     await isolated?.close();
   });
 
-  async function call(operation: string, limit: LimitName, email: string, extra = '') {
-    const response = await fetch(`${url}/${operation}/${limit}?email=${encodeURIComponent(email)}${extra}`, { method: 'POST', headers: { accept: 'application/json' } });
-    return { status: response.status, remaining: response.headers.get('x-ratelimit-remaining'), limit: response.headers.get('x-ratelimit-limit'), body: await response.json() };
-  }
+  const call = (operation: string, limit: LimitName, email: string, extra = '') => request(served.url, operation, limit, email, extra);
+
 
   it('sends sign-in mail ten times an hour per email and refuses the eleventh; other emails go until the address’s own limit', async () => {
     const email = uniqueEmail('send');
@@ -130,5 +139,22 @@ describe(`the rate-limit service (${databaseKind}: counters in ${usingPostgres ?
 
   it('sets no headers and never refuses for a limit that is switched off', async () => {
     for (let n = 0; n < 3; n += 1) expect(await call('consume', 'verification', 'x@example.test')).toMatchObject({ status: 200, limit: null });
+  });
+});
+
+describe.runIf(usingPostgres)('the rate-limit service through PgBouncer in transaction mode', () => {
+  it('prepares no named statements, which PgBouncer could send to another connection', async () => {
+    // One connection, so the session whose statements are listed is the one the limiter used.
+    const db = createDatabase({ kind: 'postgres', url: process.env.DATABASE_URL!, poolMax: 1 });
+    const served = await serve(db);
+    try {
+      const email = uniqueEmail('bouncer');
+      for (const operation of ['consume', 'check', 'reward', 'reset', 'attempt']) expect((await request(served.url, operation, 'password', email)).status).toBe(200);
+      const { rows } = (await db.raw('SELECT name FROM pg_prepared_statements')) as { rows: Array<{ name: string }> };
+      expect(rows).toEqual([]);
+    } finally {
+      await served.close();
+      await db.destroy();
+    }
   });
 });
