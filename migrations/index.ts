@@ -4,6 +4,7 @@ import * as organizations from './20261127010000_organizations.ts';
 import * as cookieKeys from './20261127020000_cookie_keys.ts';
 import * as signIn from './20261127025000_sign_in.ts';
 import * as mfa from './20261127026000_mfa.ts';
+import * as abuse from './20261127030000_abuse.ts';
 
 type Migration = { name: string; up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -14,6 +15,7 @@ export const migrations: Migration[] = [
   { name: '20261127020000_cookie_keys', ...cookieKeys },
   { name: '20261127025000_sign_in', ...signIn },
   { name: '20261127026000_mfa', ...mfa },
+  { name: '20261127030000_abuse', ...abuse },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

@@ -19,6 +19,49 @@ const url = (name: string) =>
     }
   }, `${name} must be an absolute http(s) URL`);
 
+/** A limit: at most `points` in any window of `seconds`. */
+export type Rate = { points: number; seconds: number };
+
+const unitSeconds = { s: 1, m: 60, h: 3600, d: 86400 } as const;
+
+/** `10/1h`, `30/10m`, `600/60` (seconds when no unit), or `off` (null). Undefined when malformed. */
+export function parseRate(value: string): Rate | null | undefined {
+  if (value.trim().toLowerCase() === 'off') return null;
+  const match = /^\s*(\d{1,9})\s*\/\s*(\d{1,7})\s*([smhd]?)\s*$/.exec(value);
+  if (!match) return undefined;
+  const points = Number(match[1]);
+  const seconds = Number(match[2]) * unitSeconds[(match[3] || 's') as keyof typeof unitSeconds];
+  if (points < 1 || seconds < 1 || seconds > 366 * 86400) return undefined;
+  return { points, seconds };
+}
+
+const rate = (name: string, fallback: string) =>
+  z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .default(fallback)
+      .transform((value, ctx) => {
+        const parsed = parseRate(value);
+        if (parsed === undefined) {
+          ctx.addIssue({ code: 'custom', message: `${name} must be COUNT/WINDOW such as ${fallback} (window in s, m, h or d, at most a year) or off` });
+          return z.NEVER;
+        }
+        return parsed;
+      }),
+  );
+
+const seconds = (name: string, fallback: number, min: number, max: number) =>
+  z.preprocess(
+    emptyToUndefined,
+    z.coerce
+      .number({ message: `${name} must be a number of seconds` })
+      .int(`${name} must be a whole number of seconds`)
+      .min(min, `${name} must be at least ${min}`)
+      .max(max, `${name} must be at most ${max}`)
+      .default(fallback),
+  );
+
 const envSchema = z.object({
   PORT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(65535).default(3001)),
   BASE_URL: z.preprocess(emptyToUndefined, url('BASE_URL').optional()),
@@ -95,6 +138,14 @@ const envSchema = z.object({
       .max(3650, 'AUDIT_RETENTION_DAYS must be at most 3650 (ten years)')
       .default(30),
   ),
+  RATE_LIMIT_EMAIL_SEND_PER_EMAIL: rate('RATE_LIMIT_EMAIL_SEND_PER_EMAIL', '10/1h'),
+  RATE_LIMIT_EMAIL_SEND_PER_IP: rate('RATE_LIMIT_EMAIL_SEND_PER_IP', '50/1h'),
+  RATE_LIMIT_VERIFICATION_PER_IP: rate('RATE_LIMIT_VERIFICATION_PER_IP', '30/10m'),
+  RATE_LIMIT_PASSWORD_PER_IP_EMAIL: rate('RATE_LIMIT_PASSWORD_PER_IP_EMAIL', '10/15m'),
+  RATE_LIMIT_TOKEN_MINT_PER_CLIENT: rate('RATE_LIMIT_TOKEN_MINT_PER_CLIENT', '600/1m'),
+  AUTO_BAN_AFTER: rate('AUTO_BAN_AFTER', '5/1h'),
+  AUTO_BAN_SECONDS: seconds('AUTO_BAN_SECONDS', 24 * 3600, 60, 366 * 86400),
+  BAN_CACHE_SECONDS: seconds('BAN_CACHE_SECONDS', 5, 0, 60),
   METRICS_TOKEN: z.preprocess(
     emptyToUndefined,
     z
@@ -126,6 +177,18 @@ export type Config = {
   metricsToken: string | undefined;
   /** The purge of expired and old rows: every `intervalSeconds` (0: never); used tokens kept `auditRetentionDays`. */
   cleanup: { intervalSeconds: number; auditRetentionDays: number };
+  /** Each limit, or null when switched off (src/ratelimit/). */
+  rateLimits: RateLimitConfig;
+  /** IP bans: automatic after `autoBanAfter` refusals (null: never) for `autoBanSeconds`; the ban list is re-read every `cacheSeconds`. */
+  bans: { autoBanAfter: Rate | null; autoBanSeconds: number; cacheSeconds: number };
+};
+
+export type RateLimitConfig = {
+  emailSendPerEmail: Rate | null;
+  emailSendPerIp: Rate | null;
+  verificationPerIp: Rate | null;
+  passwordPerIpEmail: Rate | null;
+  tokenMintPerClient: Rate | null;
 };
 
 export class ConfigError extends Error {
@@ -189,5 +252,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: e.TRUST_PROXY,
     metricsToken: e.METRICS_TOKEN,
     cleanup: { intervalSeconds: e.CLEANUP_INTERVAL_SECONDS, auditRetentionDays: e.AUDIT_RETENTION_DAYS },
+    rateLimits: {
+      emailSendPerEmail: e.RATE_LIMIT_EMAIL_SEND_PER_EMAIL,
+      emailSendPerIp: e.RATE_LIMIT_EMAIL_SEND_PER_IP,
+      verificationPerIp: e.RATE_LIMIT_VERIFICATION_PER_IP,
+      passwordPerIpEmail: e.RATE_LIMIT_PASSWORD_PER_IP_EMAIL,
+      tokenMintPerClient: e.RATE_LIMIT_TOKEN_MINT_PER_CLIENT,
+    },
+    bans: { autoBanAfter: e.AUTO_BAN_AFTER, autoBanSeconds: e.AUTO_BAN_SECONDS, cacheSeconds: e.BAN_CACHE_SECONDS },
   };
 }

@@ -30,11 +30,12 @@ export const errorTable = {
   PASSWORD_TOO_WEAK: { status: 400, message: 'Choose a longer or less common password.' },
   SIGN_IN_METHOD_DISABLED: { status: 403, message: 'This sign-in method is turned off.' },
   REGISTRATION_DISABLED: { status: 403, message: 'Creating an account here is turned off.' },
+  RATE_LIMITED: { status: 429, message: 'Too many attempts. Wait a moment and try again.' },
+  IP_BANNED: { status: 403, message: 'Requests from your network address are blocked.' },
   INTERACTION_NOT_FOUND: {
     status: 400,
     message: 'This sign-in session has ended or was started in another browser. Go back to the app and start again.',
   },
-  RATE_LIMITED: { status: 429, message: 'Too many requests. Try again later.' },
   MAIL_NOT_SENT: { status: 502, message: 'The mail could not be sent. Nothing was changed; try again.' },
   INTERNAL: { status: 500, message: 'Something went wrong on our side.' },
   SERVICE_UNAVAILABLE: { status: 503, message: 'Sesame is temporarily unavailable. Try again in a moment.' },

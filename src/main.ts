@@ -9,6 +9,7 @@ import { createDemoRouter } from '../packages/demo/src/index.ts';
 import { createOutboxRouter } from '../packages/demo/src/outbox.ts';
 import { createExperienceRouter } from '../packages/experience/src/index.ts';
 import { createManagementApiRouter } from '../packages/management-api/src/index.ts';
+import { createBanRepository, createBanService, refuseBannedIps } from './bans/index.ts';
 import { ensureBootstrap, type BootstrapResult } from './bootstrap.ts';
 import { createCleanupJob } from './cleanup/index.ts';
 import { createCore } from './core.ts';
@@ -24,6 +25,7 @@ import { createProviderHolder } from './oidc/holder.ts';
 import { createKeyService } from './oidc/key-service.ts';
 import { ensureKeys, keySetVersion, loadKeySet, publicJwks } from './oidc/keys.ts';
 import { createProvider, MANAGEMENT_API_SCOPE } from './oidc/provider.ts';
+import { createRateLimits, rateLimitStore } from './ratelimit/index.ts';
 
 export type SesameOptions = {
   config: Config;
@@ -77,9 +79,19 @@ export async function createSesame(options: SesameOptions) {
     retention: { auditDays: config.cleanup.auditRetentionDays },
     metrics,
   });
+  const bans = createBanService({ repository: createBanRepository(db), clock: core.clock, cacheMs: config.bans.cacheSeconds * 1000, logger });
+  const limits = createRateLimits({
+    store: rateLimitStore(db),
+    limits: config.rateLimits,
+    autoBan: { after: config.bans.autoBanAfter, seconds: config.bans.autoBanSeconds },
+    bans,
+    logger,
+    metrics,
+  });
   const bootstrap = await ensureBootstrap(config, applications, options.demoClientId);
   // Behind a TLS-terminating proxy, X-Forwarded-Proto makes cookies Secure; believed only when configured.
-  const app = new Koa({ proxy: config.trustProxy });
+  // The client address (rate limits, bans) is then X-Forwarded-For's last entry, the one our proxy added.
+  const app = new Koa({ proxy: config.trustProxy, maxIpsCount: 1 });
   app.keys = initialKeySet.cookie;
   const providers = createProviderHolder({
     initial: initialKeySet,
@@ -120,6 +132,7 @@ export async function createSesame(options: SesameOptions) {
   app.use(errorHandler(logger));
   app.use(createHealthRouter({ db }).routes());
   app.use(createMetricsRouter(metrics, { token: config.metricsToken }).routes());
+  app.use(refuseBannedIps(bans));
   app.use(rejectNulBytes);
 
   const origin = new URL(config.baseUrl).origin;
@@ -147,6 +160,7 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
     users,
     origin,
     csrfKey: deriveKey(config.secret, 'csrf'),
+    limits,
   });
   app.use(experience.routes()).use(experience.allowedMethods({ throw: true }));
 
@@ -183,6 +197,8 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
     mailer,
     settings: core.settings,
     clock: core.clock,
+    limits,
+    bans,
   });
   app.use(managementApi.routes()).use(managementApi.allowedMethods({ throw: true }));
   // The provider is rebuilt when keys rotate: mount whichever is current.
@@ -211,6 +227,8 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
     outbox,
     metrics,
     cleanup,
+    limits,
+    bans,
     async listen(port = config.port, host?: string): Promise<Server> {
       server = await new Promise<Server>((resolve, reject) => {
         const listening = app.listen(port, host, () => resolve(listening));

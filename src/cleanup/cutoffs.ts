@@ -23,6 +23,8 @@ export type Cutoffs = {
   consumedBefore: Date;
   /** one_time_tokens.revoked_at */
   revokedBefore: Date;
+  /** banned_ips.expires_at and rate_limits.expire: both useless once past */
+  expiredBefore: Date;
 };
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -39,5 +41,6 @@ export function cleanupCutoffs(now: Date, retention: RetentionPolicy): Cutoffs {
     tokensExpiredBefore: before(retention.expiredTokenGraceDays * DAY_MS),
     consumedBefore: audit,
     revokedBefore: audit,
+    expiredBefore: now,
   };
 }

@@ -1,7 +1,7 @@
 import type { Knex } from 'knex';
 import type { Cutoffs } from './cutoffs.ts';
 
-export type CleanupKind = 'providerModels' | 'expiredTokens' | 'consumedTokens' | 'revokedTokens';
+export type CleanupKind = 'providerModels' | 'expiredTokens' | 'consumedTokens' | 'revokedTokens' | 'expiredBans' | 'rateLimits';
 
 /** Deletes up to `limit` rows of one kind inside the run's transaction; answers how many. */
 export type Purge = { kind: CleanupKind; deleteBatch(trx: Knex, cutoffs: Cutoffs, limit: number): Promise<number> };
@@ -63,5 +63,15 @@ export const purges: Purge[] = [
         (q) => q.where('status', 'revoked').andWhere('revoked_at', '<', cutoffs.revokedBefore).andWhere('created_at', '<', cutoffs.revokedBefore),
         limit,
       ),
+  },
+  {
+    kind: 'expiredBans',
+    deleteBatch: (trx, cutoffs, limit) => deleteByKey(trx, 'banned_ips', ['ip'], (q) => q.where('expires_at', '<', cutoffs.expiredBefore), limit),
+  },
+  {
+    // rate-limiter-flexible's counters (PostgreSQL only): `expire` is in epoch milliseconds.
+    kind: 'rateLimits',
+    deleteBatch: (trx, cutoffs, limit) =>
+      deleteByKey(trx, 'rate_limits', ['key'], (q) => q.where('expire', '<', cutoffs.expiredBefore.getTime()), limit),
   },
 ];

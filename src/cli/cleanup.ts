@@ -19,6 +19,8 @@ function describe(report: CleanupReport): string {
       ['Expired tokens', String(report.deleted.expiredTokens)],
       ['Consumed tokens', String(report.deleted.consumedTokens)],
       ['Revoked tokens', String(report.deleted.revokedTokens)],
+      ['Expired IP bans', String(report.deleted.expiredBans)],
+      ['Rate-limit counters', String(report.deleted.rateLimits)],
     ]),
     report.capped ? 'More rows are due: run it again.' : 'Nothing else is due.',
   ].join('\n');

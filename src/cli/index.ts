@@ -3,6 +3,7 @@ import { ConfigError } from '../config.ts';
 import { AppError } from '../errors.ts';
 import { appsCommand } from './apps.ts';
 import { hasFlag, UsageError } from './args.ts';
+import { bansCommand } from './bans.ts';
 import { bootstrapCommand } from './bootstrap.ts';
 import { cleanupCommand } from './cleanup.ts';
 import { createCliContext, type Command } from './context.ts';
@@ -16,7 +17,7 @@ import { usersCommand } from './users.ts';
  * `sesame <command> …`: operator tasks over the same database as the server,
  * without HTTP. Exit codes: 0 success, 1 failure, 2 usage error.
  */
-const commands: Command[] = [migrateCommand, appsCommand, usersCommand, tokensCommand, keysCommand, cleanupCommand, bootstrapCommand, doctorCommand];
+const commands: Command[] = [migrateCommand, appsCommand, usersCommand, tokensCommand, keysCommand, bansCommand, cleanupCommand, bootstrapCommand, doctorCommand];
 
 const usage = `Usage: sesame <command> [options]
 

@@ -80,6 +80,8 @@ export function errorHandler(logger: Logger): Middleware {
         error = new AppError('INTERNAL');
       }
       if (error.code === 'SERVICE_UNAVAILABLE') ctx.set('Retry-After', RETRY_AFTER_SECONDS);
+      // RATE_LIMITED carries its own wait in seconds.
+      if (typeof error.details?.retryAfter === 'number') ctx.set('Retry-After', String(error.details.retryAfter));
       ctx.status = error.status;
       if (wantsJson(ctx)) {
         ctx.body = error.toBody();

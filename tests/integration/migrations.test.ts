@@ -22,6 +22,8 @@ const tables = [
   'user_mfa_factors',
   'user_backup_codes',
   'interaction_attempts',
+  'banned_ips',
+  'rate_limits',
 ];
 
 async function existingTables(db: Database): Promise<string[]> {
@@ -76,6 +78,21 @@ describe(`migrations (${databaseKind})`, () => {
       expect(await existingTables(db)).toEqual([]);
       await migrateToLatest(db);
       expect(await existingTables(db)).toEqual(tables);
+    });
+  });
+
+  it('take the abuse tables away and back with the newest migration alone, the rest untouched', async () => {
+    await withScratchDatabase(async (db) => {
+      await migrateToLatest(db);
+      await db('banned_ips').insert({ ip: '192.0.2.1', reason: 'x', source: 'manual' });
+      await expect(db('banned_ips').insert({ ip: '192.0.2.2', reason: 'x', source: 'guessed' })).rejects.toThrow();
+      await rollbackLast(db);
+      expect(await existingTables(db)).toEqual(tables.filter((table) => !['banned_ips', 'rate_limits'].includes(table)));
+      await migrateToLatest(db);
+      expect(await db('banned_ips').select('ip')).toEqual([]);
+      // rate-limiter-flexible's upsert works on the table the migration made.
+      await db.raw(`INSERT INTO rate_limits VALUES ('k', 1, ?) ON CONFLICT (key) DO UPDATE SET points = rate_limits.points + 1`, [Date.now() + 1000]);
+      expect((await db('rate_limits').where({ key: 'k' }).first()).points).toBe(1);
     });
   });
 });

@@ -169,9 +169,14 @@ export function rawHttp(listenUrl: string, request: string | Buffer, timeoutMs =
 
 export const rawStatus = (response: string) => Number(/^HTTP\/1\.[01] (\d{3})/.exec(response)?.[1] ?? 0);
 
-/** Headers of a response as a plain object, without the ones that differ per request. */
+/**
+ * Headers of a response as a plain object, without the ones that differ per
+ * request. X-RateLimit-Remaining and -Reset count down with every attempt from
+ * the address, whatever the token (a failure never gives its point back), so
+ * they differ between any two requests; X-RateLimit-Limit is kept.
+ */
 export function comparableHeaders(headers: Headers): Record<string, string> {
-  const skip = new Set(['date', 'x-request-id', 'set-cookie', 'keep-alive', 'connection']);
+  const skip = new Set(['date', 'x-request-id', 'set-cookie', 'keep-alive', 'connection', 'x-ratelimit-remaining', 'x-ratelimit-reset']);
   const kept: Array<[string, string]> = [];
   headers.forEach((value, name) => {
     if (!skip.has(name)) kept.push([name, value]);

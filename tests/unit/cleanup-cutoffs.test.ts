@@ -29,6 +29,7 @@ describe('the cleanup cutoffs', () => {
       tokensExpiredBefore: ago(2 * DAY),
       consumedBefore: ago(90 * DAY),
       revokedBefore: ago(90 * DAY),
+      expiredBefore: now,
     });
   });
 

@@ -18,6 +18,7 @@ import {
   loadInteraction,
   type InteractionDetails,
 } from '../../../src/oidc/interactions.ts';
+import type { RateLimits } from '../../../src/ratelimit/index.ts';
 import type { SettingsService, SignInSettings } from '../../../src/settings/index.ts';
 import type { CodePurpose, SignInCode } from '../../../src/signin/codes.ts';
 import type { EmailSignIn } from '../../../src/signin/email.ts';
@@ -51,6 +52,8 @@ export type ExperienceDeps = {
   origin: string;
   /** Key for the forms' CSRF tokens (derived from SESAME_SECRET). */
   csrfKey: Buffer;
+  /** Mail sending, code and token verification and passwords are rate-limited. */
+  limits: RateLimits;
 };
 
 const param = (interaction: InteractionDetails, name: string) => {
@@ -88,6 +91,11 @@ const sentInput = (latest: SignInCode, current: SignInSettings) => ({
   minutes: Math.round(current.linkLifetimeSeconds / 60),
 });
 
+/** A refusal rendered as a page still tells when to come back. */
+function setRetryAfter(ctx: Context, error: AppError): void {
+  if (error.code === 'RATE_LIMITED' && error.details?.retryAfter !== undefined) ctx.set('Retry-After', String(error.details.retryAfter));
+}
+
 function parseEmail(value: unknown): string {
   const parsed = emailSchema.safeParse(typeof value === 'string' ? value : '');
   if (!parsed.success) throw new AppError('EMAIL_INVALID');
@@ -101,7 +109,7 @@ function parseEmail(value: unknown): string {
  * call the same steps below.
  */
 export function createExperienceRouter(deps: ExperienceDeps): Router {
-  const { provider, signIn, emailSignIn, settings, users, origin, csrfKey } = deps;
+  const { provider, signIn, emailSignIn, settings, users, origin, csrfKey, limits } = deps;
   const router = new Router();
 
   const csrfFor = (uid: string) => createHmac('sha256', csrfKey).update(`csrf:${uid}`).digest('base64url');
@@ -162,11 +170,13 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
 
   // --- The steps, shared by the pages and the JSON API ---------------------------------------
 
-  async function requestMail(interaction: InteractionDetails, email: string, purpose: CodePurpose, language: Language, passwordHash?: string) {
+  async function requestMail(ctx: Context, interaction: InteractionDetails, email: string, purpose: CodePurpose, language: Language, passwordHash?: string) {
     const current = await settings.get();
     if (purpose === 'magic_link' && !current.methods.magicLink) throw new AppError('SIGN_IN_METHOD_DISABLED');
     if (purpose === 'email_code' && !current.methods.emailCode) throw new AppError('SIGN_IN_METHOD_DISABLED');
     if (purpose === 'register' && !(current.registration && current.methods.password)) throw new AppError('REGISTRATION_DISABLED');
+    // Per address and per client, known or unknown address alike (the answer must not differ).
+    await limits.consume(ctx, 'emailSend', { email });
     const clientId = String(interaction.params.client_id);
     return emailSignIn.request({
       interactionUid: interaction.uid,
@@ -180,15 +190,15 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
   }
 
   /** The password is checked (and hashed) before any mail goes out. */
-  async function requestRegistration(interaction: InteractionDetails, email: string, password: string, language: Language) {
+  async function requestRegistration(ctx: Context, interaction: InteractionDetails, email: string, password: string, language: Language) {
     assertPasswordPolicy(password, email);
-    return requestMail(interaction, email, 'register', language, await hashPassword(password));
+    return requestMail(ctx, interaction, email, 'register', language, await hashPassword(password));
   }
 
   /** A new mail like the interaction's latest one (same address and purpose). */
-  async function resend(interaction: InteractionDetails, latest: SignInCode) {
+  async function resend(ctx: Context, interaction: InteractionDetails, latest: SignInCode) {
     const language = (latest.context.locale as Language | undefined) ?? 'en';
-    return requestMail(interaction, latest.email, latest.purpose, language, latest.context.passwordHash);
+    return requestMail(ctx, interaction, latest.email, latest.purpose, language, latest.context.passwordHash);
   }
 
   async function finishWithRecord(ctx: Context, interaction: InteractionDetails, record: SignInCode) {
@@ -196,25 +206,30 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
     return completeLogin(provider(), ctx, interaction, { accountId: result.user.id, amr: result.amr });
   }
 
+  // Verifications count only when they fail (limits.attempt gives the point back on success).
   async function finishCode(ctx: Context, interaction: InteractionDetails, code: string) {
-    return finishWithRecord(ctx, interaction, await emailSignIn.consumeCode(interaction.uid, code));
+    const record = await limits.attempt(ctx, 'verification', {}, () => emailSignIn.consumeCode(interaction.uid, code));
+    return finishWithRecord(ctx, interaction, record);
   }
 
   async function finishLink(ctx: Context, interaction: InteractionDetails, token: string) {
-    return finishWithRecord(ctx, interaction, await emailSignIn.consumeLink(token, interaction.uid));
+    const record = await limits.attempt(ctx, 'verification', {}, () => emailSignIn.consumeLink(token, interaction.uid));
+    return finishWithRecord(ctx, interaction, record);
   }
 
   async function finishPassword(ctx: Context, interaction: InteractionDetails, email: string, password: string) {
-    const result = await signIn.withPassword({ email, password });
+    const result = await limits.attempt(ctx, 'password', { email }, () => signIn.withPassword({ email, password }));
     return completeLogin(provider(), ctx, interaction, { accountId: result.user.id, amr: result.amr });
   }
 
   async function finishOneTimeToken(ctx: Context, interaction: InteractionDetails, input: { token?: string; email?: string } = {}) {
-    const result = await signIn.withOneTimeToken({
-      token: input.token ?? param(interaction, 'one_time_token') ?? '',
-      email: input.email ?? param(interaction, 'login_hint') ?? '',
-      interactionUid: interaction.uid,
-    });
+    const result = await limits.attempt(ctx, 'verification', {}, () =>
+      signIn.withOneTimeToken({
+        token: input.token ?? param(interaction, 'one_time_token') ?? '',
+        email: input.email ?? param(interaction, 'login_hint') ?? '',
+        interactionUid: interaction.uid,
+      }),
+    );
     return completeLogin(provider(), ctx, interaction, { accountId: result.user.id, amr: result.amr });
   }
 
@@ -275,7 +290,7 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
   /** Renders a step's failure on the page it belongs to; unexpected errors go to the error handler. */
   async function onPageError(ctx: Context, interaction: InteractionDetails, error: unknown, render: (view: View & { settings: SignInSettings }, failure: FieldError) => void) {
     if (!(error instanceof AppError) || error.status >= 500 && error.code !== 'MAIL_NOT_SENT') throw error;
-    if (error.code === 'RATE_LIMITED' && error.details?.retryAfter !== undefined) ctx.set('Retry-After', String(error.details.retryAfter));
+    setRetryAfter(ctx, error);
     const view = await viewOf(ctx, { interaction });
     const field = fieldOf[error.code];
     if (!field) return failurePage(ctx, view, { code: error.code });
@@ -326,7 +341,7 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
         return passwordPage(ctx, view, { email, settings: view.settings });
       }
       const purpose: CodePurpose = form.method === 'email_code' ? 'email_code' : 'magic_link';
-      await requestMail(interaction, email, purpose, view.lang);
+      await requestMail(ctx, interaction, email, purpose, view.lang);
       ctx.status = 303;
       ctx.redirect(`/interaction/${interaction.uid}/code`);
     } catch (error) {
@@ -369,7 +384,7 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
     const latest = await emailSignIn.latest(interaction.uid);
     if (!latest) return ctx.redirect(`/interaction/${interaction.uid}`);
     try {
-      await resend(interaction, latest);
+      await resend(ctx, interaction, latest);
       ctx.status = 303;
       ctx.redirect(`/interaction/${interaction.uid}/code`);
     } catch (error) {
@@ -387,7 +402,7 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
     try {
       const view = await viewOf(ctx, { interaction });
       const email = parseEmail(param(interaction, 'login_hint'));
-      await requestMail(interaction, email, view.settings.methods.magicLink ? 'magic_link' : 'email_code', view.lang);
+      await requestMail(ctx, interaction, email, view.settings.methods.magicLink ? 'magic_link' : 'email_code', view.lang);
       ctx.status = 303;
       ctx.redirect(`/interaction/${interaction.uid}/code`);
     } catch (error) {
@@ -436,7 +451,7 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
     try {
       const view = await viewOf(ctx, { interaction });
       const email = parseEmail(form.email);
-      await requestRegistration(interaction, email, String(form.password ?? ''), view.lang);
+      await requestRegistration(ctx, interaction, email, String(form.password ?? ''), view.lang);
       ctx.status = 303;
       ctx.redirect(`/interaction/${interaction.uid}/code`);
     } catch (error) {
@@ -454,6 +469,7 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
       ctx.redirect(redirectTo);
     } catch (error) {
       if (!(error instanceof AppError) || error.status >= 500) throw error;
+      setRetryAfter(ctx, error);
       const view = await viewOf(ctx, { interaction });
       const email = param(interaction, 'login_hint');
       const canResend = email && emailSchema.safeParse(email).success && (view.settings.methods.magicLink || view.settings.methods.emailCode);
@@ -538,6 +554,7 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
       ctx.redirect(redirectTo);
     } catch (error) {
       if (!(error instanceof AppError) || error.status >= 500) throw error;
+      setRetryAfter(ctx, error);
       const found = await emailSignIn.inspectLink(token);
       failurePage(ctx, await viewOf(ctx, { interaction }), {
         code: error.code,
@@ -558,7 +575,7 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
     const view = await viewOf(ctx, { clientId: found?.record.clientId, language: found?.record.context.locale });
     if (!found || !interaction) return failurePage(ctx, view, { code: found ? 'INTERACTION_NOT_FOUND' : 'TOKEN_INVALID' });
     try {
-      const sent = await resend({ uid: interaction.uid, params: interaction.params } as InteractionDetails, found.record);
+      const sent = await resend(ctx, { uid: interaction.uid, params: interaction.params } as InteractionDetails, found.record);
       linkResentPage(ctx, view, { email: sent.email, reference: sent.reference });
     } catch (error) {
       if (!(error instanceof AppError) || (error.status >= 500 && error.code !== 'MAIL_NOT_SENT')) throw error;
@@ -646,7 +663,7 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
         { body: z.strictObject({ email: emailInput }), response: sentSchema, status: 200, errors: [400, 403, 415, 429, 502] },
         async ({ body }, ctx) => {
           const interaction = await loadInteraction(provider(), ctx);
-          const sent = await requestMail(interaction, parseEmail(body.email), purpose, await languageOf(ctx, interaction));
+          const sent = await requestMail(ctx, interaction, parseEmail(body.email), purpose, await languageOf(ctx, interaction));
           return { body: { message, magicLinkId: sent.id, reference: sent.reference, expiresIn: sent.expiresIn } };
         },
       ),
@@ -664,7 +681,7 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
       },
       async ({ body }, ctx) => {
         const interaction = await loadInteraction(provider(), ctx);
-        const sent = await requestRegistration(interaction, parseEmail(body.email), body.password, await languageOf(ctx, interaction));
+        const sent = await requestRegistration(ctx, interaction, parseEmail(body.email), body.password, await languageOf(ctx, interaction));
         return { body: { message: 'Code sent', magicLinkId: sent.id, reference: sent.reference, expiresIn: sent.expiresIn } };
       },
     ),
@@ -676,7 +693,7 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
       const interaction = await loadInteraction(provider(), ctx);
       const latest = await emailSignIn.latest(interaction.uid);
       if (!latest) throw new AppError('OTP_INVALID', 'Nothing was sent for this sign-in yet.');
-      const sent = await resend(interaction, latest);
+      const sent = await resend(ctx, interaction, latest);
       return { body: { message: latest.purpose === 'magic_link' ? 'Magic link sent' : 'Code sent', magicLinkId: sent.id, reference: sent.reference, expiresIn: sent.expiresIn } };
     }),
   );

@@ -1,10 +1,12 @@
 import Router from '@koa/router';
 import type { JSONWebKeySet } from 'jose';
 import type { ApplicationService } from '../../../src/applications/index.ts';
+import type { BanService } from '../../../src/bans/index.ts';
 import type { InvitationService } from '../../../src/invitations/index.ts';
 import type { Mailer } from '../../../src/mail/index.ts';
 import type { KeyService } from '../../../src/oidc/key-service.ts';
 import type { OrganizationRepository, OrganizationService } from '../../../src/organizations/index.ts';
+import type { RateLimits } from '../../../src/ratelimit/index.ts';
 import type { TokenService } from '../../../src/tokens/index.ts';
 import type { UserRepository } from '../../../src/users/index.ts';
 import type { UserService } from '../../../src/users/service.ts';
@@ -12,6 +14,7 @@ import { requireManagementToken } from './auth.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import type { SettingsService } from '../../../src/settings/index.ts';
 import { registerApplicationRoutes } from './routes/applications.ts';
+import { registerBannedIpRoutes } from './routes/banned-ips.ts';
 import { registerConfigRoutes } from './routes/configs.ts';
 import { registerInvitationRoutes } from './routes/invitations.ts';
 import { registerOneTimeTokenRoutes } from './routes/one-time-tokens.ts';
@@ -36,6 +39,8 @@ export type ManagementApiDeps = {
   invitations: InvitationService;
   keys: KeyService;
   settings: SettingsService;
+  limits: RateLimits;
+  bans: BanService;
 };
 
 /**
@@ -67,5 +72,6 @@ export function createManagementApiRouter(deps: ManagementApiDeps): Router {
   registerInvitationRoutes(router, deps);
   registerConfigRoutes(router, deps);
   registerSignInExperienceRoutes(router, deps);
+  registerBannedIpRoutes(router, deps);
   return router;
 }

@@ -15,7 +15,7 @@ import {
   verifyOneTimeTokenSchema,
 } from '../schemas.ts';
 
-export function registerOneTimeTokenRoutes(router: Router, { tokens, clock }: ManagementApiDeps): void {
+export function registerOneTimeTokenRoutes(router: Router, { tokens, clock, limits }: ManagementApiDeps): void {
   const present = (record: TokenRecord) => ({ ...record, status: effectiveStatus(record, clock()) });
   const byId = z.strictObject({ id: idSchema });
 
@@ -26,11 +26,14 @@ export function registerOneTimeTokenRoutes(router: Router, { tokens, clock }: Ma
         body: createOneTimeTokenSchema,
         response: createdOneTimeTokenSchema,
         status: 201,
-        errors: [400],
+        errors: [400, 429],
         summary: 'Mint a one-time token',
-        description: 'The plaintext token is in this response only. `revokePrevious` revokes the email’s earlier active tokens.',
+        description:
+          'The plaintext token is in this response only. `revokePrevious` revokes the email’s earlier active tokens. ' +
+          'Rate-limited per client (RATE_LIMIT_TOKEN_MINT_PER_CLIENT): `X-RateLimit-*` headers, 429 `RATE_LIMITED` with `Retry-After` when over.',
       },
-      async ({ body }) => {
+      async ({ body }, ctx) => {
+        await limits.consume(ctx, 'tokenMint', { clientId: String(ctx.state.managementClientId) });
         const minted = await tokens.mint(body);
         return { body: { ...present(minted), token: minted.token } };
       },

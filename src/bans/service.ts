@@ -1,0 +1,92 @@
+import { performance } from 'node:perf_hooks';
+import type { Logger } from '../logger.ts';
+import type { BanRecord, BanRepository } from './repository.ts';
+
+export type BanService = ReturnType<typeof createBanService>;
+
+/** More active bans than this are not held in memory (they would be a sign of something else going on). */
+const MAX_CACHED = 100_000;
+
+/**
+ * IP bans, read on every request of the sign-in and API surfaces from an
+ * in-memory copy of the active bans: no query per request. The copy is
+ * re-read at most every `cacheMs` (0: on every check), by the first request
+ * after it went stale, so a ban or an unban made on another instance applies
+ * here within `cacheMs`; changes made through this instance apply at once.
+ * When a re-read fails (database down) the last copy stays in use and the
+ * next check after `cacheMs` tries again.
+ */
+export function createBanService(deps: { repository: BanRepository; clock: () => Date; cacheMs: number; logger: Logger }) {
+  const { repository, clock, cacheMs, logger } = deps;
+  let cached: Map<string, number | null> | undefined; // ip → end in epoch ms, null: until lifted
+  let readAt = Number.NEGATIVE_INFINITY;
+  let reading: Promise<void> | undefined;
+
+  async function reread(): Promise<void> {
+    try {
+      const rows = await repository.activeAddresses(clock(), MAX_CACHED);
+      if (rows.length === MAX_CACHED) logger.warn({ limit: MAX_CACHED }, 'more active IP bans than the in-memory list holds; some are not enforced');
+      cached = new Map(rows.map((row) => [row.ip, row.expiresAt?.getTime() ?? null]));
+    } catch (error) {
+      if (!cached) throw error;
+      logger.warn({ reason: String((error as Error).message) }, 'the IP ban list could not be re-read; using the last copy');
+    }
+    readAt = performance.now();
+  }
+
+  async function activeBans(): Promise<Map<string, number | null>> {
+    if (!cached || performance.now() - readAt >= cacheMs) {
+      reading ??= reread().finally(() => {
+        reading = undefined;
+      });
+      await reading;
+    }
+    return cached!;
+  }
+
+  const remember = (ban: BanRecord) => cached?.set(ban.ip, ban.expiresAt?.getTime() ?? null);
+
+  return {
+    async isBanned(ip: string): Promise<boolean> {
+      const until = (await activeBans()).get(ip);
+      return until === null || (until !== undefined && until > clock().getTime());
+    },
+
+    list: (page: { page: number; pageSize: number }) => repository.list(clock(), page),
+
+    get: (ip: string) => repository.get(ip, clock()),
+
+    /** A manual ban: replaces any ban the address has. `expiresIn` in seconds; without it the ban lasts until lifted. */
+    async ban(input: { ip: string; reason: string; expiresIn?: number; createdBy?: string }): Promise<BanRecord> {
+      const now = clock();
+      const ban = await repository.replace({
+        ip: input.ip,
+        reason: input.reason,
+        source: 'manual',
+        createdBy: input.createdBy ?? null,
+        createdAt: now,
+        expiresAt: input.expiresIn === undefined ? null : new Date(now.getTime() + input.expiresIn * 1000),
+      });
+      remember(ban);
+      return ban;
+    },
+
+    /** An automatic ban for `seconds`; it never shortens a ban already in force. */
+    async autoBan(ip: string, reason: string, seconds: number): Promise<BanRecord> {
+      const now = clock();
+      const ban = await repository.extend(
+        { ip, reason, source: 'automatic', createdBy: null, createdAt: now, expiresAt: new Date(now.getTime() + seconds * 1000) },
+        now,
+      );
+      remember(ban);
+      return ban;
+    },
+
+    /** Lifts a ban; false when the address had no active ban. */
+    async unban(ip: string): Promise<boolean> {
+      const lifted = await repository.delete(ip, clock());
+      cached?.delete(ip);
+      return lifted;
+    },
+  };
+}

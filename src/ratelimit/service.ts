@@ -1,0 +1,159 @@
+import type { Context } from 'koa';
+import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
+import type { BanService } from '../bans/index.ts';
+import type { Rate, RateLimitConfig } from '../config.ts';
+import type { Database } from '../db/index.ts';
+import { AppError } from '../errors.ts';
+import { clientIp } from '../http/client-ip.ts';
+import type { Logger } from '../logger.ts';
+import type { Metrics } from '../metrics.ts';
+import { counterKey, ipBucket, limitRules, verdict, type Counter, type CounterState, type LimitName, type LimitRule, type LimitSubject } from './rules.ts';
+
+/** Where counters live: PostgreSQL (shared by every instance) or this process's memory (the embedded database). */
+export type RateLimitStore = { kind: 'postgres'; db: Database } | { kind: 'memory' };
+
+export type RateLimits = ReturnType<typeof createRateLimits>;
+
+type PgQuery = { text: string; values?: unknown[] };
+type PgConnection = { query(query: PgQuery): Promise<unknown> };
+type PoolClient = { acquireConnection(): Promise<PgConnection>; releaseConnection(connection: PgConnection): Promise<unknown> };
+
+/**
+ * rate-limiter-flexible's PostgreSQL store names its prepared statements,
+ * which PgBouncer in transaction mode does not support (operations.md promises
+ * it works): hand it a "pool" that runs each query unnamed on a connection
+ * from knex's pool.
+ */
+function unnamedStatements(db: Database): { query(query: PgQuery): Promise<unknown> } {
+  const client = db.client as PoolClient;
+  return {
+    async query({ text, values }) {
+      const connection = await client.acquireConnection();
+      try {
+        return await connection.query({ text, values });
+      } finally {
+        await client.releaseConnection(connection);
+      }
+    },
+  };
+}
+
+function createLimiter(store: RateLimitStore, keyPrefix: string, rate: Rate): RateLimiterAbstract {
+  const options = { keyPrefix, points: rate.points, duration: rate.seconds };
+  if (store.kind === 'memory') return new RateLimiterMemory(options);
+  // The table comes from our migrations, and the cleanup job purges expired rows (no timers of the library's own).
+  return new RateLimiterPostgres({
+    ...options,
+    storeClient: unnamedStatements(store.db),
+    storeType: 'pool',
+    tableName: 'rate_limits',
+    tableCreated: true,
+    clearExpiredByTimeout: false,
+  });
+}
+
+/** A refusal comes back as a rejected RateLimiterRes; any other rejection is a store failure and is thrown. */
+async function settle(operation: Promise<RateLimiterRes>): Promise<RateLimiterRes> {
+  try {
+    return await operation;
+  } catch (error) {
+    if (error instanceof RateLimiterRes) return error;
+    throw error;
+  }
+}
+
+const stateOf = (counter: Counter, res: RateLimiterRes | null): CounterState => ({
+  rate: counter.rate,
+  consumed: res?.consumedPoints ?? 0,
+  msBeforeNext: res && res.msBeforeNext >= 0 ? res.msBeforeNext : counter.rate.seconds * 1000,
+});
+
+/**
+ * The rate limits (see ./index.ts for how to call them). Every refusal of a
+ * limit that counts towards bans is counted per client address too; at
+ * `autoBan.after` refusals within its window the address is banned for
+ * `autoBan.seconds`.
+ */
+export function createRateLimits(deps: {
+  store: RateLimitStore;
+  limits: RateLimitConfig;
+  autoBan: { after: Rate | null; seconds: number };
+  bans: BanService;
+  logger: Logger;
+  /** `sesame_rate_limit_hits_total{limit}` counts refusals. */
+  metrics?: Pick<Metrics, 'rateLimitHits'>;
+}) {
+  const { store, bans, logger, metrics } = deps;
+  const rules = limitRules(deps.limits);
+  const limiters = new Map<string, RateLimiterAbstract>();
+  for (const rule of Object.values(rules)) {
+    for (const counter of rule.counters) limiters.set(counter.id, createLimiter(store, counter.id, counter.rate));
+  }
+  const refusals = deps.autoBan.after && createLimiter(store, 'autoBan:ip', deps.autoBan.after);
+
+  /** Runs one limiter operation on each counter of the limit, with the counter's key for this request. */
+  function eachCounter(ctx: Context, rule: LimitRule, subject: object, operation: (limiter: RateLimiterAbstract, key: string) => Promise<RateLimiterRes | null>) {
+    const ip = clientIp(ctx);
+    return Promise.all(rule.counters.map(async (counter) => stateOf(counter, await operation(limiters.get(counter.id)!, counterKey(counter.by, { ip, ...subject })))));
+  }
+
+  async function countRefusal(ip: string): Promise<void> {
+    if (!refusals || ip === 'unknown') return;
+    const key = ipBucket(ip);
+    const counted = await settle(refusals.consume(key));
+    if (counted.consumedPoints < refusals.points) return;
+    const ban = await bans.autoBan(ip, `${counted.consumedPoints} rate-limit refusals within ${refusals.duration} s`, deps.autoBan.seconds);
+    await refusals.delete(key);
+    logger.warn({ ip, until: ban.expiresAt?.toISOString() ?? null }, 'IP banned automatically after repeated rate-limit refusals');
+  }
+
+  /** Sets the headers; when a counter refuses, counts the refusal towards a ban and throws RATE_LIMITED. */
+  async function answer(ctx: Context, name: LimitName, states: CounterState[], isOver: (state: CounterState) => boolean): Promise<void> {
+    if (states.length === 0) return;
+    const { headers, retryAfter } = verdict(states, Date.now(), isOver);
+    ctx.set(headers);
+    if (retryAfter === undefined) return;
+    metrics?.rateLimitHits.inc({ limit: name });
+    if (rules[name].countsTowardBans) await countRefusal(clientIp(ctx));
+    throw new AppError('RATE_LIMITED', undefined, { retryAfter });
+  }
+
+  async function consume<N extends LimitName>(ctx: Context, name: N, subject: LimitSubject[N]): Promise<void> {
+    const rule = rules[name];
+    const states = await eachCounter(ctx, rule, subject, (limiter, key) => settle(limiter.consume(key)));
+    await answer(ctx, name, states, (state) => state.consumed > state.rate.points);
+  }
+
+  async function reward<N extends LimitName>(ctx: Context, name: N, subject: LimitSubject[N], points = 1): Promise<void> {
+    const rule = rules[name];
+    const states = await eachCounter(ctx, rule, subject, (limiter, key) => limiter.reward(key, points));
+    await answer(ctx, name, states, () => false);
+  }
+
+  return {
+    consume,
+    reward,
+
+    async check<N extends LimitName>(ctx: Context, name: N, subject: LimitSubject[N]): Promise<void> {
+      const rule = rules[name];
+      const states = await eachCounter(ctx, rule, subject, (limiter, key) => limiter.get(key));
+      await answer(ctx, name, states, (state) => state.consumed >= state.rate.points);
+    },
+
+    async reset<N extends LimitName>(ctx: Context, name: N, subject: LimitSubject[N]): Promise<void> {
+      const rule = rules[name];
+      const states = await eachCounter(ctx, rule, subject, async (limiter, key) => {
+        await limiter.delete(key);
+        return null;
+      });
+      await answer(ctx, name, states, () => false);
+    },
+
+    async attempt<N extends LimitName, T>(ctx: Context, name: N, subject: LimitSubject[N], run: () => Promise<T>): Promise<T> {
+      await consume(ctx, name, subject);
+      const result = await run();
+      await reward(ctx, name, subject);
+      return result;
+    },
+  };
+}
