@@ -161,6 +161,7 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
     origin,
     csrfKey: deriveKey(config.secret, 'csrf'),
     limits,
+    mfa: core.mfa,
   });
   app.use(experience.routes()).use(experience.allowedMethods({ throw: true }));
 

@@ -149,6 +149,10 @@ input[aria-invalid=true] { border-color: #d9480f; }
 .links { margin-top: 1.25rem; font-size: .95rem; }
 .links a { color: var(--accent); }
 ul.scopes { padding-left: 1.2rem; }
+.qr { text-align: center; }
+.qr img { background: #fff; padding: 8px; border-radius: 8px; max-width: 100%; height: auto; }
+code.secret { overflow-wrap: anywhere; }
+ul.backup-codes { columns: 2; padding-left: 1.2rem; font-family: ui-monospace, Menlo, Consolas, monospace; }
 @media (max-width: 360px) { .card { padding: 1.25rem; border-radius: 0; width: 100vw; } body { place-items: start; } }
 `;
 

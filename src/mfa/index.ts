@@ -101,6 +101,16 @@ export function createMfaService(deps: { db: Database; clock: () => Date; sealKe
       return { secret, otpauthUri: uri, qrCodeDataUri: `data:image/svg+xml;base64,${Buffer.from(svg).toString('base64')}` };
     },
 
+    /** The pending (not yet confirmed) enrolment's QR code and key, to show again after a wrong code. */
+    async pendingTotp(userId: string, accountName: string) {
+      const row = await totpRow(userId);
+      if (!row || row.confirmed_at) return undefined;
+      const secret = unseal(sealKey, row.secret_sealed);
+      const uri = otpauthUri({ secret, issuer, accountName });
+      const svg = await QRCode.toString(uri, { type: 'svg', margin: 1, errorCorrectionLevel: 'M' });
+      return { secret, otpauthUri: uri, qrCodeDataUri: `data:image/svg+xml;base64,${Buffer.from(svg).toString('base64')}` };
+    },
+
     /** Confirms a pending authenticator with a code; answers the backup codes (shown once). */
     async confirmTotp(userId: string, code: string): Promise<{ backupCodes: string[] }> {
       const row = await totpRow(userId);
@@ -188,6 +198,17 @@ export function createMfaService(deps: { db: Database; clock: () => Date; sealKe
     },
     async resetFailures(interactionUid: string): Promise<void> {
       await db('interaction_attempts').where({ interaction_uid: interactionUid, kind: 'mfa' }).delete();
+    },
+
+    /** Remembers that this sign-in proved a second factor (enrolment shows backup codes before going on). */
+    async markPassed(interactionUid: string): Promise<void> {
+      await db('interaction_attempts')
+        .insert({ interaction_uid: interactionUid, kind: 'mfa_passed', failures: 0, expires_at: new Date(clock().getTime() + 3600_000) })
+        .onConflict(['interaction_uid', 'kind'])
+        .ignore();
+    },
+    async hasPassed(interactionUid: string): Promise<boolean> {
+      return Boolean(await db('interaction_attempts').where({ interaction_uid: interactionUid, kind: 'mfa_passed' }).first('kind'));
     },
   };
 }

@@ -99,7 +99,7 @@ export function createProvider({ config, db, keySet, applications, users, organi
       short: { signed: true, httpOnly: true, sameSite: 'lax', path: '/' },
     },
     claims: {
-      openid: ['sub', 'amr'],
+      openid: ['sub', 'amr', 'acr'],
       email: ['email', 'email_verified'],
       profile: ['name', 'updated_at'],
       [ORGANIZATIONS_SCOPE]: ['organizations'],

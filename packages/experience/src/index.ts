@@ -18,6 +18,8 @@ import {
   loadInteraction,
   type InteractionDetails,
 } from '../../../src/oidc/interactions.ts';
+import type { MfaService } from '../../../src/mfa/index.ts';
+import { ACR_MFA, mfaNeeded, SECOND_FACTOR_AMR } from '../../../src/oidc/policy.ts';
 import type { RateLimits } from '../../../src/ratelimit/index.ts';
 import type { SettingsService, SignInSettings } from '../../../src/settings/index.ts';
 import type { CodePurpose, SignInCode } from '../../../src/signin/codes.ts';
@@ -25,8 +27,15 @@ import type { EmailSignIn } from '../../../src/signin/email.ts';
 import type { SignInService } from '../../../src/signin/index.ts';
 import { assertPasswordPolicy, MAX_PASSWORD_LENGTH } from '../../../src/signin/password.ts';
 import { hashPassword } from '../../../src/users/service.ts';
+import { matchTotp, MAX_FACTOR_FAILURES } from '../../../src/mfa/index.ts';
 import type { UserRepository } from '../../../src/users/index.ts';
 import {
+  backupCodesPage,
+  backupUsedPage,
+  mfaEnrollIntroPage,
+  mfaEnrollPage,
+  mfaVerifyPage,
+  totpOnlyPage,
   consentPage,
   continueAsPage,
   failurePage,
@@ -54,6 +63,7 @@ export type ExperienceDeps = {
   csrfKey: Buffer;
   /** Mail sending, code and token verification and passwords are rate-limited. */
   limits: RateLimits;
+  mfa: MfaService;
 };
 
 const param = (interaction: InteractionDetails, name: string) => {
@@ -80,6 +90,7 @@ const fieldOf: Partial<Record<ErrorCode, FieldError['field']>> = {
   MAIL_NOT_SENT: 'form',
   SIGN_IN_METHOD_DISABLED: 'form',
   REGISTRATION_DISABLED: 'form',
+  TOTP_INVALID: 'code',
 };
 
 const emailInput = z.string().max(320);
@@ -109,7 +120,7 @@ function parseEmail(value: unknown): string {
  * call the same steps below.
  */
 export function createExperienceRouter(deps: ExperienceDeps): Router {
-  const { provider, signIn, emailSignIn, settings, users, origin, csrfKey, limits } = deps;
+  const { provider, signIn, emailSignIn, settings, users, origin, csrfKey, limits, mfa } = deps;
   const router = new Router();
 
   const csrfFor = (uid: string) => createHmac('sha256', csrfKey).update(`csrf:${uid}`).digest('base64url');
@@ -252,6 +263,106 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
     });
   }
 
+  // --- Second factors ----------------------------------------------------------------------
+
+  /** What the mfa prompt asks of this sign-in: verify a factor, enrol one, or offer enrolment. */
+  async function mfaMode(interaction: InteractionDetails) {
+    if (interaction.prompt.name !== 'mfa') throw new AppError('INTERACTION_NOT_FOUND');
+    const mode = await mfaNeeded({ mfa, settings }, interaction.session ?? {}, param(interaction, 'acr_values'));
+    if (!mode) throw new AppError('INTERACTION_NOT_FOUND');
+    return { mode, accountId: interaction.session!.accountId as string };
+  }
+
+  /** The second factor is done: the login now says so (amr otp + mfa, acr mfa); consent stays as granted. */
+  function completeMfa(ctx: Context, interaction: InteractionDetails) {
+    const accountId = interaction.session?.accountId as string;
+    const amr = [...new Set([...((interaction.session?.amr as string[] | undefined) ?? []), SECOND_FACTOR_AMR, 'mfa'])];
+    return provider().interactionResult(
+      ctx.req,
+      ctx.res,
+      { login: { accountId, amr, acr: ACR_MFA, remember: true }, mfa: { completed: true } },
+      { mergeWithLastSubmission: true },
+    );
+  }
+
+  /**
+   * Checks an authenticator or backup code in the mfa prompt. Five wrong
+   * codes lock the factors for this sign-in (FACTOR_LOCKED).
+   */
+  async function verifySecondFactor(ctx: Context, interaction: InteractionDetails, input: { code?: string; backupCode?: string }) {
+    const { mode, accountId } = await mfaMode(interaction);
+    if (mode !== 'verify') throw new AppError('MFA_REQUIRED', 'Set up an authenticator first.');
+    if (await mfa.isLocked(interaction.uid)) throw new AppError('FACTOR_LOCKED');
+    let remaining: number | undefined;
+    try {
+      await limits.attempt(ctx, 'verification', {}, async () => {
+        if (input.backupCode) remaining = (await mfa.useBackupCode(accountId, input.backupCode)).remaining;
+        else await mfa.verifyTotp(accountId, input.code ?? '');
+      });
+    } catch (error) {
+      if (error instanceof AppError && error.code === 'TOTP_INVALID' && (await mfa.recordFailure(interaction.uid)) >= MAX_FACTOR_FAILURES) {
+        throw new AppError('FACTOR_LOCKED');
+      }
+      throw error;
+    }
+    await mfa.resetFailures(interaction.uid);
+    return { redirectTo: await completeMfa(ctx, interaction), backupCodesLeft: remaining };
+  }
+
+  async function accountName(accountId: string) {
+    return (await users.findById(accountId))?.primaryEmail ?? accountId;
+  }
+
+  async function startEnrollment(interaction: InteractionDetails) {
+    const { mode, accountId } = await mfaMode(interaction);
+    if (mode === 'verify') throw new AppError('CONFLICT', 'An authenticator is already set up.');
+    return mfa.startTotp(accountId, await accountName(accountId));
+  }
+
+  async function confirmEnrollment(ctx: Context, interaction: InteractionDetails, code: string) {
+    const { mode, accountId } = await mfaMode(interaction);
+    if (mode === 'verify') throw new AppError('CONFLICT', 'An authenticator is already set up.');
+    if (await mfa.isLocked(interaction.uid)) throw new AppError('FACTOR_LOCKED');
+    try {
+      const { backupCodes } = await limits.attempt(ctx, 'verification', {}, () => mfa.confirmTotp(accountId, code));
+      await mfa.markOffered(accountId);
+      await mfa.markPassed(interaction.uid);
+      return { backupCodes };
+    } catch (error) {
+      if (error instanceof AppError && error.code === 'TOTP_INVALID' && (await mfa.recordFailure(interaction.uid)) >= MAX_FACTOR_FAILURES) {
+        throw new AppError('FACTOR_LOCKED');
+      }
+      throw error;
+    }
+  }
+
+  async function skipEnrollment(ctx: Context, interaction: InteractionDetails) {
+    const { mode, accountId } = await mfaMode(interaction);
+    if (mode !== 'offer') throw new AppError('MFA_REQUIRED');
+    await mfa.markOffered(accountId);
+    return provider().interactionResult(ctx.req, ctx.res, { mfa: { skipped: true } }, { mergeWithLastSubmission: true });
+  }
+
+  /**
+   * TOTP-only sign-in: email + authenticator code, no mail. Unknown
+   * addresses and accounts without an authenticator answer TOTP_INVALID like
+   * a wrong code.
+   */
+  async function finishTotpOnly(ctx: Context, interaction: InteractionDetails, email: string, code: string) {
+    if (!(await settings.get()).mfa.totpOnlySignIn) throw new AppError('SIGN_IN_METHOD_DISABLED');
+    const user = await limits.attempt(ctx, 'verification', {}, async () => {
+      const found = await users.findByEmail(email);
+      if (!found) {
+        matchTotp('AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', code, new Date());
+        throw new AppError('TOTP_INVALID');
+      }
+      await mfa.verifyTotp(found.id, code);
+      return found;
+    });
+    if (user.isSuspended) throw new AppError('ACCOUNT_DISABLED');
+    return completeLogin(provider(), ctx, interaction, { accountId: user.id, amr: [SECOND_FACTOR_AMR] });
+  }
+
   async function decideConsent(ctx: Context, interaction: InteractionDetails, decision: 'accept' | 'deny') {
     if (interaction.prompt.name !== 'consent') throw new AppError('INTERACTION_NOT_FOUND');
     if (decision === 'deny') return abortInteraction(provider(), ctx, 'The user did not allow access.');
@@ -303,6 +414,16 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
     const interaction = await interactionOrPage(ctx, ctx.params.uid ?? '');
     if (!interaction) return;
     const view = await viewOf(ctx, { interaction });
+    if (interaction.prompt.name === 'mfa') {
+      try {
+        const { mode } = await mfaMode(interaction);
+        if (mode === 'verify') return mfaVerifyPage(ctx, view, {});
+        return mfaEnrollIntroPage(ctx, view, { required: mode === 'enroll' });
+      } catch (error) {
+        if (error instanceof AppError) return failurePage(ctx, view, { code: error.code });
+        throw error;
+      }
+    }
     if (interaction.prompt.name === 'consent') {
       if (!(await isThirdPartyInteraction(provider(), interaction))) {
         return ctx.redirect(await completeConsent(provider(), ctx, interaction));
@@ -339,6 +460,10 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
       if (form.method === 'password') {
         if (!view.settings.methods.password) throw new AppError('SIGN_IN_METHOD_DISABLED');
         return passwordPage(ctx, view, { email, settings: view.settings });
+      }
+      if (form.method === 'totp') {
+        if (!view.settings.mfa.totpOnlySignIn) throw new AppError('SIGN_IN_METHOD_DISABLED');
+        return totpOnlyPage(ctx, view, { email });
       }
       const purpose: CodePurpose = form.method === 'email_code' ? 'email_code' : 'magic_link';
       await requestMail(ctx, interaction, email, purpose, view.lang);
@@ -483,6 +608,93 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
     }
   });
 
+  router.post('/interaction/:uid/totp', async (ctx) => {
+    const interaction = await interactionOrPage(ctx, ctx.params.uid ?? '');
+    if (!interaction) return;
+    const form = await readForm(ctx, interaction.uid);
+    try {
+      const email = parseEmail(form.email);
+      const redirectTo = await finishTotpOnly(ctx, interaction, email, String(form.code ?? '').slice(0, 32));
+      ctx.status = 303;
+      ctx.redirect(redirectTo);
+    } catch (error) {
+      await onPageError(ctx, interaction, error, (view, failure) =>
+        totpOnlyPage(ctx, view, { email: form.email, error: failure.code === 'TOTP_INVALID' ? { field: 'code', code: failure.code } : failure }),
+      );
+    }
+  });
+
+  router.post('/interaction/:uid/mfa', async (ctx) => {
+    const interaction = await interactionOrPage(ctx, ctx.params.uid ?? '');
+    if (!interaction) return;
+    const form = await readForm(ctx, interaction.uid);
+    const backupCode = form.backupCode ? String(form.backupCode).slice(0, 64) : undefined;
+    try {
+      const done = await verifySecondFactor(ctx, interaction, { code: String(form.code ?? '').slice(0, 32), backupCode });
+      if (done.backupCodesLeft !== undefined) {
+        return backupUsedPage(ctx, await viewOf(ctx, { interaction }), { remaining: done.backupCodesLeft, redirectTo: done.redirectTo });
+      }
+      ctx.status = 303;
+      ctx.redirect(done.redirectTo);
+    } catch (error) {
+      await onPageError(ctx, interaction, error, (view, failure) =>
+        mfaVerifyPage(ctx, view, { error: failure.code === 'TOTP_INVALID' ? { field: backupCode ? 'password' : 'code', code: failure.code } : failure }),
+      );
+    }
+  });
+
+  router.post('/interaction/:uid/mfa/enroll', async (ctx) => {
+    const interaction = await interactionOrPage(ctx, ctx.params.uid ?? '');
+    if (!interaction) return;
+    await readForm(ctx, interaction.uid);
+    try {
+      const enrollment = await startEnrollment(interaction);
+      mfaEnrollPage(ctx, await viewOf(ctx, { interaction }), enrollment);
+    } catch (error) {
+      await onPageError(ctx, interaction, error, (view, failure) => failurePage(ctx, view, { code: failure.code }));
+    }
+  });
+
+  router.post('/interaction/:uid/mfa/confirm', async (ctx) => {
+    const interaction = await interactionOrPage(ctx, ctx.params.uid ?? '');
+    if (!interaction) return;
+    const form = await readForm(ctx, interaction.uid);
+    try {
+      const { backupCodes } = await confirmEnrollment(ctx, interaction, String(form.code ?? '').slice(0, 32));
+      backupCodesPage(ctx, await viewOf(ctx, { interaction }), { codes: backupCodes });
+    } catch (error) {
+      const accountId = interaction.session?.accountId;
+      const pending = accountId ? await mfa.pendingTotp(accountId, await accountName(accountId)) : undefined;
+      if (!pending || !(error instanceof AppError) || error.code !== 'TOTP_INVALID') {
+        return onPageError(ctx, interaction, error, (view, failure) => failurePage(ctx, view, { code: failure.code }));
+      }
+      await onPageError(ctx, interaction, error, (view, failure) => mfaEnrollPage(ctx, view, { ...pending, error: { field: 'code', code: failure.code } }));
+    }
+  });
+
+  /** After the backup codes were shown: on to the app (only once this sign-in confirmed an authenticator). */
+  router.post('/interaction/:uid/mfa/continue', async (ctx) => {
+    const interaction = await interactionOrPage(ctx, ctx.params.uid ?? '');
+    if (!interaction) return;
+    await readForm(ctx, interaction.uid);
+    if (!(await mfa.hasPassed(interaction.uid))) return failurePage(ctx, await viewOf(ctx, { interaction }), { code: 'MFA_REQUIRED' });
+    ctx.status = 303;
+    ctx.redirect(await completeMfa(ctx, interaction));
+  });
+
+  router.post('/interaction/:uid/mfa/skip', async (ctx) => {
+    const interaction = await interactionOrPage(ctx, ctx.params.uid ?? '');
+    if (!interaction) return;
+    await readForm(ctx, interaction.uid);
+    try {
+      const redirectTo = await skipEnrollment(ctx, interaction);
+      ctx.status = 303;
+      ctx.redirect(redirectTo);
+    } catch (error) {
+      await onPageError(ctx, interaction, error, (view, failure) => failurePage(ctx, view, { code: failure.code }));
+    }
+  });
+
   router.post('/interaction/:uid/keep', async (ctx) => {
     const interaction = await interactionOrPage(ctx, ctx.params.uid ?? '');
     if (!interaction) return;
@@ -623,6 +835,8 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
           registration: z.boolean(),
           branding: z.object({ name: z.string(), logoUrl: z.string().nullable(), primaryColor: z.string() }),
           pending: z.object({ email: z.string(), purpose: z.string(), reference: z.string(), expiresAt: z.string() }).nullable(),
+          mfa: z.object({ mode: z.enum(['verify', 'enroll', 'offer']) }).nullable(),
+          totpOnlySignIn: z.boolean(),
         }),
         status: 200,
         errors: [400],
@@ -647,6 +861,8 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
             pending: latest
               ? { email: latest.email, purpose: latest.purpose, reference: latest.reference, expiresAt: latest.expiresAt.toISOString() }
               : null,
+            mfa: interaction.prompt.name === 'mfa' ? { mode: (await mfaMode(interaction)).mode } : null,
+            totpOnlySignIn: view.settings.mfa.totpOnlySignIn,
           },
         };
       },
@@ -709,9 +925,74 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
 
   step('/magic-link/verify', z.strictObject({ token: z.string().min(1).max(256) }), (ctx, interaction, body) => finishLink(ctx, interaction, body.token));
   step('/code', z.strictObject({ code: z.string().min(1).max(32) }), (ctx, interaction, body) => finishCode(ctx, interaction, body.code));
-  step('/password', z.strictObject({ email: emailInput, password: z.string().min(1).max(MAX_PASSWORD_LENGTH) }), (ctx, interaction, body) =>
-    finishPassword(ctx, interaction, parseEmail(body.email), body.password),
+  // Password: `requiresTotp` tells a custom UI that the redirect leads to the mfa step (Strapi's shape).
+  api.post(
+    '/password',
+    route(
+      {
+        body: z.strictObject({ email: emailInput, password: z.string().min(1).max(MAX_PASSWORD_LENGTH) }),
+        response: z.object({ redirectTo: z.string(), requiresTotp: z.boolean() }),
+        status: 200,
+        errors: [400, 401, 403, 415, 429],
+      },
+      async ({ body }, ctx) => {
+        const interaction = await loadInteraction(provider(), ctx);
+        const email = parseEmail(body.email);
+        const redirectTo = await finishPassword(ctx, interaction, email, body.password);
+        const user = await users.findByEmail(email);
+        return { body: { redirectTo, requiresTotp: user ? await mfa.hasTotp(user.id) : false } };
+      },
+    ),
   );
+  step('/totp', z.strictObject({ email: emailInput, code: z.string().min(1).max(32) }), (ctx, interaction, body) =>
+    finishTotpOnly(ctx, interaction, parseEmail(body.email), body.code),
+  );
+  api.post(
+    '/mfa',
+    route(
+      {
+        body: z.union([z.strictObject({ code: z.string().min(1).max(32) }), z.strictObject({ backupCode: z.string().min(1).max(64) })]),
+        response: z.object({ redirectTo: z.string(), backupCodesLeft: z.number().int().optional() }),
+        status: 200,
+        errors: [400, 403, 415, 429],
+      },
+      async ({ body }, ctx) => {
+        const interaction = await loadInteraction(provider(), ctx);
+        return { body: await verifySecondFactor(ctx, interaction, body) };
+      },
+    ),
+  );
+  api.post(
+    '/mfa/enroll',
+    route(
+      {
+        response: z.object({ qrCodeUri: z.string(), qrCodeDataUri: z.string(), secret: z.string() }),
+        status: 200,
+        errors: [400, 403, 409],
+      },
+      async (_input, ctx) => {
+        const enrollment = await startEnrollment(await loadInteraction(provider(), ctx));
+        return { body: { qrCodeUri: enrollment.otpauthUri, qrCodeDataUri: enrollment.qrCodeDataUri, secret: enrollment.secret } };
+      },
+    ),
+  );
+  api.post(
+    '/mfa/confirm',
+    route(
+      {
+        body: z.strictObject({ code: z.string().min(1).max(32) }),
+        response: z.object({ backupCodes: z.array(z.string()), redirectTo: z.string() }),
+        status: 200,
+        errors: [400, 403, 409, 415, 429],
+      },
+      async ({ body }, ctx) => {
+        const interaction = await loadInteraction(provider(), ctx);
+        const { backupCodes } = await confirmEnrollment(ctx, interaction, body.code);
+        return { body: { backupCodes, redirectTo: await completeMfa(ctx, interaction) } };
+      },
+    ),
+  );
+  step('/mfa/skip', z.strictObject({}), (ctx, interaction) => skipEnrollment(ctx, interaction));
   step(
     '/one-time-token',
     z.strictObject({ token: z.string().min(1).max(512).optional(), email: z.string().min(1).max(254).optional() }),

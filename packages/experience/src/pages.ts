@@ -96,7 +96,7 @@ export function startPage(
   const { methods } = input.settings;
   const anyEmailMethod = methods.magicLink || methods.emailCode;
   const title = t('signIn.title', { app: view.appName });
-  if (!anyEmailMethod && !methods.password) {
+  if (!anyEmailMethod && !methods.password && !input.settings.mfa.totpOnlySignIn) {
     return page(ctx, view, title, html`<h1>${title}</h1><p>${t('signIn.noMethods')}</p>${backForm(view)}`, input.status);
   }
   page(
@@ -112,6 +112,7 @@ ${field({ id: 'email', name: 'email', type: 'email', label: t('common.email'), v
 ${methods.magicLink ? html`<button type="submit" name="method" value="magic_link">${t('signIn.sendLink')}</button>` : ''}
 ${methods.emailCode ? html`<button type="submit" name="method" value="email_code"${methods.magicLink ? html` class="secondary"` : ''}>${methods.magicLink ? t('signIn.sendCode') : t('signIn.sendCodeOnly')}</button>` : ''}
 ${methods.password ? html`<button type="submit" name="method" value="password"${anyEmailMethod ? html` class="secondary"` : ''}>${t('signIn.usePassword')}</button>` : ''}
+${input.settings.mfa.totpOnlySignIn ? html`<button type="submit" name="method" value="totp" class="secondary">${t('signIn.useTotp')}</button>` : ''}
 </form>
 ${methods.password && input.settings.registration ? html`<p class="links"><a href="/interaction/${view.uid}/register">${t('signIn.register')}</a></p>` : ''}
 ${backForm(view)}`,
@@ -330,5 +331,132 @@ export function linkResentPage(ctx: Context, view: View, input: { email: string;
 <p>${rich(t, 'link.resent', { email: input.email })}</p>
 <p class="muted">${rich(t, 'common.reference', { reference: input.reference })}</p>
 ${backForm(view)}`,
+  );
+}
+
+// --- Second factors ------------------------------------------------------------------------------
+
+/** The authenticator code, or a backup code when the phone is lost. */
+export function mfaVerifyPage(ctx: Context, view: View, input: { error?: FieldError; status?: number }): void {
+  const { t } = view;
+  const codeError = input.error?.field === 'code' ? errorMessage(t, input.error.code) : undefined;
+  const backupError = input.error?.field === 'password' ? errorMessage(t, input.error.code) : undefined;
+  page(
+    ctx,
+    view,
+    t('mfa.title'),
+    html`<h1>${t('mfa.title')}</h1>
+<p>${t('mfa.intro', { app: view.appName })}</p>
+${formError(view, input.error)}
+<form method="post" action="/interaction/${view.uid}/mfa" novalidate>
+${csrfField(view)}
+${field({ id: 'code', name: 'code', type: 'text', label: t('mfa.code'), autocomplete: 'one-time-code', error: codeError, autofocus: true, extra: html` inputmode="numeric" pattern="[0-9 ]*" maxlength="7" class="code"` })}
+<button type="submit">${t('mfa.verify')}</button>
+</form>
+<p class="muted">${t('mfa.useBackup')}</p>
+<form method="post" action="/interaction/${view.uid}/mfa" novalidate>
+${csrfField(view)}
+${field({ id: 'backup-code', name: 'backupCode', type: 'text', label: t('mfa.backupCode'), autocomplete: 'off', error: backupError })}
+<button type="submit" class="secondary">${t('mfa.useBackupSubmit')}</button>
+</form>
+${backForm(view)}`,
+    input.status,
+  );
+}
+
+/** Enrolment, required (inside the sign-in) or offered once (skippable). */
+export function mfaEnrollIntroPage(ctx: Context, view: View, input: { required: boolean }): void {
+  const { t } = view;
+  page(
+    ctx,
+    view,
+    t('mfa.enrollTitle'),
+    html`<h1>${t('mfa.enrollTitle')}</h1>
+<p>${input.required ? t('mfa.enrollRequired', { app: view.appName }) : t('mfa.enrollOffer')}</p>
+<form method="post" action="/interaction/${view.uid}/mfa/enroll">
+${csrfField(view)}<button type="submit" autofocus>${t('mfa.enrollStart')}</button>
+</form>
+${input.required
+  ? backForm(view)
+  : html`<form method="post" action="/interaction/${view.uid}/mfa/skip">
+${csrfField(view)}<button type="submit" class="secondary">${t('mfa.skip')}</button>
+</form>`}`,
+  );
+}
+
+/** The QR code (server-rendered SVG), the key to type by hand, and the code that turns it on. */
+export function mfaEnrollPage(
+  ctx: Context,
+  view: View,
+  input: { qrCodeDataUri: string; secret: string; error?: FieldError; status?: number },
+): void {
+  const { t } = view;
+  const grouped = input.secret.replace(/(.{4})/g, '$1 ').trim();
+  page(
+    ctx,
+    view,
+    t('mfa.enrollTitle'),
+    html`<h1>${t('mfa.enrollTitle')}</h1>
+<p>${t('mfa.scan')}</p>
+<p class="qr"><img src="${input.qrCodeDataUri}" alt="${t('mfa.qrAlt')}" width="200" height="200"></p>
+<p class="muted">${t('mfa.secret')}: <code class="secret" data-secret>${grouped}</code></p>
+<form method="post" action="/interaction/${view.uid}/mfa/confirm" novalidate>
+${csrfField(view)}
+${field({ id: 'code', name: 'code', type: 'text', label: t('mfa.code'), autocomplete: 'one-time-code', error: input.error ? errorMessage(t, input.error.code) : undefined, autofocus: true, extra: html` inputmode="numeric" pattern="[0-9 ]*" maxlength="7" class="code"` })}
+<button type="submit">${t('mfa.confirm')}</button>
+</form>
+${backForm(view)}`,
+    input.status,
+  );
+}
+
+/** Backup codes, shown once, then on to the app. */
+export function backupCodesPage(ctx: Context, view: View, input: { codes: string[] }): void {
+  const { t } = view;
+  page(
+    ctx,
+    view,
+    t('mfa.backupTitle'),
+    html`<h1>${t('mfa.backupTitle')}</h1>
+<p>${t('mfa.backupIntro')}</p>
+<ul class="backup-codes">${input.codes.map((code) => html`<li><code>${code}</code></li>`)}</ul>
+<form method="post" action="/interaction/${view.uid}/mfa/continue">
+${csrfField(view)}<button type="submit" autofocus>${t('mfa.backupSaved')}</button>
+</form>`,
+  );
+}
+
+/** After a backup code: how many are left, then on to the app. */
+export function backupUsedPage(ctx: Context, view: View, input: { remaining: number; redirectTo: string }): void {
+  const { t } = view;
+  page(
+    ctx,
+    view,
+    t('mfa.backupUsedTitle'),
+    html`<h1>${t('mfa.backupUsedTitle')}</h1>
+<p role="status">${t('mfa.backupUsed', { count: input.remaining })}</p>
+<p><a class="button" href="${input.redirectTo}" autofocus>${t('common.continue')}</a></p>`,
+  );
+}
+
+/** TOTP-only sign-in: email and authenticator code on one page, no mail. */
+export function totpOnlyPage(ctx: Context, view: View, input: { email?: string; error?: FieldError; status?: number }): void {
+  const { t } = view;
+  page(
+    ctx,
+    view,
+    t('totp.title'),
+    html`<h1>${t('totp.title')}</h1>
+<p>${t('totp.intro')}</p>
+${formError(view, input.error)}
+<form method="post" action="/interaction/${view.uid}/totp" novalidate>
+${csrfField(view)}
+${field({ id: 'email', name: 'email', type: 'email', label: t('common.email'), value: input.email, autocomplete: 'username email', error: fieldError(view, input.error, 'email'), autofocus: !input.email })}
+${field({ id: 'code', name: 'code', type: 'text', label: t('mfa.code'), autocomplete: 'one-time-code', error: fieldError(view, input.error, 'code'), autofocus: Boolean(input.email), extra: html` inputmode="numeric" pattern="[0-9 ]*" maxlength="7" class="code"` })}
+<button type="submit">${t('totp.submit')}</button>
+</form>
+<p class="links"><a href="/interaction/${view.uid}">${t('sent.otherEmail')}</a></p>
+${backForm(view)}`,
+    input.status,
   );
 }

@@ -1,0 +1,246 @@
+import { decodeJwt } from 'jose';
+import * as oidc from 'openid-client';
+import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
+import { timeStep, totpCode } from '../../src/mfa/index.ts';
+import { CookieClient } from '../helpers/browser-client.ts';
+import { databaseKind, openOwnDatabase, uniqueEmail } from '../helpers/db.ts';
+import { api, createTestApplication, managementToken, mintToken, startTestSesame, type TestSesame } from '../helpers/server.ts';
+
+const REDIRECT_URI = 'http://127.0.0.1:5993/callback';
+
+describe(`second factors in the sign-in (${databaseKind})`, () => {
+  let t: TestSesame;
+  let own: Awaited<ReturnType<typeof openOwnDatabase>>;
+  let config: oidc.Configuration;
+  let admin: string;
+  /** Sesame's clock, which the tests move forward so each TOTP step is fresh. */
+  let offsetSeconds = 0;
+  const now = () => new Date(Date.now() + offsetSeconds * 1000);
+  const advance = (seconds: number) => {
+    offsetSeconds += seconds;
+    t.advanceClock(seconds);
+  };
+  const codeFor = (secret: string) => totpCode(secret, timeStep(now()));
+
+  beforeAll(async () => {
+    own = await openOwnDatabase();
+    t = await startTestSesame({}, { db: own.db });
+    admin = await managementToken(t);
+    const app = await createTestApplication(t, admin, REDIRECT_URI);
+    config = await oidc.discovery(new URL(t.issuer), app.id, app.secret!, undefined, { execute: [oidc.allowInsecureRequests] });
+  });
+  afterAll(async () => {
+    await t?.close();
+    await own?.close();
+  });
+  beforeEach(async () => {
+    await settings({ mfa: { policy: 'off', totpOnlySignIn: false }, methods: { password: false } });
+  });
+
+  async function settings(body: Record<string, unknown>) {
+    const response = await api(t, 'PUT', '/api/sign-in-exp', { token: admin, body });
+    expect(response.status).toBe(200);
+  }
+
+  async function start(extra: Record<string, string>, browser = new CookieClient(t.baseUrl)) {
+    const verifier = oidc.randomPKCECodeVerifier();
+    const state = oidc.randomState();
+    const url = oidc.buildAuthorizationUrl(config, {
+      redirect_uri: REDIRECT_URI,
+      scope: 'openid email',
+      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+      code_challenge_method: 'S256',
+      state,
+      ...extra,
+    });
+    const landing = await browser.follow(url.toString());
+    return { browser, verifier, state, landing, html: await landing.response.text() };
+  }
+
+  /** A one-time-token sign-in up to whatever page follows Continue. */
+  async function signInWithToken(email: string, browser?: CookieClient, extra: Record<string, string> = {}) {
+    const minted = await mintToken(t, admin, { email });
+    const flow = await start({ one_time_token: minted.token, login_hint: email, ...extra }, browser);
+    const next = await flow.browser.submitForm(flow.html, 'one-time-token');
+    return { ...flow, next, page: await next.response.text() };
+  }
+
+  async function redeem(flow: { verifier: string; state: string }, url: URL) {
+    expect(url.origin + url.pathname).toBe(REDIRECT_URI);
+    return oidc.authorizationCodeGrant(config, url, { pkceCodeVerifier: flow.verifier, expectedState: flow.state });
+  }
+
+  /** Enrols an authenticator inside a sign-in (MFA required); answers the secret and the backup codes. */
+  async function enrolDuringSignIn(email: string) {
+    await settings({ mfa: { policy: 'required' } });
+    const flow = await signInWithToken(email);
+    expect(flow.page).toContain('Set up two-step verification');
+    expect(flow.page).not.toContain('/mfa/skip'); // required: no way around it but back to the app
+    const enroll = await flow.browser.submitForm(flow.page, '/mfa/enroll');
+    const qrPage = await enroll.response.text();
+    expect(qrPage).toMatch(/<img src="data:image\/svg\+xml;base64,[A-Za-z0-9+/=]+" alt=/);
+    const secret = /data-secret>([A-Z2-7 ]+)</.exec(qrPage)![1]!.replace(/ /g, '');
+    expect(secret).toHaveLength(32); // 20 bytes in base32
+
+    const wrong = await flow.browser.submitForm(qrPage, '/mfa/confirm', { code: codeFor(secret) === '000000' ? '111111' : '000000' });
+    expect(wrong.response.status).toBe(400);
+    const again = await wrong.response.text();
+    expect(again).toContain(`data-secret>${secret.replace(/(.{4})/g, '$1 ').trim()}<`); // the same key, not a new one
+    const confirmed = await flow.browser.submitForm(again, '/mfa/confirm', { code: codeFor(secret) });
+    const codesPage = await confirmed.response.text();
+    const backupCodes = [...codesPage.matchAll(/<li><code>([A-Z0-9-]+)<\/code><\/li>/g)].map((match) => match[1]!);
+    expect(backupCodes).toHaveLength(10);
+    const done = await flow.browser.submitForm(codesPage, '/mfa/continue');
+    const tokens = await redeem(flow, done.url);
+    return { secret, backupCodes, tokens, browser: flow.browser };
+  }
+
+  it('enrols inside the sign-in when MFA is required, and the tokens say two factors were used', async () => {
+    const email = uniqueEmail('enrol');
+    const { tokens } = await enrolDuringSignIn(email);
+    const claims = tokens.claims()!;
+    expect(claims.email).toBe(email);
+    expect(claims.amr).toEqual(['email', 'otp', 'mfa']);
+    expect(claims.acr).toBe('mfa');
+  });
+
+  it('asks a user with an authenticator after any first factor; a code works once; the session then signs in silently', async () => {
+    const email = uniqueEmail('verify');
+    const { secret } = await enrolDuringSignIn(email);
+    await settings({ mfa: { policy: 'off' } });
+    advance(60);
+
+    const flow = await signInWithToken(email);
+    expect(flow.page).toContain('Two-step verification');
+    const wrong = await flow.browser.submitForm(flow.page, '/mfa', { code: codeFor(secret) === '123456' ? '654321' : '123456' });
+    expect(wrong.response.status).toBe(400);
+    const wrongPage = await wrong.response.text();
+    expect(wrongPage).toContain('aria-describedby="code-error"');
+    const code = codeFor(secret);
+    const done = await flow.browser.submitForm(wrongPage, '/mfa', { code });
+    expect((await redeem(flow, done.url)).claims()!.amr).toEqual(['email', 'otp', 'mfa']);
+
+    // The same code again, in another sign-in within its time step: refused (replay).
+    const replay = await signInWithToken(email);
+    const replayed = await replay.browser.submitForm(replay.page, '/mfa', { code });
+    expect(replayed.response.status).toBe(400);
+
+    // The first browser's session has the second factor: prompt=none signs in without asking.
+    const silent = await start({ prompt: 'none' }, flow.browser);
+    const tokens = await redeem(silent, silent.landing.url);
+    expect(decodeJwt(tokens.id_token!).amr).toEqual(['email', 'otp', 'mfa']);
+
+    // A session with the first factor only is not enough for prompt=none.
+    const halfway = await signInWithToken(email);
+    const none = await start({ prompt: 'none' }, halfway.browser);
+    expect(none.landing.url.searchParams.get('error')).toBe('interaction_required');
+  });
+
+  it('takes a backup code once and says how many are left', async () => {
+    const email = uniqueEmail('backup');
+    const { backupCodes } = await enrolDuringSignIn(email);
+    await settings({ mfa: { policy: 'off' } });
+    const flow = await signInWithToken(email);
+    const used = await flow.browser.submitForm(flow.page, '/mfa', { backupCode: backupCodes[0]!.toLowerCase().replace(/-/g, ' ') });
+    const page = await used.response.text();
+    expect(page).toContain('You have 9 backup codes left');
+    const continueTo = /<a class="button" href="([^"]+)"/.exec(page)![1]!.replace(/&amp;/g, '&');
+    const done = await flow.browser.follow(continueTo);
+    expect((await redeem(flow, done.url)).claims()!.acr).toBe('mfa');
+
+    const again = await signInWithToken(email);
+    const reused = await again.browser.submitForm(again.page, '/mfa', { backupCode: backupCodes[0]! });
+    expect(reused.response.status).toBe(400);
+  });
+
+  it('locks the factor for the sign-in after five wrong codes', async () => {
+    const email = uniqueEmail('lock');
+    const { secret } = await enrolDuringSignIn(email);
+    await settings({ mfa: { policy: 'off' } });
+    advance(60);
+    const flow = await signInWithToken(email);
+    let page = flow.page;
+    const wrong = codeFor(secret) === '000000' ? '111111' : '000000';
+    let last: Response | undefined;
+    for (let attempt = 0; attempt < 5; attempt += 1) {
+      const result = await flow.browser.submitForm(page, '/mfa', { code: wrong });
+      last = result.response;
+      page = await result.response.text();
+    }
+    expect(last!.status).toBe(429);
+    expect(page).toContain('FACTOR_LOCKED');
+    // Even the right code is refused now in this sign-in.
+    const api2 = await flow.browser.request('/api/experience/mfa', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', origin: t.baseUrl },
+      body: JSON.stringify({ code: codeFor(secret) }),
+    });
+    expect(api2.status).toBe(429);
+    expect(await api2.json()).toMatchObject({ code: 'FACTOR_LOCKED' });
+  });
+
+  it('offers enrolment once when MFA is optional; skipping is remembered', async () => {
+    await settings({ mfa: { policy: 'optional' } });
+    const email = uniqueEmail('optional');
+    const flow = await signInWithToken(email);
+    expect(flow.page).toContain('Protect your account');
+    const skipped = await flow.browser.submitForm(flow.page, '/mfa/skip');
+    expect((await redeem(flow, skipped.url)).claims()!.amr).toEqual(['email']);
+    const again = await signInWithToken(email);
+    expect(again.next.url.origin + again.next.url.pathname).toBe(REDIRECT_URI);
+  });
+
+  it('steps up with acr_values=mfa inside an existing session', async () => {
+    const email = uniqueEmail('stepup');
+    const first = await signInWithToken(email);
+    await redeem(first, first.next.url);
+    const stepUp = await start({ acr_values: 'mfa' }, first.browser);
+    expect(stepUp.html).toContain('Set up two-step verification');
+  });
+
+  it('signs in with email + authenticator code alone when TOTP-only sign-in is on; unknown addresses answer like wrong codes', async () => {
+    const email = uniqueEmail('totp-only');
+    const { secret } = await enrolDuringSignIn(email);
+    await settings({ mfa: { policy: 'off', totpOnlySignIn: true } });
+    advance(60);
+    const flow = await start({});
+    expect(flow.html).toContain('value="totp"');
+    const form = await flow.browser.submitForm(flow.html, '/email', { email, method: 'totp' });
+    const page = await form.response.text();
+    const unknown = await flow.browser.submitForm(page, '/totp', { email: uniqueEmail('nobody'), code: codeFor(secret) });
+    const wrong = await flow.browser.submitForm(page, '/totp', { email, code: codeFor(secret) === '000000' ? '111111' : '000000' });
+    expect(unknown.response.status).toBe(400);
+    expect(wrong.response.status).toBe(400);
+    const message = (html: string) => /id="code-error"[^>]*>([^<]+)</.exec(html)?.[1];
+    expect(message(await unknown.response.text())).toBe(message(await wrong.response.text()));
+    const done = await flow.browser.submitForm(page, '/totp', { email, code: codeFor(secret) });
+    expect((await redeem(flow, done.url)).claims()!.amr).toEqual(['otp']);
+  });
+
+  it('password + MFA over the JSON API: requiresTotp, then {code}', async () => {
+    const email = uniqueEmail('pwd-mfa');
+    const { secret } = await enrolDuringSignIn(email);
+    const users = await api(t, 'GET', `/api/users?search=${encodeURIComponent(email)}`, { token: admin });
+    await api(t, 'PATCH', `/api/users/${users.body[0].id}/password`, { token: admin, body: { password: 'a strong password here' } });
+    await settings({ mfa: { policy: 'off' }, methods: { password: true } });
+    advance(60);
+    const flow = await start({});
+    const json = (path: string, body: unknown) =>
+      flow.browser.request(`/api/experience${path}`, {
+        method: 'POST',
+        headers: { 'content-type': 'application/json', origin: t.baseUrl },
+        body: JSON.stringify(body),
+      });
+    const password = await json('/password', { email, password: 'a strong password here' });
+    const answer = (await password.json()) as { redirectTo: string; requiresTotp: boolean };
+    expect(answer.requiresTotp).toBe(true);
+    const mfaStep = await flow.browser.follow(answer.redirectTo);
+    expect(mfaStep.url.pathname).toMatch(/^\/interaction\//);
+    const state = await flow.browser.request('/api/experience');
+    expect(await state.json()).toMatchObject({ prompt: 'mfa', mfa: { mode: 'verify' } });
+    const verified = await json('/mfa', { code: codeFor(secret) });
+    const { redirectTo } = (await verified.json()) as { redirectTo: string };
+    const done = await flow.browser.follow(redirectTo);
+    expect((await redeem(flow, done.url)).claims()!.amr).toEqual(['pwd', 'otp', 'mfa']);
+  });
+});
