@@ -2,6 +2,7 @@ import type { Knex } from 'knex';
 import * as foundation from './20261127000000_foundation.ts';
 import * as organizations from './20261127010000_organizations.ts';
 import * as cookieKeys from './20261127020000_cookie_keys.ts';
+import * as audit from './20261127040000_audit.ts';
 
 type Migration = { name: string; up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -10,6 +11,7 @@ export const migrations: Migration[] = [
   { name: '20261127000000_foundation', ...foundation },
   { name: '20261127010000_organizations', ...organizations },
   { name: '20261127020000_cookie_keys', ...cookieKeys },
+  { name: '20261127040000_audit', ...audit },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

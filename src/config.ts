@@ -19,6 +19,18 @@ const url = (name: string) =>
     }
   }, `${name} must be an absolute http(s) URL`);
 
+/** A whole number in [min, max] with a default; messages name the variable and the unit. */
+const wholeNumber = (name: string, unit: string, bounds: { min: number; max: number; maxLabel?: string; default: number }) =>
+  z.preprocess(
+    emptyToUndefined,
+    z.coerce
+      .number({ message: `${name} must be a number of ${unit}` })
+      .int(`${name} must be a whole number of ${unit}`)
+      .min(bounds.min, `${name} must be at least ${bounds.min}`)
+      .max(bounds.max, `${name} must be at most ${bounds.max}${bounds.maxLabel ? ` (${bounds.maxLabel})` : ''}`)
+      .default(bounds.default),
+  );
+
 const envSchema = z.object({
   PORT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(65535).default(3001)),
   BASE_URL: z.preprocess(emptyToUndefined, url('BASE_URL').optional()),
@@ -95,6 +107,12 @@ const envSchema = z.object({
       .max(3650, 'AUDIT_RETENTION_DAYS must be at most 3650 (ten years)')
       .default(30),
   ),
+  AUDIT_LOG_RETENTION_DAYS: wholeNumber('AUDIT_LOG_RETENTION_DAYS', 'days', { min: 1, max: 3650, maxLabel: 'ten years', default: 90 }),
+  HOOK_DELIVERY_RETENTION_DAYS: wholeNumber('HOOK_DELIVERY_RETENTION_DAYS', 'days', { min: 1, max: 3650, maxLabel: 'ten years', default: 30 }),
+  HOOK_TIMEOUT_MS: wholeNumber('HOOK_TIMEOUT_MS', 'milliseconds', { min: 100, max: 60_000, maxLabel: 'a minute', default: 10_000 }),
+  HOOK_MAX_ATTEMPTS: wholeNumber('HOOK_MAX_ATTEMPTS', 'attempts', { min: 1, max: 20, default: 8 }),
+  HOOK_RETRY_BASE_MS: wholeNumber('HOOK_RETRY_BASE_MS', 'milliseconds', { min: 10, max: 3_600_000, maxLabel: 'an hour', default: 30_000 }),
+  HOOK_POLL_INTERVAL_MS: wholeNumber('HOOK_POLL_INTERVAL_MS', 'milliseconds', { min: 50, max: 600_000, maxLabel: 'ten minutes', default: 5_000 }),
   METRICS_TOKEN: z.preprocess(
     emptyToUndefined,
     z
@@ -126,6 +144,10 @@ export type Config = {
   metricsToken: string | undefined;
   /** The purge of expired and old rows: every `intervalSeconds` (0: never); used tokens kept `auditRetentionDays`. */
   cleanup: { intervalSeconds: number; auditRetentionDays: number };
+  /** Audit log rows are trimmed by the cleanup after `logRetentionDays`. */
+  audit: { logRetentionDays: number };
+  /** Webhook delivery: per-attempt timeout, attempts, backoff, worker poll; delivery log rows kept `deliveryRetentionDays`. */
+  hooks: { timeoutMs: number; maxAttempts: number; retryBaseMs: number; pollIntervalMs: number; deliveryRetentionDays: number };
 };
 
 export class ConfigError extends Error {
@@ -189,5 +211,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     trustProxy: e.TRUST_PROXY,
     metricsToken: e.METRICS_TOKEN,
     cleanup: { intervalSeconds: e.CLEANUP_INTERVAL_SECONDS, auditRetentionDays: e.AUDIT_RETENTION_DAYS },
+    audit: { logRetentionDays: e.AUDIT_LOG_RETENTION_DAYS },
+    hooks: {
+      timeoutMs: e.HOOK_TIMEOUT_MS,
+      maxAttempts: e.HOOK_MAX_ATTEMPTS,
+      retryBaseMs: e.HOOK_RETRY_BASE_MS,
+      pollIntervalMs: e.HOOK_POLL_INTERVAL_MS,
+      deliveryRetentionDays: e.HOOK_DELIVERY_RETENTION_DAYS,
+    },
   };
 }

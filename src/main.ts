@@ -73,7 +73,11 @@ export async function createSesame(options: SesameOptions) {
     logger,
     clock: core.clock,
     intervalMs: config.cleanup.intervalSeconds * 1000,
-    retention: { auditDays: config.cleanup.auditRetentionDays },
+    retention: {
+      auditDays: config.cleanup.auditRetentionDays,
+      auditLogDays: config.audit.logRetentionDays,
+      hookDeliveryDays: config.hooks.deliveryRetentionDays,
+    },
     metrics,
   });
   const bootstrap = await ensureBootstrap(config, applications, options.demoClientId);
@@ -115,6 +119,8 @@ export async function createSesame(options: SesameOptions) {
   });
   app.use(pinOrigin(config.baseUrl));
   app.use(requestLog(logger));
+  // Events published while a request is handled carry its IP, user agent, device fingerprint and id.
+  app.use(core.events.middleware());
   app.use(httpMetrics(metrics));
   app.use(errorHandler(logger));
   app.use(createHealthRouter({ db }).routes());
@@ -172,6 +178,9 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
     invitations,
     keys,
     mailer,
+    events: core.events,
+    audit: core.audit,
+    hooks: core.hooks.service,
     clock: core.clock,
   });
   app.use(managementApi.routes()).use(managementApi.allowedMethods({ throw: true }));
@@ -209,10 +218,11 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
       internalUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
       providers.start();
       cleanup.start();
+      core.hooks.worker.start();
       return server;
     },
     /**
-     * Stops the key poller and the cleanup job and stops accepting
+     * Stops the key poller, the cleanup job and the webhook worker and stops accepting
      * connections; requests in flight may finish for `drainMs` (default
      * 10 s), then the remaining connections are cut. Last, once a cleanup run
      * in flight is done, closes the database when this instance opened it.
@@ -220,6 +230,7 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
     async close({ drainMs = 10_000 }: { drainMs?: number } = {}): Promise<void> {
       providers.stop();
       const cleanupStopped = cleanup.stop();
+      const hooksStopped = core.hooks.worker.stop();
       const listening = server;
       if (listening) {
         draining = true;
@@ -233,6 +244,9 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
         }
       }
       await cleanupStopped;
+      await hooksStopped;
+      // Events of the last requests are written before the database closes.
+      await core.events.flush();
       if (!options.db) await db.destroy();
     },
   };

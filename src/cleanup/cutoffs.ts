@@ -9,9 +9,19 @@ export type RetentionPolicy = {
    * between instances, since each decides expiry by its own clock.
    */
   providerModelGraceSeconds: number;
+  /** Audit log rows are kept this long (AUDIT_LOG_RETENTION_DAYS). */
+  auditLogDays: number;
+  /** Webhook delivery log rows are kept this long after they were queued (HOOK_DELIVERY_RETENTION_DAYS). */
+  hookDeliveryDays: number;
 };
 
-export const DEFAULT_RETENTION: RetentionPolicy = { auditDays: 30, expiredTokenGraceDays: 1, providerModelGraceSeconds: 300 };
+export const DEFAULT_RETENTION: RetentionPolicy = {
+  auditDays: 30,
+  expiredTokenGraceDays: 1,
+  providerModelGraceSeconds: 300,
+  auditLogDays: 90,
+  hookDeliveryDays: 30,
+};
 
 /** Rows are purged when their deciding timestamp is strictly before these instants. */
 export type Cutoffs = {
@@ -23,6 +33,10 @@ export type Cutoffs = {
   consumedBefore: Date;
   /** one_time_tokens.revoked_at */
   revokedBefore: Date;
+  /** audit_logs.created_at */
+  auditLogsBefore: Date;
+  /** hook_deliveries.created_at of deliveries that are over (succeeded or failed) */
+  hookDeliveriesBefore: Date;
 };
 
 const DAY_MS = 24 * 3600 * 1000;
@@ -39,5 +53,7 @@ export function cleanupCutoffs(now: Date, retention: RetentionPolicy): Cutoffs {
     tokensExpiredBefore: before(retention.expiredTokenGraceDays * DAY_MS),
     consumedBefore: audit,
     revokedBefore: audit,
+    auditLogsBefore: before(retention.auditLogDays * DAY_MS),
+    hookDeliveriesBefore: before(retention.hookDeliveryDays * DAY_MS),
   };
 }

@@ -33,13 +33,23 @@ const METRIC_LABELS: Record<CleanupKind, string> = {
   expiredTokens: 'expired_tokens',
   consumedTokens: 'consumed_tokens',
   revokedTokens: 'revoked_tokens',
+  auditLogs: 'audit_logs',
+  hookDeliveries: 'hook_deliveries',
 };
 
-const nothingDeleted = (): Record<CleanupKind, number> => ({ providerModels: 0, expiredTokens: 0, consumedTokens: 0, revokedTokens: 0 });
+const nothingDeleted = (): Record<CleanupKind, number> => ({
+  providerModels: 0,
+  expiredTokens: 0,
+  consumedTokens: 0,
+  revokedTokens: 0,
+  auditLogs: 0,
+  hookDeliveries: 0,
+});
 
 /**
- * Data hygiene: purges expired provider state and one-time tokens, and
- * consumed or revoked tokens once the audit period is over. Every instance
+ * Data hygiene: purges expired provider state and one-time tokens,
+ * consumed or revoked tokens once the audit period is over, and audit log
+ * and webhook delivery rows past their retention. Every instance
  * runs the job; the advisory lock lets one at a time do the work. A run is one
  * transaction of bounded batches (`batchSize` rows per DELETE, at most
  * `maxRowsPerRun` in all), so it never holds its locks long; a backlog is

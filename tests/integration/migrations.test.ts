@@ -17,6 +17,9 @@ const tables = [
   'organization_jit_email_domains',
   'organization_invitations',
   'cookie_keys',
+  'audit_logs',
+  'hooks',
+  'hook_deliveries',
 ];
 
 async function existingTables(db: Database): Promise<string[]> {

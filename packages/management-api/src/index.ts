@@ -1,6 +1,9 @@
 import Router from '@koa/router';
 import type { JSONWebKeySet } from 'jose';
 import type { ApplicationService } from '../../../src/applications/index.ts';
+import type { AuditLog } from '../../../src/audit/index.ts';
+import type { EventBus } from '../../../src/events/index.ts';
+import type { HookService } from '../../../src/hooks/index.ts';
 import type { InvitationService } from '../../../src/invitations/index.ts';
 import type { Mailer } from '../../../src/mail/index.ts';
 import type { KeyService } from '../../../src/oidc/key-service.ts';
@@ -8,9 +11,11 @@ import type { OrganizationRepository, OrganizationService } from '../../../src/o
 import type { TokenService } from '../../../src/tokens/index.ts';
 import type { UserRepository } from '../../../src/users/index.ts';
 import type { UserService } from '../../../src/users/service.ts';
-import { requireManagementToken } from './auth.ts';
+import { auditWrites, requireManagementToken } from './auth.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { registerApplicationRoutes } from './routes/applications.ts';
+import { registerAuditRoutes } from './routes/audit.ts';
+import { registerHookRoutes } from './routes/hooks.ts';
 import { registerConfigRoutes } from './routes/configs.ts';
 import { registerInvitationRoutes } from './routes/invitations.ts';
 import { registerOneTimeTokenRoutes } from './routes/one-time-tokens.ts';
@@ -33,6 +38,9 @@ export type ManagementApiDeps = {
   mailer: Mailer;
   invitations: InvitationService;
   keys: KeyService;
+  events: EventBus;
+  audit: AuditLog;
+  hooks: HookService;
 };
 
 /**
@@ -57,11 +65,14 @@ export function createManagementApiRouter(deps: ManagementApiDeps): Router {
       clientHasAccess: async (clientId) => (await deps.applications.get(clientId))?.managementApiAccess === true,
     }),
   );
+  router.use(auditWrites(deps.events));
   registerOneTimeTokenRoutes(router, deps);
   registerApplicationRoutes(router, deps);
   registerUserRoutes(router, deps);
   registerOrganizationRoutes(router, deps);
   registerInvitationRoutes(router, deps);
   registerConfigRoutes(router, deps);
+  registerAuditRoutes(router, deps);
+  registerHookRoutes(router, deps);
   return router;
 }

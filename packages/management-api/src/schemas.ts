@@ -4,7 +4,7 @@ import { emailSchema, idSchema } from '../../../src/http/guard.ts';
 
 export { emailSchema, idSchema };
 
-const isoDate = z
+export const isoDate = z
   .date()
   .transform((date) => date.toISOString())
   .pipe(z.iso.datetime());
