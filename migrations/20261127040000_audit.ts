@@ -26,6 +26,7 @@ export async function up(knex: Knex): Promise<void> {
     t.index(['user_id', 'created_at']);
     t.index(['email', 'created_at']);
     t.index(['ip', 'created_at']);
+    t.index(['application_id', 'created_at']);
   });
 
   await knex.schema.createTable('hooks', (t) => {

@@ -17,7 +17,7 @@ export type AuditEntry = {
   data: Record<string, unknown>;
 };
 
-export type AuditFilter = { event?: string; userId?: string; email?: string; ip?: string; from?: Date; to?: Date };
+export type AuditFilter = { event?: string; userId?: string; email?: string; ip?: string; applicationId?: string; from?: Date; to?: Date };
 
 type Row = {
   id: string | number;
@@ -62,6 +62,7 @@ export function createAuditRepository(db: Database) {
       if (filter.userId) query.where('user_id', filter.userId);
       if (filter.email) query.where('email', filter.email);
       if (filter.ip) query.where('ip', filter.ip);
+      if (filter.applicationId) query.where('application_id', filter.applicationId);
       if (filter.from) query.where('created_at', '>=', filter.from);
       if (filter.to) query.where('created_at', '<', filter.to);
     });

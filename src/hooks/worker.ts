@@ -80,33 +80,47 @@ export function createHookWorker(deps: { repository: HookRepository; sealKey: Bu
     log[final ? 'warn' : 'debug']({ delivery: delivery.id, hook: delivery.hookId, attempts: delivery.attempts, responseStatus, error }, final ? 'webhook delivery failed for good' : 'webhook delivery failed; will retry');
   }
 
+  const sending = new Set<Promise<void>>();
+  const sendLogged = (delivery: DueDelivery) =>
+    send(delivery).catch((error: unknown) => log.error({ err: error, delivery: delivery.id }, 'recording a webhook delivery failed'));
+
   /** Claims the due deliveries (one batch) and sends them; answers how many. */
   async function runOnce(): Promise<number> {
     const due = await repository.claimDue(clock(), timeoutMs + 30_000, concurrency);
-    await Promise.all(due.map((delivery) => send(delivery).catch((error: unknown) => log.error({ err: error, delivery: delivery.id }, 'recording a webhook delivery failed'))));
+    await Promise.all(due.map(sendLogged));
     return due.length;
   }
 
   let active = false;
   let timer: NodeJS.Timeout | undefined;
-  let running: Promise<void> | undefined;
-  let wakeRequested = false;
+  let claiming: Promise<void> | undefined;
+  let again = false;
 
-  function schedule(delayMs: number) {
-    clearTimeout(timer);
-    timer = setTimeout(loop, delayMs);
-    timer.unref();
-  }
-
-  function loop() {
-    timer = undefined;
-    if (!active || running) return;
-    wakeRequested = false;
-    let full = false;
-    running = runOnce()
+  /**
+   * Fills the free sending slots with due deliveries. Each send frees its slot
+   * when it ends, so one slow receiver holds one slot, not the queue.
+   */
+  function pump(): void {
+    if (!active) return;
+    if (claiming) {
+      again = true;
+      return;
+    }
+    const free = concurrency - sending.size;
+    if (free <= 0) return;
+    again = false;
+    claiming = repository
+      .claimDue(clock(), timeoutMs + 30_000, free)
       .then(
-        (count) => {
-          full = count === concurrency;
+        (due) => {
+          for (const delivery of due) {
+            const sent = sendLogged(delivery).finally(() => {
+              sending.delete(sent);
+              pump();
+            });
+            sending.add(sent);
+          }
+          if (due.length === free) again = true;
         },
         (error: unknown) => {
           if (isDatabaseUnavailable(error)) log.warn({ reason: String((error as Error).message) }, 'webhooks: the database is unreachable; trying again');
@@ -114,9 +128,15 @@ export function createHookWorker(deps: { repository: HookRepository; sealKey: Bu
         },
       )
       .finally(() => {
-        running = undefined;
-        if (active) schedule(full || wakeRequested ? 0 : deps.pollIntervalMs);
+        claiming = undefined;
+        if (again) setImmediate(pump);
       });
+  }
+
+  function poll(): void {
+    pump();
+    timer = setTimeout(poll, deps.pollIntervalMs);
+    timer.unref();
   }
 
   return {
@@ -126,23 +146,22 @@ export function createHookWorker(deps: { repository: HookRepository; sealKey: Bu
       if (active) return;
       active = true;
       if (shutdown.signal.aborted) shutdown = new AbortController();
-      schedule(0);
+      poll();
     },
 
     /** Deliveries were queued: send them now rather than at the next poll. */
     wake(): void {
-      if (!active) return;
-      if (running) wakeRequested = true;
-      else schedule(0);
+      pump();
     },
 
-    /** Stops polling, interrupts sends in flight (they are due again at once) and waits for the run to end. */
+    /** Stops polling, interrupts sends in flight (they are due again at once) and waits for them to be recorded. */
     async stop(): Promise<void> {
       active = false;
       clearTimeout(timer);
       timer = undefined;
       shutdown.abort();
-      await running;
+      await claiming;
+      await Promise.all([...sending]);
     },
   };
 }

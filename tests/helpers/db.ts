@@ -30,20 +30,16 @@ function migratedSnapshot(): Blob {
 }
 
 /**
- * An empty database of its own, for tests that change the schema (migrations):
- * a scratch PostgreSQL database created and dropped around the test, or a
- * fresh PGlite.
+ * An empty database of its own, for tests that change the schema
+ * (migrations) or must not share rows or background workers with other test
+ * files: a scratch PostgreSQL database created here and dropped by `drop()`,
+ * or a fresh PGlite.
  */
-export async function withScratchDatabase(run: (db: Database) => Promise<void>): Promise<void> {
+export async function openScratchDatabase(): Promise<{ db: Database; drop: () => Promise<void> }> {
   const url = process.env.DATABASE_URL;
   if (!url) {
     const db = createDatabase({ kind: 'embedded' });
-    try {
-      await run(db);
-    } finally {
-      await db.destroy();
-    }
-    return;
+    return { db, drop: () => db.destroy() };
   }
   const name = `sesame_scratch_${randomBytes(6).toString('hex')}`;
   const admin = knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: 1 } });
@@ -51,12 +47,22 @@ export async function withScratchDatabase(run: (db: Database) => Promise<void>):
   const scratchUrl = new URL(url);
   scratchUrl.pathname = `/${name}`;
   const db = createDatabase({ kind: 'postgres', url: scratchUrl.toString() });
+  return {
+    db,
+    drop: async () => {
+      await db.destroy();
+      await admin.raw(`DROP DATABASE IF EXISTS ${name}`);
+      await admin.destroy();
+    },
+  };
+}
+
+export async function withScratchDatabase(run: (db: Database) => Promise<void>): Promise<void> {
+  const { db, drop } = await openScratchDatabase();
   try {
     await run(db);
   } finally {
-    await db.destroy();
-    await admin.raw(`DROP DATABASE IF EXISTS ${name}`);
-    await admin.destroy();
+    await drop();
   }
 }
 

@@ -15,6 +15,7 @@ export const listLogsQuery = paginationQuery.extend({
   userId: idSchema.optional(),
   email: z.string().trim().toLowerCase().max(254).optional(),
   ip: z.union([z.ipv4(), z.ipv6()]).optional(),
+  applicationId: idSchema.optional().describe('The application (for Management API writes: the client) behind the event'),
   from: instant.optional().describe('Events at or after this instant'),
   to: instant.optional().describe('Events before this instant'),
 });
@@ -77,7 +78,7 @@ export function registerAuditRoutes(router: Router, { audit }: ManagementApiDeps
       },
       async ({ query }) => {
         const { items, total } = await audit.list(
-          { event: query.event, userId: query.userId, email: query.email, ip: query.ip, from: query.from, to: query.to },
+          { event: query.event, userId: query.userId, email: query.email, ip: query.ip, applicationId: query.applicationId, from: query.from, to: query.to },
           toPage(query),
         );
         return { body: items, headers: totalHeader(total) };
