@@ -10,7 +10,7 @@ import { createOutboxRouter } from '../packages/demo/src/outbox.ts';
 import { createExperienceRouter } from '../packages/experience/src/index.ts';
 import { createManagementApiRouter } from '../packages/management-api/src/index.ts';
 import { ensureBootstrap, type BootstrapResult } from './bootstrap.ts';
-import { createCleanupJob } from './cleanup/index.ts';
+import { createCleanupJob, retentionOf } from './cleanup/index.ts';
 import { createCore } from './core.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createDatabase, migrateWhenReachable, type Database } from './db/index.ts';
@@ -73,11 +73,7 @@ export async function createSesame(options: SesameOptions) {
     logger,
     clock: core.clock,
     intervalMs: config.cleanup.intervalSeconds * 1000,
-    retention: {
-      auditDays: config.cleanup.auditRetentionDays,
-      auditLogDays: config.audit.logRetentionDays,
-      hookDeliveryDays: config.hooks.deliveryRetentionDays,
-    },
+    retention: retentionOf(config),
     metrics,
   });
   const bootstrap = await ensureBootstrap(config, applications, options.demoClientId);

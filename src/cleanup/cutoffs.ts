@@ -1,3 +1,5 @@
+import type { Config } from '../config.ts';
+
 /** How long each kind of row outlives its use. */
 export type RetentionPolicy = {
   /** Consumed and revoked one-time tokens are kept this long after use, for audit (AUDIT_RETENTION_DAYS). */
@@ -22,6 +24,11 @@ export const DEFAULT_RETENTION: RetentionPolicy = {
   auditLogDays: 90,
   hookDeliveryDays: 30,
 };
+
+/** The retention the configuration asks for (AUDIT_RETENTION_DAYS, AUDIT_LOG_RETENTION_DAYS, HOOK_DELIVERY_RETENTION_DAYS). */
+export function retentionOf(config: Pick<Config, 'cleanup' | 'audit' | 'hooks'>): Pick<RetentionPolicy, 'auditDays' | 'auditLogDays' | 'hookDeliveryDays'> {
+  return { auditDays: config.cleanup.auditRetentionDays, auditLogDays: config.audit.logRetentionDays, hookDeliveryDays: config.hooks.deliveryRetentionDays };
+}
 
 /** Rows are purged when their deciding timestamp is strictly before these instants. */
 export type Cutoffs = {

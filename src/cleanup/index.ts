@@ -6,7 +6,7 @@ import type { Metrics } from '../metrics.ts';
 import { cleanupCutoffs, DEFAULT_RETENTION, type RetentionPolicy } from './cutoffs.ts';
 import { purges, type CleanupKind } from './purge.ts';
 
-export { cleanupCutoffs, DEFAULT_RETENTION, type Cutoffs, type RetentionPolicy } from './cutoffs.ts';
+export { cleanupCutoffs, DEFAULT_RETENTION, retentionOf, type Cutoffs, type RetentionPolicy } from './cutoffs.ts';
 export type { CleanupKind } from './purge.ts';
 
 export type CleanupReport = {

@@ -1,4 +1,4 @@
-import { createCleanupJob, type CleanupReport } from '../cleanup/index.ts';
+import { createCleanupJob, retentionOf, type CleanupReport } from '../cleanup/index.ts';
 import { parseOptions } from './args.ts';
 import { fields, type Command } from './context.ts';
 
@@ -7,7 +7,9 @@ const usage = `Usage: sesame cleanup [--json]
 Runs the cleanup the servers run every CLEANUP_INTERVAL_SECONDS, once, now:
 deletes expired provider state (sessions, codes, tokens, grants), one-time
 tokens that expired more than a day ago, and consumed or revoked one-time
-tokens older than AUDIT_RETENTION_DAYS. One run deletes at most 50,000 rows;
+tokens older than AUDIT_RETENTION_DAYS, audit log rows older than
+AUDIT_LOG_RETENTION_DAYS and finished webhook deliveries older than
+HOOK_DELIVERY_RETENTION_DAYS. One run deletes at most 50,000 rows;
 run it again while it says more are left. When a server is running the
 cleanup at the same moment, nothing is done (exit 0).`;
 
@@ -19,6 +21,8 @@ function describe(report: CleanupReport): string {
       ['Expired tokens', String(report.deleted.expiredTokens)],
       ['Consumed tokens', String(report.deleted.consumedTokens)],
       ['Revoked tokens', String(report.deleted.revokedTokens)],
+      ['Audit log rows', String(report.deleted.auditLogs)],
+      ['Webhook deliveries', String(report.deleted.hookDeliveries)],
     ]),
     report.capped ? 'More rows are due: run it again.' : 'Nothing else is due.',
   ].join('\n');
@@ -36,7 +40,7 @@ export const cleanupCommand: Command = {
       logger: context.logger,
       clock: core.clock,
       intervalMs: 0,
-      retention: { auditDays: config.cleanup.auditRetentionDays },
+      retention: retentionOf(config),
     });
     const report = await job.runOnce();
     return { human: describe(report), json: report };

@@ -25,14 +25,16 @@ export type EventBus = ReturnType<typeof createEventBus>;
 /**
  * The in-process event bus. `publish` never throws into its caller: a
  * subscriber's error is logged and swallowed. Its promise resolves once every
- * subscriber has accepted the event (audit row written, deliveries queued);
+ * subscriber has accepted the event (audit row written, deliveries queued),
+ * or after `acceptWaitMs` (2 s) if they are slow, whichever comes first;
  * await it so a following read sees the row, or drop it (`void`) when even
  * that should not wait. Never await it inside a database transaction: on the
  * embedded database (one connection) the subscriber's INSERT would wait for
  * the transaction forever.
  */
-export function createEventBus(deps: { logger: Logger; clock?: () => Date }) {
+export function createEventBus(deps: { logger: Logger; clock?: () => Date; acceptWaitMs?: number }) {
   const clock = deps.clock ?? (() => new Date());
+  const acceptWaitMs = deps.acceptWaitMs ?? 2_000;
   const log = deps.logger.child({ component: 'events' });
   const subscribers = new Set<Subscriber>();
   const storage = new AsyncLocalStorage<RequestContext>();
@@ -65,7 +67,16 @@ export function createEventBus(deps: { logger: Logger; clock?: () => Date }) {
       const done = Promise.all([...subscribers].map((subscriber) => deliver(subscriber, event))).then(() => undefined);
       inFlight.add(done);
       void done.finally(() => inFlight.delete(done));
-      return done;
+      // A subscriber stuck on a slow database holds the caller `acceptWaitMs` at most; it goes on in the background.
+      let timer: NodeJS.Timeout | undefined;
+      const waited = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          log.warn({ event: name, waitedMs: acceptWaitMs }, 'event subscribers are slow; the caller goes on without them');
+          resolve();
+        }, acceptWaitMs);
+        timer.unref();
+      });
+      return Promise.race([done, waited]).finally(() => clearTimeout(timer));
     },
 
     /** Adds a subscriber for every event; returns its removal. */

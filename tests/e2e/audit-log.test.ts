@@ -1,20 +1,10 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { AuditEntry } from '../../src/audit/index.ts';
 import { databaseKind, uniqueEmail } from '../helpers/db.ts';
 import { api, managementToken, mintToken, startTestSesame, type TestSesame } from '../helpers/server.ts';
 
-type LogEntry = {
-  id: string;
-  event: string;
-  createdAt: string;
-  result: 'success' | 'failure';
-  userId: string | null;
-  email: string | null;
-  applicationId: string | null;
-  ip: string | null;
-  userAgent: string | null;
-  deviceFingerprint: string | null;
-  data: Record<string, unknown>;
-};
+/** An audit entry as the API answers it (JSON: the time as a string). */
+type LogEntry = Omit<AuditEntry, 'createdAt'> & { createdAt: string };
 
 describe(`the audit log and stats (${databaseKind})`, () => {
   let t: TestSesame;
