@@ -133,6 +133,7 @@ describe(`webhooks (${databaseKind})`, () => {
       { name: 'x', url: 'ftp://example.com/hook', events: ['User.Created'] },
       { name: 'x', url: 'javascript:alert(1)', events: ['User.Created'] },
       { name: 'x', url: '/relative', events: ['User.Created'] },
+      { name: 'x', url: 'https://user:pass@example.com/hook', events: ['User.Created'] },
       { name: 'x', url: 'https://example.com/hook', events: ['User.Deleted'] },
       { name: 'x', url: 'https://example.com/hook', events: ['ManagementApi.Write'] },
       { name: 'x', url: 'https://example.com/hook', events: [] },

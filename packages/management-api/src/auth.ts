@@ -1,8 +1,6 @@
 import type { Middleware } from 'koa';
 import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
 import { AppError } from '../../../src/errors.ts';
-import type { EventBus } from '../../../src/events/index.ts';
-import { routeOf } from '../../../src/http/middleware.ts';
 
 /**
  * Every Management API call carries a JWT access token minted by our own
@@ -47,32 +45,5 @@ export function requireManagementToken(options: {
       throw new AppError('FORBIDDEN', 'The application behind this token no longer has Management API access.');
     }
     await next();
-  };
-}
-
-const readOnly = new Set(['GET', 'HEAD', 'OPTIONS']);
-
-/**
- * After the token check: every write (any method but GET, HEAD, OPTIONS) is
- * published as `ManagementApi.Write` with the client, the route and the
- * final status, refused ones included. Events published by the services
- * during the request carry the client as their application.
- */
-export function auditWrites(events: EventBus): Middleware {
-  return async (ctx, next) => {
-    const clientId = ctx.state.managementClientId as string;
-    events.annotate({ clientId });
-    if (readOnly.has(ctx.method)) return next();
-    let status = 500;
-    try {
-      await next();
-      status = ctx.status;
-    } catch (error) {
-      const thrown = (error as { status?: unknown }).status;
-      status = typeof thrown === 'number' ? thrown : 500;
-      throw error;
-    } finally {
-      await events.publish('ManagementApi.Write', { clientId, applicationId: clientId, method: ctx.method, path: ctx.path, route: routeOf(ctx), status });
-    }
   };
 }

@@ -1,8 +1,10 @@
 import Router from '@koa/router';
 import type { JSONWebKeySet } from 'jose';
+import type { Middleware } from 'koa';
 import type { ApplicationService } from '../../../src/applications/index.ts';
 import type { AuditLog } from '../../../src/audit/index.ts';
 import type { EventBus } from '../../../src/events/index.ts';
+import { routeOf } from '../../../src/http/middleware.ts';
 import type { HookService } from '../../../src/hooks/index.ts';
 import type { InvitationService } from '../../../src/invitations/index.ts';
 import type { Mailer } from '../../../src/mail/index.ts';
@@ -11,7 +13,7 @@ import type { OrganizationRepository, OrganizationService } from '../../../src/o
 import type { TokenService } from '../../../src/tokens/index.ts';
 import type { UserRepository } from '../../../src/users/index.ts';
 import type { UserService } from '../../../src/users/service.ts';
-import { auditWrites, requireManagementToken } from './auth.ts';
+import { requireManagementToken } from './auth.ts';
 import { buildOpenApiDocument } from './openapi.ts';
 import { registerApplicationRoutes } from './routes/applications.ts';
 import { registerAuditRoutes } from './routes/audit.ts';
@@ -75,4 +77,31 @@ export function createManagementApiRouter(deps: ManagementApiDeps): Router {
   registerAuditRoutes(router, deps);
   registerHookRoutes(router, deps);
   return router;
+}
+
+const readOnly = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * After the token check: every write (any method but GET, HEAD, OPTIONS) is
+ * published as `ManagementApi.Write` with the client, the route and the
+ * final status, refused ones included. Events published by the services
+ * during the request carry the client as their application.
+ */
+export function auditWrites(events: EventBus): Middleware {
+  return async (ctx, next) => {
+    const clientId = ctx.state.managementClientId as string;
+    events.annotate({ clientId });
+    if (readOnly.has(ctx.method)) return next();
+    let status = 500;
+    try {
+      await next();
+      status = ctx.status;
+    } catch (error) {
+      const thrown = (error as { status?: unknown }).status;
+      status = typeof thrown === 'number' ? thrown : 500;
+      throw error;
+    } finally {
+      await events.publish('ManagementApi.Write', { clientId, applicationId: clientId, method: ctx.method, path: ctx.path, route: routeOf(ctx), status });
+    }
+  };
 }

@@ -5,7 +5,11 @@ import { hookEvents } from '../../../../src/hooks/index.ts';
 import type { ManagementApiDeps } from '../index.ts';
 import { idSchema, isoDate, paginationQuery, toPage, totalHeader } from '../schemas.ts';
 
-const hookUrl = z.url({ protocol: /^https?$/, message: 'url must be an absolute http(s) URL' }).max(2048);
+const hookUrl = z
+  .url({ protocol: /^https?$/, message: 'url must be an absolute http(s) URL' })
+  .max(2048)
+  // fetch refuses URLs with credentials; deliveries are authenticated by their signature instead.
+  .refine((value) => !/^[a-z]+:\/\/[^/?#]*@/i.test(value), 'url must not contain a user name or password');
 const events = z.array(z.enum(hookEvents)).min(1, 'subscribe to at least one event').max(hookEvents.length * 2);
 
 export const createHookSchema = z.strictObject({
