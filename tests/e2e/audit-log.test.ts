@@ -50,6 +50,22 @@ describe(`the audit log and stats (${databaseKind})`, () => {
     expect(latest.deviceFingerprint).not.toBe(entries[0]!.deviceFingerprint);
   });
 
+  it('takes the IP from X-Forwarded-For only behind a trusted proxy (TRUST_PROXY=true)', async () => {
+    const forwarded = { 'x-forwarded-for': '203.0.113.9' };
+    const direct = (await api(t, 'POST', '/api/users', { token, body: { primaryEmail: uniqueEmail('direct') }, headers: forwarded })).body;
+    expect((await logs({ userId: direct.id })).entries[0]!.ip).toBe('127.0.0.1');
+
+    const proxied = await startTestSesame({ CLEANUP_INTERVAL_SECONDS: '0', TRUST_PROXY: 'true' }, { db: t.db });
+    try {
+      const proxiedToken = await managementToken(proxied);
+      const user = (await api(proxied, 'POST', '/api/users', { token: proxiedToken, body: { primaryEmail: uniqueEmail('proxied') }, headers: forwarded })).body;
+      const response = await api(proxied, 'GET', `/api/logs?userId=${user.id}`, { token: proxiedToken });
+      expect(response.body[0]).toMatchObject({ event: 'User.Created', ip: '203.0.113.9', applicationId: proxied.m2m.id });
+    } finally {
+      await proxied.close();
+    }
+  });
+
   it('records refused writes with their status, and no reads', async () => {
     const response = await api(t, 'PATCH', '/api/users/no-such-user', { token, body: { name: 'X' } });
     expect(response.status).toBe(404);
