@@ -5,6 +5,7 @@ import * as cookieKeys from './20261127020000_cookie_keys.ts';
 import * as signIn from './20261127025000_sign_in.ts';
 import * as mfa from './20261127026000_mfa.ts';
 import * as abuse from './20261127030000_abuse.ts';
+import * as audit from './20261127040000_audit.ts';
 
 type Migration = { name: string; up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -16,6 +17,7 @@ export const migrations: Migration[] = [
   { name: '20261127025000_sign_in', ...signIn },
   { name: '20261127026000_mfa', ...mfa },
   { name: '20261127030000_abuse', ...abuse },
+  { name: '20261127040000_audit', ...audit },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

@@ -51,16 +51,19 @@ const rate = (name: string, fallback: string) =>
       }),
   );
 
-const seconds = (name: string, fallback: number, min: number, max: number) =>
+/** A whole number in [min, max] with a default; messages name the variable and the unit. */
+const wholeNumber = (name: string, unit: string, bounds: { min: number; max: number; maxLabel?: string; default: number }) =>
   z.preprocess(
     emptyToUndefined,
     z.coerce
-      .number({ message: `${name} must be a number of seconds` })
-      .int(`${name} must be a whole number of seconds`)
-      .min(min, `${name} must be at least ${min}`)
-      .max(max, `${name} must be at most ${max}`)
-      .default(fallback),
+      .number({ message: `${name} must be a number of ${unit}` })
+      .int(`${name} must be a whole number of ${unit}`)
+      .min(bounds.min, `${name} must be at least ${bounds.min}`)
+      .max(bounds.max, `${name} must be at most ${bounds.max}${bounds.maxLabel ? ` (${bounds.maxLabel})` : ''}`)
+      .default(bounds.default),
   );
+
+const seconds = (name: string, fallback: number, min: number, max: number) => wholeNumber(name, 'seconds', { min, max, default: fallback });
 
 const envSchema = z.object({
   PORT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(65535).default(3001)),
@@ -146,6 +149,12 @@ const envSchema = z.object({
   AUTO_BAN_AFTER: rate('AUTO_BAN_AFTER', '5/1h'),
   AUTO_BAN_SECONDS: seconds('AUTO_BAN_SECONDS', 24 * 3600, 60, 366 * 86400),
   BAN_CACHE_SECONDS: seconds('BAN_CACHE_SECONDS', 5, 0, 60),
+  AUDIT_LOG_RETENTION_DAYS: wholeNumber('AUDIT_LOG_RETENTION_DAYS', 'days', { min: 1, max: 3650, maxLabel: 'ten years', default: 90 }),
+  HOOK_DELIVERY_RETENTION_DAYS: wholeNumber('HOOK_DELIVERY_RETENTION_DAYS', 'days', { min: 1, max: 3650, maxLabel: 'ten years', default: 30 }),
+  HOOK_TIMEOUT_MS: wholeNumber('HOOK_TIMEOUT_MS', 'milliseconds', { min: 100, max: 60_000, maxLabel: 'a minute', default: 10_000 }),
+  HOOK_MAX_ATTEMPTS: wholeNumber('HOOK_MAX_ATTEMPTS', 'attempts', { min: 1, max: 20, default: 8 }),
+  HOOK_RETRY_BASE_MS: wholeNumber('HOOK_RETRY_BASE_MS', 'milliseconds', { min: 10, max: 3_600_000, maxLabel: 'an hour', default: 30_000 }),
+  HOOK_POLL_INTERVAL_MS: wholeNumber('HOOK_POLL_INTERVAL_MS', 'milliseconds', { min: 50, max: 600_000, maxLabel: 'ten minutes', default: 5_000 }),
   METRICS_TOKEN: z.preprocess(
     emptyToUndefined,
     z
@@ -177,6 +186,10 @@ export type Config = {
   metricsToken: string | undefined;
   /** The purge of expired and old rows: every `intervalSeconds` (0: never); used tokens kept `auditRetentionDays`. */
   cleanup: { intervalSeconds: number; auditRetentionDays: number };
+  /** Audit log rows are trimmed by the cleanup after `logRetentionDays`. */
+  audit: { logRetentionDays: number };
+  /** Webhook delivery: per-attempt timeout, attempts, backoff, worker poll; delivery log rows kept `deliveryRetentionDays`. */
+  hooks: { timeoutMs: number; maxAttempts: number; retryBaseMs: number; pollIntervalMs: number; deliveryRetentionDays: number };
   /** Each limit, or null when switched off (src/ratelimit/). */
   rateLimits: RateLimitConfig;
   /** IP bans: automatic after `autoBanAfter` refusals (null: never) for `autoBanSeconds`; the ban list is re-read every `cacheSeconds`. */
@@ -260,5 +273,13 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
       tokenMintPerClient: e.RATE_LIMIT_TOKEN_MINT_PER_CLIENT,
     },
     bans: { autoBanAfter: e.AUTO_BAN_AFTER, autoBanSeconds: e.AUTO_BAN_SECONDS, cacheSeconds: e.BAN_CACHE_SECONDS },
+    audit: { logRetentionDays: e.AUDIT_LOG_RETENTION_DAYS },
+    hooks: {
+      timeoutMs: e.HOOK_TIMEOUT_MS,
+      maxAttempts: e.HOOK_MAX_ATTEMPTS,
+      retryBaseMs: e.HOOK_RETRY_BASE_MS,
+      pollIntervalMs: e.HOOK_POLL_INTERVAL_MS,
+      deliveryRetentionDays: e.HOOK_DELIVERY_RETENTION_DAYS,
+    },
   };
 }

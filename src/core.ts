@@ -1,6 +1,9 @@
 import { createApplicationRepository, createApplicationService } from './applications/index.ts';
+import { createAuditLog } from './audit/index.ts';
 import type { Config } from './config.ts';
 import type { Database } from './db/index.ts';
+import { createEventBus } from './events/index.ts';
+import { createHooks } from './hooks/index.ts';
 import { createInvitationRepository, createInvitationService } from './invitations/index.ts';
 import { deriveKey } from './lib/crypto.ts';
 import type { Logger } from './logger.ts';
@@ -25,17 +28,22 @@ export type Core = ReturnType<typeof createCore>;
 export function createCore(deps: { config: Config; db: Database; logger: Logger; clock?: () => Date }) {
   const { config, db, logger } = deps;
   const clock = deps.clock ?? (() => new Date());
+  // Security events: every one is written to the audit log; some are queued for webhooks (sent by the server's worker).
+  const events = createEventBus({ logger, clock });
+  const audit = createAuditLog({ db, events, clock });
+  const hooks = createHooks({ db, events, sealKey: deriveKey(config.secret, 'hook-secrets'), clock, logger, delivery: config.hooks });
   const applications = createApplicationService({
     repository: createApplicationRepository(db),
     sealKey: deriveKey(config.secret, 'application-secrets'),
   });
   const users = createUserRepository(db);
   const organizations = createOrganizationRepository(db);
-  const organizationService = createOrganizationService({ db, organizations, users });
-  const userService = createUserService({ users, organizations, sessions: createSessionStore(db), clock });
+  const organizationService = createOrganizationService({ db, organizations, users, events });
+  const userService = createUserService({ users, organizations, sessions: createSessionStore(db), clock, events });
   const tokens = createTokenService({
     repository: createTokenRepository(db),
     clock,
+    events,
     limits: config.oneTimeTokens,
     unknownOrganizationIds: (ids) => organizations.unknownIds(ids),
   });
@@ -70,6 +78,9 @@ export function createCore(deps: { config: Config; db: Database; logger: Logger;
   });
   return {
     clock,
+    events,
+    audit,
+    hooks,
     applications,
     users,
     userService,

@@ -11,7 +11,7 @@ import { createExperienceRouter } from '../packages/experience/src/index.ts';
 import { createManagementApiRouter } from '../packages/management-api/src/index.ts';
 import { createBanRepository, createBanService, refuseBannedIps } from './bans/index.ts';
 import { ensureBootstrap, type BootstrapResult } from './bootstrap.ts';
-import { createCleanupJob } from './cleanup/index.ts';
+import { createCleanupJob, retentionOf } from './cleanup/index.ts';
 import { createCore } from './core.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createDatabase, migrateWhenReachable, type Database } from './db/index.ts';
@@ -76,7 +76,7 @@ export async function createSesame(options: SesameOptions) {
     logger,
     clock: core.clock,
     intervalMs: config.cleanup.intervalSeconds * 1000,
-    retention: { auditDays: config.cleanup.auditRetentionDays },
+    retention: retentionOf(config),
     metrics,
   });
   const bans = createBanService({ repository: createBanRepository(db), clock: core.clock, cacheMs: config.bans.cacheSeconds * 1000, logger });
@@ -128,6 +128,8 @@ export async function createSesame(options: SesameOptions) {
   });
   app.use(pinOrigin(config.baseUrl));
   app.use(requestLog(logger));
+  // Events published while a request is handled carry its IP, user agent, device fingerprint and id.
+  app.use(core.events.middleware());
   app.use(httpMetrics(metrics));
   app.use(errorHandler(logger));
   app.use(createHealthRouter({ db }).routes());
@@ -197,6 +199,9 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
     keys,
     mailer,
     settings: core.settings,
+    events: core.events,
+    audit: core.audit,
+    hooks: core.hooks.service,
     clock: core.clock,
     limits,
     bans,
@@ -238,10 +243,11 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
       internalUrl = `http://127.0.0.1:${(server.address() as AddressInfo).port}`;
       providers.start();
       cleanup.start();
+      core.hooks.worker.start();
       return server;
     },
     /**
-     * Stops the key poller and the cleanup job and stops accepting
+     * Stops the key poller, the cleanup job and the webhook worker and stops accepting
      * connections; requests in flight may finish for `drainMs` (default
      * 10 s), then the remaining connections are cut. Last, once a cleanup run
      * in flight is done, closes the database when this instance opened it.
@@ -249,6 +255,7 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
     async close({ drainMs = 10_000 }: { drainMs?: number } = {}): Promise<void> {
       providers.stop();
       const cleanupStopped = cleanup.stop();
+      const hooksStopped = core.hooks.worker.stop();
       const listening = server;
       if (listening) {
         draining = true;
@@ -262,6 +269,9 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
         }
       }
       await cleanupStopped;
+      await hooksStopped;
+      // Events of the last requests are written before the database closes.
+      await core.events.flush();
       if (!options.db) await db.destroy();
     },
   };

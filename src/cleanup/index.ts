@@ -6,7 +6,7 @@ import type { Metrics } from '../metrics.ts';
 import { cleanupCutoffs, DEFAULT_RETENTION, type RetentionPolicy } from './cutoffs.ts';
 import { purges, type CleanupKind } from './purge.ts';
 
-export { cleanupCutoffs, DEFAULT_RETENTION, type Cutoffs, type RetentionPolicy } from './cutoffs.ts';
+export { cleanupCutoffs, DEFAULT_RETENTION, retentionOf, type Cutoffs, type RetentionPolicy } from './cutoffs.ts';
 export type { CleanupKind } from './purge.ts';
 
 export type CleanupReport = {
@@ -35,6 +35,8 @@ const METRIC_LABELS: Record<CleanupKind, string> = {
   revokedTokens: 'revoked_tokens',
   expiredBans: 'expired_bans',
   rateLimits: 'rate_limits',
+  auditLogs: 'audit_logs',
+  hookDeliveries: 'hook_deliveries',
 };
 
 const nothingDeleted = (): Record<CleanupKind, number> => ({
@@ -44,12 +46,14 @@ const nothingDeleted = (): Record<CleanupKind, number> => ({
   revokedTokens: 0,
   expiredBans: 0,
   rateLimits: 0,
+  auditLogs: 0,
+  hookDeliveries: 0,
 });
 
 /**
  * Data hygiene: purges expired provider state, one-time tokens, IP bans and
- * rate-limit counters, and consumed or revoked tokens once the audit period
- * is over. Every instance
+ * rate-limit counters, consumed or revoked tokens once the audit period is
+ * over, and audit log and webhook delivery rows past their retention. Every instance
  * runs the job; the advisory lock lets one at a time do the work. A run is one
  * transaction of bounded batches (`batchSize` rows per DELETE, at most
  * `maxRowsPerRun` in all), so it never holds its locks long; a backlog is

@@ -1,7 +1,15 @@
 import type { Knex } from 'knex';
 import type { Cutoffs } from './cutoffs.ts';
 
-export type CleanupKind = 'providerModels' | 'expiredTokens' | 'consumedTokens' | 'revokedTokens' | 'expiredBans' | 'rateLimits';
+export type CleanupKind =
+  | 'providerModels'
+  | 'expiredTokens'
+  | 'consumedTokens'
+  | 'revokedTokens'
+  | 'expiredBans'
+  | 'rateLimits'
+  | 'auditLogs'
+  | 'hookDeliveries';
 
 /** Deletes up to `limit` rows of one kind inside the run's transaction; answers how many. */
 export type Purge = { kind: CleanupKind; deleteBatch(trx: Knex, cutoffs: Cutoffs, limit: number): Promise<number> };
@@ -32,8 +40,8 @@ const tokens = (trx: Knex, pick: (query: Knex.QueryBuilder) => void, limit: numb
  * (a token is used after it is made) and lets PostgreSQL walk the created_at
  * index instead of scanning the table.
  *
- * Audit logs: when an audit log table lands, trimming it past the audit period
- * is one more entry here (with its kind and a cutoff in cutoffs.ts).
+ * Audit logs go by age alone; webhook deliveries by age once they are over
+ * (a pending one is kept until it succeeds or fails for good).
  */
 export const purges: Purge[] = [
   {
@@ -73,5 +81,14 @@ export const purges: Purge[] = [
     kind: 'rateLimits',
     deleteBatch: (trx, cutoffs, limit) =>
       deleteByKey(trx, 'rate_limits', ['key'], (q) => q.where('expire', '<', cutoffs.expiredBefore.getTime()), limit),
+  },
+  {
+    kind: 'auditLogs',
+    deleteBatch: (trx, cutoffs, limit) => deleteByKey(trx, 'audit_logs', ['id'], (q) => q.where('created_at', '<', cutoffs.auditLogsBefore), limit),
+  },
+  {
+    kind: 'hookDeliveries',
+    deleteBatch: (trx, cutoffs, limit) =>
+      deleteByKey(trx, 'hook_deliveries', ['id'], (q) => q.whereIn('status', ['succeeded', 'failed']).andWhere('created_at', '<', cutoffs.hookDeliveriesBefore), limit),
   },
 ];

@@ -1,4 +1,4 @@
-import { createCleanupJob, type CleanupReport } from '../cleanup/index.ts';
+import { createCleanupJob, retentionOf, type CleanupReport } from '../cleanup/index.ts';
 import { parseOptions } from './args.ts';
 import { fields, type Command } from './context.ts';
 
@@ -7,7 +7,9 @@ const usage = `Usage: sesame cleanup [--json]
 Runs the cleanup the servers run every CLEANUP_INTERVAL_SECONDS, once, now:
 deletes expired provider state (sessions, codes, tokens, grants), one-time
 tokens that expired more than a day ago, and consumed or revoked one-time
-tokens older than AUDIT_RETENTION_DAYS. One run deletes at most 50,000 rows;
+tokens older than AUDIT_RETENTION_DAYS, audit log rows older than
+AUDIT_LOG_RETENTION_DAYS and finished webhook deliveries older than
+HOOK_DELIVERY_RETENTION_DAYS. One run deletes at most 50,000 rows;
 run it again while it says more are left. When a server is running the
 cleanup at the same moment, nothing is done (exit 0).`;
 
@@ -21,6 +23,8 @@ function describe(report: CleanupReport): string {
       ['Revoked tokens', String(report.deleted.revokedTokens)],
       ['Expired IP bans', String(report.deleted.expiredBans)],
       ['Rate-limit counters', String(report.deleted.rateLimits)],
+      ['Audit log rows', String(report.deleted.auditLogs)],
+      ['Webhook deliveries', String(report.deleted.hookDeliveries)],
     ]),
     report.capped ? 'More rows are due: run it again.' : 'Nothing else is due.',
   ].join('\n');
@@ -38,7 +42,7 @@ export const cleanupCommand: Command = {
       logger: context.logger,
       clock: core.clock,
       intervalMs: 0,
-      retention: { auditDays: config.cleanup.auditRetentionDays },
+      retention: retentionOf(config),
     });
     const report = await job.runOnce();
     return { human: describe(report), json: report };

@@ -73,7 +73,7 @@ export const usersCommand: Command = {
       // Read before opening the database: a missing pipe fails fast.
       const password = values['password-stdin'] ? await passwordFromStdin(context) : undefined;
       const { core } = await context.services();
-      const user = await core.userService.create({ primaryEmail: email, name, password });
+      const user = await core.userService.create({ primaryEmail: email, name, password }, 'cli');
       const human = [
         `Created user ${user.id}.`,
         fields(

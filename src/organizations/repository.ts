@@ -245,14 +245,15 @@ export function createOrganizationRepository(db: Database) {
     /**
      * Joins the user to an organization with its JIT default roles plus
      * `extraRoleIds`, in one transaction; joining twice changes nothing but
-     * adds missing roles.
+     * adds missing roles. Answers whether the membership is new.
      */
-    async provision(organizationId: string, userId: string, extraRoleIds: string[] = []) {
-      await db.transaction(async (trx) => {
-        await trx('organization_user_relations')
+    async provision(organizationId: string, userId: string, extraRoleIds: string[] = []): Promise<boolean> {
+      return db.transaction(async (trx) => {
+        const inserted = await trx('organization_user_relations')
           .insert({ organization_id: organizationId, user_id: userId })
           .onConflict(['organization_id', 'user_id'])
-          .ignore();
+          .ignore()
+          .returning('user_id');
         const jit = (await trx('organization_jit_roles').where({ organization_id: organizationId }).select('organization_role_id')).map(
           (row: { organization_role_id: string }) => row.organization_role_id,
         );
@@ -263,6 +264,7 @@ export function createOrganizationRepository(db: Database) {
             .onConflict(['organization_id', 'user_id', 'organization_role_id'])
             .ignore();
         }
+        return inserted.length > 0;
       });
     },
   };

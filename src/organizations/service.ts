@@ -1,5 +1,6 @@
 import type { Database } from '../db/index.ts';
 import { AppError } from '../errors.ts';
+import type { EventBus } from '../events/index.ts';
 import { generateId } from '../lib/ids.ts';
 import type { UserRepository } from '../users/index.ts';
 import type { Organization, OrganizationRepository, OrganizationRole, Page } from './repository.ts';
@@ -9,8 +10,16 @@ const isUniqueViolation = (error: unknown) => (error as { code?: string }).code 
 export type OrganizationService = ReturnType<typeof createOrganizationService>;
 
 /** The rules around organizations: existence checks, conflicts, and just-in-time provisioning. */
-export function createOrganizationService(deps: { db: Database; organizations: OrganizationRepository; users: UserRepository }) {
-  const { db, organizations: repo, users } = deps;
+export function createOrganizationService(deps: { db: Database; organizations: OrganizationRepository; users: UserRepository; events: EventBus }) {
+  const { db, organizations: repo, users, events } = deps;
+
+  /** Published after the change is committed (never inside a transaction: see EventBus.publish). */
+  const membershipUpdated = (
+    organizationId: string,
+    userId: string,
+    change: 'added' | 'removed' | 'roles_changed',
+    extra: { organizationRoleIds?: string[]; source?: string } = {},
+  ) => events.publish('Organization.Membership.Updated', { organizationId, userId, change, source: 'management_api', ...extra });
 
   async function mustExist(id: string): Promise<Organization> {
     const org = await repo.findById(id);
@@ -36,6 +45,13 @@ export function createOrganizationService(deps: { db: Database; organizations: O
   async function memberMustExist(organizationId: string, userId: string) {
     await mustExist(organizationId);
     if (!(await repo.isMember(organizationId, userId))) throw new AppError('NOT_FOUND', 'This user is not a member of the organization.');
+  }
+
+  /** The member's roles after a change, published with it. */
+  async function rolesChanged(organizationId: string, userId: string) {
+    const roles = await repo.rolesOfMember(organizationId, userId);
+    await membershipUpdated(organizationId, userId, 'roles_changed', { organizationRoleIds: roles.map((role) => role.id) });
+    return roles;
   }
 
   async function roleNameFree<T>(write: () => Promise<T>): Promise<T> {
@@ -100,10 +116,12 @@ export function createOrganizationService(deps: { db: Database; organizations: O
           throw new AppError('CONFLICT', `Already members of the organization: ${already.join(', ')}.`, { existingMemberIds: already });
         }
       });
+      for (const userId of unique) await membershipUpdated(id, userId, 'added');
     },
     async removeMember(id: string, userId: string) {
       await mustExist(id);
       if (!(await repo.removeMember(id, userId))) throw new AppError('NOT_FOUND', 'This user is not a member of the organization.');
+      await membershipUpdated(id, userId, 'removed');
     },
     async rolesOfMember(id: string, userId: string) {
       await memberMustExist(id, userId);
@@ -112,16 +130,17 @@ export function createOrganizationService(deps: { db: Database; organizations: O
     async addMemberRoles(id: string, userId: string, roleIds: string[]) {
       await memberMustExist(id, userId);
       await repo.assignRoles(id, userId, await knownRoles(roleIds));
-      return repo.rolesOfMember(id, userId);
+      return rolesChanged(id, userId);
     },
     async replaceMemberRoles(id: string, userId: string, roleIds: string[]) {
       await memberMustExist(id, userId);
       await repo.replaceRoles(id, userId, await knownRoles(roleIds));
-      return repo.rolesOfMember(id, userId);
+      return rolesChanged(id, userId);
     },
     async removeMemberRole(id: string, userId: string, roleId: string) {
       await memberMustExist(id, userId);
       if (!(await repo.removeRole(id, userId, roleId))) throw new AppError('NOT_FOUND', 'The member does not have this role.');
+      await rolesChanged(id, userId);
     },
 
     // Just-in-time provisioning
@@ -147,7 +166,11 @@ export function createOrganizationService(deps: { db: Database; organizations: O
       if (!(await repo.findById(organizationId))) return;
       // Roles deleted since the invitation was made are skipped.
       const unknown = new Set(roleIds.length > 0 ? await repo.unknownRoleIds(roleIds) : []);
-      await repo.provision(organizationId, userId, roleIds.filter((id) => !unknown.has(id)));
+      const known = roleIds.filter((id) => !unknown.has(id));
+      const added = await repo.provision(organizationId, userId, known);
+      if (added || known.length > 0) {
+        await membershipUpdated(organizationId, userId, added ? 'added' : 'roles_changed', { organizationRoleIds: known, source: 'invitation' });
+      }
     },
 
     /**
@@ -163,7 +186,9 @@ export function createOrganizationService(deps: { db: Database; organizations: O
       }
       const domain = input.newUserEmail?.split('@')[1];
       if (domain) for (const id of await repo.organizationIdsForEmailDomain(domain)) existing.add(id);
-      for (const id of existing) await repo.provision(id, input.userId);
+      for (const id of existing) {
+        if (await repo.provision(id, input.userId)) await membershipUpdated(id, input.userId, 'added', { source: 'sign_in' });
+      }
       return [...existing];
     },
   };

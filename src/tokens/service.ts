@@ -1,4 +1,5 @@
 import { AppError } from '../errors.ts';
+import type { EventBus } from '../events/index.ts';
 import { generateId } from '../lib/ids.ts';
 import { consumeFailure, generateOneTimeToken, hashOneTimeToken, normalizeEmail, type TokenContext, type TokenRecord } from './core.ts';
 import type { TokenFilter, TokenRepository } from './repository.ts';
@@ -12,11 +13,12 @@ export type TokenLimits = { defaultExpiresIn: number; maxExpiresIn: number };
 export function createTokenService(deps: {
   repository: TokenRepository;
   clock: () => Date;
+  events: EventBus;
   limits: TokenLimits;
   /** Returns the ids among `ids` that do not name an organization. */
   unknownOrganizationIds: (ids: string[]) => Promise<string[]>;
 }) {
-  const { repository, clock, limits } = deps;
+  const { repository, clock, events, limits } = deps;
   return {
     limits,
 
@@ -53,6 +55,12 @@ export function createTokenService(deps: {
         },
         { revokePrevious: input.revokePrevious },
       );
+      await events.publish('OneTimeToken.Created', {
+        tokenId: record.id,
+        email: record.email,
+        expiresAt: record.expiresAt.toISOString(),
+        ...(context.jitOrganizationIds && { organizationIds: context.jitOrganizationIds }),
+      });
       return { ...record, token };
     },
 
@@ -63,7 +71,10 @@ export function createTokenService(deps: {
     /** Revokes an active token; revoking a revoked token changes nothing. Used tokens cannot be revoked. */
     async revoke(id: string): Promise<TokenRecord> {
       const revoked = await repository.revoke(id, clock());
-      if (revoked) return revoked;
+      if (revoked) {
+        await events.publish('OneTimeToken.Revoked', { tokenId: revoked.id, email: revoked.email });
+        return revoked;
+      }
       const record = await repository.findById(id);
       if (!record) throw new AppError('NOT_FOUND', 'No one-time token has this id.');
       if (record.status === 'revoked') return record;

@@ -1,5 +1,6 @@
 import { hash as argon2Hash, verify as argon2Verify } from '@node-rs/argon2';
 import { AppError } from '../errors.ts';
+import type { EventBus } from '../events/index.ts';
 import { generateId } from '../lib/ids.ts';
 import type { SessionStore } from '../oidc/sessions.ts';
 import type { OrganizationRepository } from '../organizations/index.ts';
@@ -29,8 +30,9 @@ export function createUserService(deps: {
   organizations: OrganizationRepository;
   sessions: SessionStore;
   clock: () => Date;
+  events: EventBus;
 }) {
-  const { users, organizations, sessions, clock } = deps;
+  const { users, organizations, sessions, clock, events } = deps;
 
   async function mustExist(id: string): Promise<User> {
     const user = await users.findById(id);
@@ -51,9 +53,10 @@ export function createUserService(deps: {
   return {
     mustExist,
 
-    async create(input: { primaryEmail?: string | null; name?: string | null; avatar?: string | null; password?: string }) {
+    /** `source` says who asked, for the audit log and webhooks (`cli` from the CLI). */
+    async create(input: { primaryEmail?: string | null; name?: string | null; avatar?: string | null; password?: string }, source = 'management_api') {
       const passwordHash = input.password ? await hashPassword(input.password) : null;
-      return guardEmail(() =>
+      const user = await guardEmail(() =>
         users.insert({
           id: generateId(),
           primaryEmail: input.primaryEmail ? normalizeEmail(input.primaryEmail) : null,
@@ -65,6 +68,8 @@ export function createUserService(deps: {
           now: clock(),
         }),
       );
+      await events.publish('User.Created', { userId: user.id, email: user.primaryEmail, source });
+      return user;
     },
 
     list: (filter: { search?: string }, page: { page: number; pageSize: number }) => users.list(filter, page),
@@ -96,6 +101,7 @@ export function createUserService(deps: {
       await mustExist(id);
       const updated = (await users.update(id, { isSuspended }, clock()))!;
       if (isSuspended) await sessions.endForAccount(id);
+      await events.publish('User.Suspended', { userId: id, email: updated.primaryEmail, isSuspended }, { result: 'success' });
       return updated;
     },
 

@@ -117,9 +117,9 @@ describe(`applications in the Management API (${databaseKind})`, () => {
     });
 
     it('refuses unknown fields, also inside oidcClientMetadata, naming them', async () => {
-      const top = await call('POST', '/api/applications', { name: 'x', type: 'SPA', isThirdParty: true });
+      const top = await call('POST', '/api/applications', { name: 'x', type: 'SPA', isAdmin: true });
       expect(top.status).toBe(400);
-      expect(top.body.message).toContain('isThirdParty');
+      expect(top.body.message).toContain('isAdmin');
       const nested = await call('POST', '/api/applications', { name: 'x', type: 'SPA', oidcClientMetadata: { grantTypes: ['implicit'] } });
       expect(nested.status).toBe(400);
       expect(nested.body.message).toContain('grantTypes');
@@ -265,8 +265,8 @@ describe(`applications in the Management API (${databaseKind})`, () => {
 
     it('names an unknown field it refuses', async () => {
       const app = await createApp({ name: 'Backend', type: 'MachineToMachine' });
-      const response = await call('PATCH', `/api/applications/${app.id}`, { isThirdParty: true });
-      expect(response.body.message).toContain('isThirdParty');
+      const response = await call('PATCH', `/api/applications/${app.id}`, { isAdmin: true });
+      expect(response.body.message).toContain('isAdmin');
     });
 
     it('answers 404 for an unknown application', async () => {

@@ -30,25 +30,16 @@ function migratedSnapshot(): Blob {
 }
 
 /**
- * An empty database of its own, for tests that change the schema (migrations):
- * a scratch PostgreSQL database created and dropped around the test, or a
- * fresh PGlite.
+ * An empty database of its own, for tests that change the schema
+ * (migrations) or must not share rows or background workers with other test
+ * files: a scratch PostgreSQL database created here and dropped by `drop()`,
+ * or a fresh PGlite.
  */
-export async function withScratchDatabase(run: (db: Database) => Promise<void>): Promise<void> {
-  const scratch = await openScratchDatabase();
-  try {
-    await run(scratch.db);
-  } finally {
-    await scratch.close();
-  }
-}
-
-/** An empty database of its own: a PostgreSQL database created here and dropped by `close`, or a fresh PGlite. */
-async function openScratchDatabase(): Promise<{ db: Database; close: () => Promise<void> }> {
+export async function openScratchDatabase(): Promise<{ db: Database; drop: () => Promise<void> }> {
   const url = process.env.DATABASE_URL;
   if (!url) {
     const db = createDatabase({ kind: 'embedded' });
-    return { db, close: () => db.destroy() };
+    return { db, drop: () => db.destroy() };
   }
   const name = `sesame_scratch_${randomBytes(6).toString('hex')}`;
   const admin = knexFactory({ client: 'pg', connection: url, pool: { min: 0, max: 1 } });
@@ -58,12 +49,21 @@ async function openScratchDatabase(): Promise<{ db: Database; close: () => Promi
   const db = createDatabase({ kind: 'postgres', url: scratchUrl.toString() });
   return {
     db,
-    close: async () => {
+    drop: async () => {
       await db.destroy();
       await admin.raw(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`);
       await admin.destroy();
     },
   };
+}
+
+export async function withScratchDatabase(run: (db: Database) => Promise<void>): Promise<void> {
+  const { db, drop } = await openScratchDatabase();
+  try {
+    await run(db);
+  } finally {
+    await drop();
+  }
 }
 
 export const uniqueEmail = (label = 'user') => `${label}-${randomBytes(5).toString('hex')}@example.test`;
@@ -81,5 +81,5 @@ export async function openOwnDatabase(): Promise<{ db: Database; close: () => Pr
   }
   const own = await openScratchDatabase();
   await migrateToLatest(own.db);
-  return own;
+  return { db: own.db, close: own.drop };
 }

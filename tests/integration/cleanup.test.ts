@@ -270,7 +270,7 @@ describe(`the cleanup job (${databaseKind})`, () => {
 
       const runs = lines.filter((line) => line.job === 'cleanup');
       const info = runs.filter((line) => line.level === 30);
-      expect(info).toEqual([expect.objectContaining({ msg: 'cleanup purged expired and old rows', total: 1, deleted: { providerModels: 1, expiredTokens: 0, consumedTokens: 0, revokedTokens: 0, expiredBans: 0, rateLimits: 0 } })]);
+      expect(info).toEqual([expect.objectContaining({ msg: 'cleanup purged expired and old rows', total: 1, deleted: { providerModels: 1, expiredTokens: 0, consumedTokens: 0, revokedTokens: 0, expiredBans: 0, rateLimits: 0, auditLogs: 0, hookDeliveries: 0 } })]);
       expect(runs.filter((line) => line.level !== 30).every((line) => line.level === 20 && line.msg === 'cleanup found nothing to purge')).toBe(true);
       expect(await metrics.registry.getSingleMetricAsString('sesame_cleanup_deleted_total')).toContain('sesame_cleanup_deleted_total{kind="provider_models"} 1');
     });

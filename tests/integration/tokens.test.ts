@@ -1,7 +1,9 @@
 import { randomBytes } from 'node:crypto';
+import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/index.ts';
 import { AppError } from '../../src/errors.ts';
+import { createEventBus } from '../../src/events/index.ts';
 import { createTokenRepository, createTokenService, type TokenService } from '../../src/tokens/index.ts';
 import { databaseKind, openTestDatabase, uniqueEmail } from '../helpers/db.ts';
 
@@ -29,6 +31,7 @@ describe(`one-time tokens (${databaseKind})`, () => {
     tokens = createTokenService({
       repository: createTokenRepository(db),
       clock,
+      events: createEventBus({ logger: pino({ level: 'silent' }) }),
       limits,
       // As in src/main.ts until organizations exist: no id names one.
       unknownOrganizationIds: async (ids) => ids,

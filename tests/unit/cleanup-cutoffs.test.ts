@@ -23,14 +23,22 @@ describe('the cleanup cutoffs', () => {
   });
 
   it('follow the configured audit period and graces', () => {
-    const cutoffs = cleanupCutoffs(now, { auditDays: 90, expiredTokenGraceDays: 2, providerModelGraceSeconds: 0 });
+    const cutoffs = cleanupCutoffs(now, { auditDays: 90, expiredTokenGraceDays: 2, providerModelGraceSeconds: 0, auditLogDays: 7, hookDeliveryDays: 3 });
     expect(cutoffs).toEqual({
       providerModelsExpiredBefore: now,
       tokensExpiredBefore: ago(2 * DAY),
       consumedBefore: ago(90 * DAY),
       revokedBefore: ago(90 * DAY),
       expiredBefore: now,
+      auditLogsBefore: ago(7 * DAY),
+      hookDeliveriesBefore: ago(3 * DAY),
     });
+  });
+
+  it('keep audit log rows 90 days and webhook delivery rows 30 days by default', () => {
+    const cutoffs = cleanupCutoffs(now, DEFAULT_RETENTION);
+    expect(cutoffs.auditLogsBefore).toEqual(ago(90 * DAY));
+    expect(cutoffs.hookDeliveriesBefore).toEqual(ago(30 * DAY));
   });
 
   it('move with the clock they are given', () => {

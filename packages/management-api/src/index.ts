@@ -1,7 +1,12 @@
 import Router from '@koa/router';
 import type { JSONWebKeySet } from 'jose';
+import type { Middleware } from 'koa';
 import type { ApplicationService } from '../../../src/applications/index.ts';
 import type { BanService } from '../../../src/bans/index.ts';
+import type { AuditLog } from '../../../src/audit/index.ts';
+import type { EventBus } from '../../../src/events/index.ts';
+import { routeOf } from '../../../src/http/middleware.ts';
+import type { HookService } from '../../../src/hooks/index.ts';
 import type { InvitationService } from '../../../src/invitations/index.ts';
 import type { Mailer } from '../../../src/mail/index.ts';
 import type { KeyService } from '../../../src/oidc/key-service.ts';
@@ -15,6 +20,8 @@ import { buildOpenApiDocument } from './openapi.ts';
 import type { SettingsService } from '../../../src/settings/index.ts';
 import { registerApplicationRoutes } from './routes/applications.ts';
 import { registerBannedIpRoutes } from './routes/banned-ips.ts';
+import { registerAuditRoutes } from './routes/audit.ts';
+import { registerHookRoutes } from './routes/hooks.ts';
 import { registerConfigRoutes } from './routes/configs.ts';
 import { registerInvitationRoutes } from './routes/invitations.ts';
 import { registerOneTimeTokenRoutes } from './routes/one-time-tokens.ts';
@@ -41,6 +48,9 @@ export type ManagementApiDeps = {
   settings: SettingsService;
   limits: RateLimits;
   bans: BanService;
+  events: EventBus;
+  audit: AuditLog;
+  hooks: HookService;
 };
 
 /**
@@ -65,6 +75,7 @@ export function createManagementApiRouter(deps: ManagementApiDeps): Router {
       clientHasAccess: async (clientId) => (await deps.applications.get(clientId))?.managementApiAccess === true,
     }),
   );
+  router.use(auditWrites(deps.events));
   registerOneTimeTokenRoutes(router, deps);
   registerApplicationRoutes(router, deps);
   registerUserRoutes(router, deps);
@@ -73,5 +84,34 @@ export function createManagementApiRouter(deps: ManagementApiDeps): Router {
   registerConfigRoutes(router, deps);
   registerSignInExperienceRoutes(router, deps);
   registerBannedIpRoutes(router, deps);
+  registerAuditRoutes(router, deps);
+  registerHookRoutes(router, deps);
   return router;
+}
+
+const readOnly = new Set(['GET', 'HEAD', 'OPTIONS']);
+
+/**
+ * After the token check: every write (any method but GET, HEAD, OPTIONS) is
+ * published as `ManagementApi.Write` with the client, the route and the
+ * final status, refused ones included. Events published by the services
+ * during the request carry the client as their application.
+ */
+export function auditWrites(events: EventBus): Middleware {
+  return async (ctx, next) => {
+    const clientId = ctx.state.managementClientId as string;
+    events.annotate({ clientId });
+    if (readOnly.has(ctx.method)) return next();
+    let status = 500;
+    try {
+      await next();
+      status = ctx.status;
+    } catch (error) {
+      const thrown = (error as { status?: unknown }).status;
+      status = typeof thrown === 'number' ? thrown : 500;
+      throw error;
+    } finally {
+      await events.publish('ManagementApi.Write', { clientId, applicationId: clientId, method: ctx.method, path: ctx.path, route: routeOf(ctx), status });
+    }
+  };
 }

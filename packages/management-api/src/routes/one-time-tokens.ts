@@ -15,7 +15,7 @@ import {
   verifyOneTimeTokenSchema,
 } from '../schemas.ts';
 
-export function registerOneTimeTokenRoutes(router: Router, { tokens, clock, limits }: ManagementApiDeps): void {
+export function registerOneTimeTokenRoutes(router: Router, { tokens, clock, limits, events }: ManagementApiDeps): void {
   const present = (record: TokenRecord) => ({ ...record, status: effectiveStatus(record, clock()) });
   const byId = z.strictObject({ id: idSchema });
 
@@ -62,7 +62,16 @@ export function registerOneTimeTokenRoutes(router: Router, { tokens, clock, limi
         summary: 'Verify and consume a one-time token',
         description: 'Consumes the token atomically, with the same rules as sign-in: TOKEN_INVALID, TOKEN_EXPIRED or TOKEN_ALREADY_USED (410) otherwise.',
       },
-      async ({ body }) => ({ body: present(await tokens.consume(body)) }),
+      async ({ body }) => {
+        try {
+          const consumed = await tokens.consume(body);
+          await events.publish('OneTimeToken.Consumed', { tokenId: consumed.id, email: consumed.email, source: 'management_api' });
+          return { body: present(consumed) };
+        } catch (error) {
+          if (error instanceof AppError) await events.publish('OneTimeToken.Failed', { email: body.email, reason: error.code, source: 'management_api' });
+          throw error;
+        }
+      },
     ),
   );
 

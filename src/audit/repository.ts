@@ -1,0 +1,113 @@
+import type { Knex } from 'knex';
+import type { Database } from '../db/index.ts';
+import type { EventResult } from '../events/index.ts';
+
+export type AuditEntry = {
+  id: string;
+  createdAt: Date;
+  event: string;
+  result: EventResult;
+  userId: string | null;
+  email: string | null;
+  applicationId: string | null;
+  ip: string | null;
+  userAgent: string | null;
+  deviceFingerprint: string | null;
+  requestId: string | null;
+  data: Record<string, unknown>;
+};
+
+export type AuditFilter = { event?: string; userId?: string; email?: string; ip?: string; applicationId?: string; from?: Date; to?: Date };
+
+type Row = {
+  id: string | number;
+  created_at: Date;
+  event: string;
+  result: EventResult;
+  user_id: string | null;
+  email: string | null;
+  application_id: string | null;
+  ip: string | null;
+  user_agent: string | null;
+  device_fingerprint: string | null;
+  request_id: string | null;
+  data: Record<string, unknown>;
+};
+
+const toEntry = (row: Row): AuditEntry => ({
+  id: String(row.id),
+  createdAt: new Date(row.created_at),
+  event: row.event,
+  result: row.result,
+  userId: row.user_id,
+  email: row.email,
+  applicationId: row.application_id,
+  ip: row.ip,
+  userAgent: row.user_agent,
+  deviceFingerprint: row.device_fingerprint,
+  requestId: row.request_id,
+  data: row.data ?? {},
+});
+
+/** Per UTC day and event, with the sign-in method where the event has one. */
+export type DailyCount = { day: string; event: string; method: string | null; count: number };
+
+export type AuditRepository = ReturnType<typeof createAuditRepository>;
+
+export function createAuditRepository(db: Database) {
+  const table = () => db<Row>('audit_logs');
+  const filtered = (filter: AuditFilter) =>
+    table().modify((query: Knex.QueryBuilder) => {
+      if (filter.event) query.where('event', filter.event);
+      if (filter.userId) query.where('user_id', filter.userId);
+      if (filter.email) query.where('email', filter.email);
+      if (filter.ip) query.where('ip', filter.ip);
+      if (filter.applicationId) query.where('application_id', filter.applicationId);
+      if (filter.from) query.where('created_at', '>=', filter.from);
+      if (filter.to) query.where('created_at', '<', filter.to);
+    });
+
+  return {
+    async insert(entry: Omit<AuditEntry, 'id'>): Promise<void> {
+      await table().insert({
+        created_at: entry.createdAt,
+        event: entry.event,
+        result: entry.result,
+        user_id: entry.userId,
+        email: entry.email,
+        application_id: entry.applicationId,
+        ip: entry.ip,
+        user_agent: entry.userAgent,
+        device_fingerprint: entry.deviceFingerprint,
+        request_id: entry.requestId,
+        data: JSON.stringify(entry.data),
+      } as never);
+    },
+
+    /** Newest first. */
+    async list(filter: AuditFilter, page: { page: number; pageSize: number }) {
+      const [{ count }] = (await filtered(filter).count({ count: '*' })) as [{ count: number | string }];
+      const rows = await filtered(filter)
+        .orderBy('created_at', 'desc')
+        .orderBy('id', 'desc')
+        .limit(page.pageSize)
+        .offset((page.page - 1) * page.pageSize);
+      return { items: (rows as Row[]).map(toEntry), total: Number(count) };
+    },
+
+    /** Counts in [from, to), grouped by UTC day, event and (for sign-ins) method. */
+    async dailyCounts(from: Date, to: Date): Promise<DailyCount[]> {
+      const { rows } = (await db.raw(
+        `SELECT to_char(date_trunc('day', created_at AT TIME ZONE 'UTC'), 'YYYY-MM-DD') AS day,
+                event,
+                CASE WHEN event LIKE 'SignIn.%' THEN data->>'method' END AS method,
+                count(*) AS count
+           FROM audit_logs
+          WHERE created_at >= ? AND created_at < ?
+          GROUP BY 1, 2, 3`,
+        [from, to],
+      )) as { rows: Array<{ day: string; event: string; method: string | null; count: number | string }> };
+      return rows.map((row) => ({ ...row, count: Number(row.count) }));
+    },
+  };
+}

@@ -1,0 +1,107 @@
+import { AsyncLocalStorage } from 'node:async_hooks';
+import type { Middleware } from 'koa';
+import type { Logger } from '../logger.ts';
+import { requestContextOf } from './context.ts';
+import { defaultResult, type EventName, type EventPayloads, type EventResult, type RequestContext, type SesameEvent } from './types.ts';
+
+export { clientIp, deviceFingerprint, requestContextOf } from './context.ts';
+export * from './types.ts';
+
+/**
+ * A subscriber accepts an event quickly (an INSERT at most) and does slow
+ * work elsewhere: webhooks queue a delivery row that a worker sends later.
+ */
+export type Subscriber = (event: SesameEvent) => void | Promise<void>;
+
+export type PublishOptions = {
+  /** The request's context; by default the one of the request in progress (see `middleware()`). */
+  context?: RequestContext;
+  /** Overrides the result derived from the name (`*.Failed`, `*.Locked`, … are failures). */
+  result?: EventResult;
+};
+
+export type EventBus = ReturnType<typeof createEventBus>;
+
+/**
+ * The in-process event bus. `publish` never throws into its caller: a
+ * subscriber's error is logged and swallowed. Its promise resolves once every
+ * subscriber has accepted the event (audit row written, deliveries queued),
+ * or after `acceptWaitMs` (2 s) if they are slow, whichever comes first;
+ * await it so a following read sees the row, or drop it (`void`) when even
+ * that should not wait. Never await it inside a database transaction: on the
+ * embedded database (one connection) the subscriber's INSERT would wait for
+ * the transaction forever.
+ */
+export function createEventBus(deps: { logger: Logger; clock?: () => Date; acceptWaitMs?: number }) {
+  const clock = deps.clock ?? (() => new Date());
+  const acceptWaitMs = deps.acceptWaitMs ?? 2_000;
+  const log = deps.logger.child({ component: 'events' });
+  const subscribers = new Set<Subscriber>();
+  const storage = new AsyncLocalStorage<RequestContext>();
+  const inFlight = new Set<Promise<void>>();
+
+  async function deliver(subscriber: Subscriber, event: SesameEvent): Promise<void> {
+    try {
+      await subscriber(event);
+    } catch (error) {
+      log.error({ err: error, event: event.name }, 'an event subscriber failed; the event is lost for it');
+    }
+  }
+
+  return {
+    /** Publishes `name`; resolves when every subscriber has accepted it, never rejects. */
+    publish<N extends EventName>(name: N, data: EventPayloads[N], options: PublishOptions = {}): Promise<void> {
+      let event: SesameEvent;
+      try {
+        event = {
+          name,
+          data,
+          createdAt: clock(),
+          context: { ...storage.getStore(), ...options.context },
+          result: options.result ?? defaultResult(name, data),
+        } as SesameEvent;
+      } catch (error) {
+        log.error({ err: error, event: name }, 'an event could not be built');
+        return Promise.resolve();
+      }
+      const done = Promise.all([...subscribers].map((subscriber) => deliver(subscriber, event))).then(() => undefined);
+      inFlight.add(done);
+      void done.finally(() => inFlight.delete(done));
+      // A subscriber stuck on a slow database holds the caller `acceptWaitMs` at most; it goes on in the background.
+      let timer: NodeJS.Timeout | undefined;
+      const waited = new Promise<void>((resolve) => {
+        timer = setTimeout(() => {
+          log.warn({ event: name, waitedMs: acceptWaitMs }, 'event subscribers are slow; the caller goes on without them');
+          resolve();
+        }, acceptWaitMs);
+        timer.unref();
+      });
+      return Promise.race([done, waited]).finally(() => clearTimeout(timer));
+    },
+
+    /** Adds a subscriber for every event; returns its removal. */
+    subscribe(subscriber: Subscriber): () => void {
+      subscribers.add(subscriber);
+      return () => subscribers.delete(subscriber);
+    },
+
+    /**
+     * Koa middleware: events published while the request is handled (from any
+     * service it calls) carry its IP, user agent, device fingerprint and id.
+     */
+    middleware(): Middleware {
+      return (ctx, next) => storage.run(requestContextOf(ctx), next);
+    },
+
+    /** Adds to the current request's context (the Management API client once its token is checked). */
+    annotate(extra: Partial<RequestContext>): void {
+      const store = storage.getStore();
+      if (store) Object.assign(store, extra);
+    },
+
+    /** Resolves when every event published so far has been accepted by its subscribers. */
+    async flush(): Promise<void> {
+      while (inFlight.size > 0) await Promise.all([...inFlight]);
+    },
+  };
+}
