@@ -75,6 +75,16 @@ export function createCore(deps: { config: Config; db: Database; logger: Logger;
     codeKey: deriveKey(config.secret, 'sign-in-codes'),
     baseUrl: config.baseUrl,
     logger,
+    // Webhooks may deliver the link themselves (AuthFort's magic_link_requested); the audit log never keeps it.
+    onSent: async ({ record, link, mailed }) => {
+      if (!mailed) return;
+      const subject = { email: record.email, applicationId: record.clientId };
+      if (record.purpose === 'magic_link' && link) {
+        await events.publish('MagicLink.Requested', { ...subject, link, expiresAt: record.expiresAt.toISOString(), tokenId: record.id });
+      } else {
+        await events.publish('EmailCode.Sent', { ...subject, purpose: record.purpose });
+      }
+    },
   });
   return {
     clock,

@@ -87,6 +87,7 @@ export async function createSesame(options: SesameOptions) {
     bans,
     logger,
     metrics,
+    events: core.events,
   });
   const bootstrap = await ensureBootstrap(config, applications, options.demoClientId);
   // Behind a TLS-terminating proxy, X-Forwarded-Proto makes cookies Secure; believed only when configured.
@@ -164,6 +165,7 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
     csrfKey: deriveKey(config.secret, 'csrf'),
     limits,
     mfa: core.mfa,
+    events: core.events,
   });
   app.use(experience.routes()).use(experience.allowedMethods({ throw: true }));
 

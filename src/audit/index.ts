@@ -14,6 +14,9 @@ export { dailyStats, daysBetween, type DayStats } from './stats.ts';
  */
 export const SECRET_FIELDS = new Set(['link', 'token', 'code', 'password', 'secret', 'otp']);
 
+/** `code` is kept when it is one of the product's error codes (SignIn.Failed, Mfa.Failed), never digits. */
+const isErrorCode = (key: string, value: unknown) => key === 'code' && typeof value === 'string' && /^[A-Z][A-Z_]{2,40}$/.test(value);
+
 const MAX_DAYS = 366;
 
 export type AuditLog = ReturnType<typeof createAuditLog>;
@@ -22,7 +25,7 @@ export type AuditLog = ReturnType<typeof createAuditLog>;
 export function auditEntryOf(event: SesameEvent) {
   const data: Record<string, unknown> = {};
   for (const [key, value] of Object.entries(event.data)) {
-    if (!SECRET_FIELDS.has(key) && !['userId', 'email', 'applicationId'].includes(key)) data[key] = value;
+    if ((!SECRET_FIELDS.has(key) || isErrorCode(key, value)) && !['userId', 'email', 'applicationId'].includes(key)) data[key] = value;
   }
   const { userId, email, applicationId } = event.data as { userId?: string | null; email?: string | null; applicationId?: string | null };
   const { context } = event;

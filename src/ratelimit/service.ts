@@ -1,4 +1,5 @@
 import type { Context } from 'koa';
+import type { EventBus } from '../events/index.ts';
 import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes, type RateLimiterAbstract } from 'rate-limiter-flexible';
 import type { BanService } from '../bans/index.ts';
 import type { Rate, RateLimitConfig } from '../config.ts';
@@ -82,6 +83,8 @@ export function createRateLimits(deps: {
   logger: Logger;
   /** `sesame_rate_limit_hits_total{limit}` counts refusals. */
   metrics?: Pick<Metrics, 'rateLimitHits'>;
+  /** Refusals and automatic bans go to the audit log. */
+  events?: EventBus;
 }) {
   const { store, bans, logger, metrics } = deps;
   const rules = limitRules(deps.limits);
@@ -105,15 +108,18 @@ export function createRateLimits(deps: {
     const ban = await bans.autoBan(ip, `${counted.consumedPoints} rate-limit refusals within ${refusals.duration} s`, deps.autoBan.seconds);
     await refusals.delete(key);
     logger.warn({ ip, until: ban.expiresAt?.toISOString() ?? null }, 'IP banned automatically after repeated rate-limit refusals');
+    await deps.events?.publish('Ip.Banned', { ip, reason: ban.reason, expiresAt: ban.expiresAt?.toISOString() ?? null, manual: false });
   }
 
   /** Sets the headers; when a counter refuses, counts the refusal towards a ban and throws RATE_LIMITED. */
-  async function answer(ctx: Context, name: LimitName, states: CounterState[], isOver: (state: CounterState) => boolean): Promise<void> {
+  async function answer(ctx: Context, name: LimitName, subject: object, states: CounterState[], isOver: (state: CounterState) => boolean): Promise<void> {
     if (states.length === 0) return;
     const { headers, retryAfter } = verdict(states, Date.now(), isOver);
     ctx.set(headers);
     if (retryAfter === undefined) return;
     metrics?.rateLimitHits.inc({ limit: name });
+    const email = (subject as { email?: string }).email;
+    await deps.events?.publish('RateLimit.Hit', { limit: name, ip: clientIp(ctx), ...(email ? { email } : {}) });
     if (rules[name].countsTowardBans) await countRefusal(clientIp(ctx));
     throw new AppError('RATE_LIMITED', undefined, { retryAfter });
   }
@@ -121,13 +127,13 @@ export function createRateLimits(deps: {
   async function consume<N extends LimitName>(ctx: Context, name: N, subject: LimitSubject[N]): Promise<void> {
     const rule = rules[name];
     const states = await eachCounter(ctx, rule, subject, (limiter, key) => settle(limiter.consume(key)));
-    await answer(ctx, name, states, (state) => state.consumed > state.rate.points);
+    await answer(ctx, name, subject, states, (state) => state.consumed > state.rate.points);
   }
 
   async function reward<N extends LimitName>(ctx: Context, name: N, subject: LimitSubject[N], points = 1): Promise<void> {
     const rule = rules[name];
     const states = await eachCounter(ctx, rule, subject, (limiter, key) => limiter.reward(key, points));
-    await answer(ctx, name, states, () => false);
+    await answer(ctx, name, subject, states, () => false);
   }
 
   return {
@@ -137,7 +143,7 @@ export function createRateLimits(deps: {
     async check<N extends LimitName>(ctx: Context, name: N, subject: LimitSubject[N]): Promise<void> {
       const rule = rules[name];
       const states = await eachCounter(ctx, rule, subject, (limiter, key) => limiter.get(key));
-      await answer(ctx, name, states, (state) => state.consumed >= state.rate.points);
+      await answer(ctx, name, subject, states, (state) => state.consumed >= state.rate.points);
     },
 
     async reset<N extends LimitName>(ctx: Context, name: N, subject: LimitSubject[N]): Promise<void> {
@@ -146,7 +152,7 @@ export function createRateLimits(deps: {
         await limiter.delete(key);
         return null;
       });
-      await answer(ctx, name, states, () => false);
+      await answer(ctx, name, subject, states, () => false);
     },
 
     async attempt<N extends LimitName, T>(ctx: Context, name: N, subject: LimitSubject[N], run: () => Promise<T>): Promise<T> {

@@ -75,7 +75,7 @@ export function createEmailSignIn(deps: {
   baseUrl: string;
   logger: Logger;
   /** Told about every link that goes out (webhooks may deliver it themselves). */
-  onSent?: (event: { record: SignInCode; link?: string; mailed: boolean }) => void;
+  onSent?: (event: { record: SignInCode; link?: string; mailed: boolean }) => Promise<void> | void;
 }) {
   const { codes, users, settings, mailer, clock, codeKey, baseUrl, logger } = deps;
   const codeHash = (id: string, code: string) => createHmac('sha256', codeKey).update(`${id}:${code}`).digest('hex');
@@ -136,7 +136,7 @@ export function createEmailSignIn(deps: {
       }
       await codes.supersedeOlder(record);
       if (!mailed) logger.debug({ purpose: input.purpose }, 'sign-in mail not sent: no account for this address');
-      deps.onSent?.({ record, link, mailed });
+      await deps.onSent?.({ record, link, mailed });
       return { id: record.id, email: record.email, purpose: record.purpose, reference: record.reference, expiresIn };
     },
 

@@ -14,7 +14,14 @@ export const AMR_PASSWORD = 'pwd';
 /** Verified when an address has no account or no password, so both cases take as long as a wrong password. */
 let dummyHash: Promise<string> | undefined;
 
-export type SignInResult = { user: User; created: boolean; amr: string[]; jitOrganizationIds: string[] };
+export type SignInResult = {
+  user: User;
+  created: boolean;
+  amr: string[];
+  jitOrganizationIds: string[];
+  /** The one-time token a sign-in used, when it used one. */
+  tokenId?: string;
+};
 
 export type SignInService = ReturnType<typeof createSignInService>;
 
@@ -54,6 +61,7 @@ export function createSignInService(deps: {
         created,
         amr: [AMR_EMAIL],
         jitOrganizationIds,
+        tokenId: record.id,
       };
     },
 

@@ -18,13 +18,15 @@ import {
   loadInteraction,
   type InteractionDetails,
 } from '../../../src/oidc/interactions.ts';
+import type { EventBus } from '../../../src/events/index.ts';
+import type { SignInMethod } from '../../../src/events/types.ts';
 import type { MfaService } from '../../../src/mfa/index.ts';
 import { ACR_MFA, mfaNeeded, SECOND_FACTOR_AMR } from '../../../src/oidc/policy.ts';
 import type { RateLimits } from '../../../src/ratelimit/index.ts';
 import type { SettingsService, SignInSettings } from '../../../src/settings/index.ts';
 import type { CodePurpose, SignInCode } from '../../../src/signin/codes.ts';
 import type { EmailSignIn } from '../../../src/signin/email.ts';
-import type { SignInService } from '../../../src/signin/index.ts';
+import type { SignInResult, SignInService } from '../../../src/signin/index.ts';
 import { assertPasswordPolicy, MAX_PASSWORD_LENGTH } from '../../../src/signin/password.ts';
 import { hashPassword } from '../../../src/users/service.ts';
 import { matchTotp, MAX_FACTOR_FAILURES } from '../../../src/mfa/index.ts';
@@ -64,6 +66,8 @@ export type ExperienceDeps = {
   /** Mail sending, code and token verification and passwords are rate-limited. */
   limits: RateLimits;
   mfa: MfaService;
+  /** Sign-ins, failures and second factors go to the audit log and webhooks. */
+  events: EventBus;
 };
 
 const param = (interaction: InteractionDetails, name: string) => {
@@ -120,7 +124,7 @@ function parseEmail(value: unknown): string {
  * call the same steps below.
  */
 export function createExperienceRouter(deps: ExperienceDeps): Router {
-  const { provider, signIn, emailSignIn, settings, users, origin, csrfKey, limits, mfa } = deps;
+  const { provider, signIn, emailSignIn, settings, users, origin, csrfKey, limits, mfa, events } = deps;
   const router = new Router();
 
   const csrfFor = (uid: string) => createHmac('sha256', csrfKey).update(`csrf:${uid}`).digest('base64url');
@@ -212,36 +216,68 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
     return requestMail(ctx, interaction, latest.email, latest.purpose, language, latest.context.passwordHash);
   }
 
-  async function finishWithRecord(ctx: Context, interaction: InteractionDetails, record: SignInCode) {
-    const result = await signIn.withEmailCode(record);
+  /**
+   * Runs a first factor and finishes the login prompt with its result,
+   * publishing SignIn.Succeeded (and User.Created for a new account) or
+   * SignIn.Failed with the error code. A second factor may still follow.
+   */
+  async function firstFactor(
+    ctx: Context,
+    interaction: InteractionDetails,
+    method: SignInMethod,
+    email: string | undefined,
+    run: () => Promise<SignInResult>,
+  ): Promise<string> {
+    const applicationId = String(interaction.params.client_id);
+    let result: SignInResult;
+    try {
+      result = await run();
+    } catch (error) {
+      if (error instanceof AppError) await events.publish('SignIn.Failed', { method, code: error.code, email: email ?? null, applicationId });
+      throw error;
+    }
+    const userEmail = result.user.primaryEmail;
+    if (result.created) await events.publish('User.Created', { userId: result.user.id, email: userEmail, source: 'sign_in', applicationId });
+    await events.publish('SignIn.Succeeded', { userId: result.user.id, email: userEmail, applicationId, method, amr: result.amr, newUser: result.created });
     return completeLogin(provider(), ctx, interaction, { accountId: result.user.id, amr: result.amr });
   }
+
+  const codeMethod = (record: SignInCode): SignInMethod => (record.purpose === 'magic_link' ? 'magic_link' : 'email_code');
 
   // Verifications count only when they fail (limits.attempt gives the point back on success).
   async function finishCode(ctx: Context, interaction: InteractionDetails, code: string) {
-    const record = await limits.attempt(ctx, 'verification', {}, () => emailSignIn.consumeCode(interaction.uid, code));
-    return finishWithRecord(ctx, interaction, record);
+    const latest = await emailSignIn.latest(interaction.uid);
+    return firstFactor(ctx, interaction, latest ? codeMethod(latest) : 'email_code', latest?.email, async () =>
+      signIn.withEmailCode(await limits.attempt(ctx, 'verification', {}, () => emailSignIn.consumeCode(interaction.uid, code))),
+    );
   }
 
   async function finishLink(ctx: Context, interaction: InteractionDetails, token: string) {
-    const record = await limits.attempt(ctx, 'verification', {}, () => emailSignIn.consumeLink(token, interaction.uid));
-    return finishWithRecord(ctx, interaction, record);
+    return firstFactor(ctx, interaction, 'magic_link', undefined, async () =>
+      signIn.withEmailCode(await limits.attempt(ctx, 'verification', {}, () => emailSignIn.consumeLink(token, interaction.uid))),
+    );
   }
 
   async function finishPassword(ctx: Context, interaction: InteractionDetails, email: string, password: string) {
-    const result = await limits.attempt(ctx, 'password', { email }, () => signIn.withPassword({ email, password }));
-    return completeLogin(provider(), ctx, interaction, { accountId: result.user.id, amr: result.amr });
+    return firstFactor(ctx, interaction, 'password', email, () => limits.attempt(ctx, 'password', { email }, () => signIn.withPassword({ email, password })));
   }
 
   async function finishOneTimeToken(ctx: Context, interaction: InteractionDetails, input: { token?: string; email?: string } = {}) {
-    const result = await limits.attempt(ctx, 'verification', {}, () =>
-      signIn.withOneTimeToken({
-        token: input.token ?? param(interaction, 'one_time_token') ?? '',
-        email: input.email ?? param(interaction, 'login_hint') ?? '',
-        interactionUid: interaction.uid,
-      }),
-    );
-    return completeLogin(provider(), ctx, interaction, { accountId: result.user.id, amr: result.amr });
+    const email = input.email ?? param(interaction, 'login_hint') ?? '';
+    return firstFactor(ctx, interaction, 'one_time_token', email, async () => {
+      try {
+        const result = await limits.attempt(ctx, 'verification', {}, () =>
+          signIn.withOneTimeToken({ token: input.token ?? param(interaction, 'one_time_token') ?? '', email, interactionUid: interaction.uid }),
+        );
+        await events.publish('OneTimeToken.Consumed', { tokenId: result.tokenId ?? '', email, userId: result.user.id, source: 'sign_in' });
+        return result;
+      } catch (error) {
+        if (error instanceof AppError && error.code !== 'RATE_LIMITED') {
+          await events.publish('OneTimeToken.Failed', { reason: error.code, email, source: 'sign_in' });
+        }
+        throw error;
+      }
+    });
   }
 
   /**
@@ -293,6 +329,9 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
     const { mode, accountId } = await mfaMode(interaction);
     if (mode !== 'verify') throw new AppError('MFA_REQUIRED', 'Set up an authenticator first.');
     if (await mfa.isLocked(interaction.uid)) throw new AppError('FACTOR_LOCKED');
+    const factor = input.backupCode ? 'backup_code' : 'totp';
+    const subject = { userId: accountId, applicationId: String(interaction.params.client_id), factor };
+    await events.publish('Mfa.Challenged', subject);
     let remaining: number | undefined;
     try {
       await limits.attempt(ctx, 'verification', {}, async () => {
@@ -300,8 +339,12 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
         else await mfa.verifyTotp(accountId, input.code ?? '');
       });
     } catch (error) {
-      if (error instanceof AppError && error.code === 'TOTP_INVALID' && (await mfa.recordFailure(interaction.uid)) >= MAX_FACTOR_FAILURES) {
-        throw new AppError('FACTOR_LOCKED');
+      if (error instanceof AppError && error.code === 'TOTP_INVALID') {
+        await events.publish('Mfa.Failed', { ...subject, code: error.code });
+        if ((await mfa.recordFailure(interaction.uid)) >= MAX_FACTOR_FAILURES) {
+          await events.publish('Factor.Locked', { userId: accountId, applicationId: subject.applicationId, factor });
+          throw new AppError('FACTOR_LOCKED');
+        }
       }
       throw error;
     }
@@ -325,6 +368,7 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
     if (await mfa.isLocked(interaction.uid)) throw new AppError('FACTOR_LOCKED');
     try {
       const { backupCodes } = await limits.attempt(ctx, 'verification', {}, () => mfa.confirmTotp(accountId, code));
+      await events.publish('Mfa.Enrolled', { userId: accountId, applicationId: String(interaction.params.client_id), factor: 'totp' });
       await mfa.markOffered(accountId);
       await mfa.markPassed(interaction.uid);
       return { backupCodes };
@@ -350,17 +394,19 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
    */
   async function finishTotpOnly(ctx: Context, interaction: InteractionDetails, email: string, code: string) {
     if (!(await settings.get()).mfa.totpOnlySignIn) throw new AppError('SIGN_IN_METHOD_DISABLED');
-    const user = await limits.attempt(ctx, 'verification', {}, async () => {
-      const found = await users.findByEmail(email);
-      if (!found) {
-        matchTotp('AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', code, new Date());
-        throw new AppError('TOTP_INVALID');
-      }
-      await mfa.verifyTotp(found.id, code);
-      return found;
+    return firstFactor(ctx, interaction, 'totp', email, async () => {
+      const user = await limits.attempt(ctx, 'verification', {}, async () => {
+        const found = await users.findByEmail(email);
+        if (!found) {
+          matchTotp('AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA', code, new Date());
+          throw new AppError('TOTP_INVALID');
+        }
+        await mfa.verifyTotp(found.id, code);
+        return found;
+      });
+      if (user.isSuspended) throw new AppError('ACCOUNT_DISABLED');
+      return { user, created: false, amr: [SECOND_FACTOR_AMR], jitOrganizationIds: [] };
     });
-    if (user.isSuspended) throw new AppError('ACCOUNT_DISABLED');
-    return completeLogin(provider(), ctx, interaction, { accountId: user.id, amr: [SECOND_FACTOR_AMR] });
   }
 
   async function decideConsent(ctx: Context, interaction: InteractionDetails, decision: 'accept' | 'deny') {

@@ -28,7 +28,7 @@ const banSchema = z.object({
 
 const MAX_BAN_SECONDS = 10 * 366 * 24 * 3600;
 
-export function registerBannedIpRoutes(router: Router, { bans }: ManagementApiDeps): void {
+export function registerBannedIpRoutes(router: Router, { bans, events }: ManagementApiDeps): void {
   const byIp = z.strictObject({ ip: ipSchema });
 
   router.get(
@@ -62,6 +62,7 @@ export function registerBannedIpRoutes(router: Router, { bans }: ManagementApiDe
       async ({ body }, ctx) => {
         if (body.ip === clientIp(ctx)) throw new AppError('INVALID_INPUT', 'This is the address this request comes from: banning it would lock this client out.');
         const ban = await bans.ban({ ...body, createdBy: String(ctx.state.managementClientId) });
+        await events.publish('Ip.Banned', { ip: ban.ip, reason: ban.reason, expiresAt: ban.expiresAt?.toISOString() ?? null, manual: true });
         return { body: ban };
       },
     ),
