@@ -169,6 +169,8 @@ export type Config = {
   baseUrl: string;
   issuer: string;
   managementApiResource: string;
+  /** The resource indicator of a user's own account API (`/api/my-account`). */
+  myAccountResource: string;
   databaseUrl: string | undefined;
   dataDir: string;
   secret: string;
@@ -252,6 +254,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     baseUrl,
     issuer: `${baseUrl}/oidc`,
     managementApiResource: `${baseUrl}/api`,
+    myAccountResource: `${baseUrl}/api/my-account`,
     databaseUrl: e.DATABASE_URL,
     dataDir,
     secret: e.SESAME_SECRET ?? loadOrCreateSecret(dataDir),

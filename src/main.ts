@@ -7,6 +7,7 @@ import Koa from 'koa';
 import mount from 'koa-mount';
 import { createDemoRouter } from '../packages/demo/src/index.ts';
 import { createOutboxRouter } from '../packages/demo/src/outbox.ts';
+import { createAccountApiRouter } from '../packages/account/src/index.ts';
 import { createExperienceRouter } from '../packages/experience/src/index.ts';
 import { createManagementApiRouter } from '../packages/management-api/src/index.ts';
 import { createBanRepository, createBanService, refuseBannedIps } from './bans/index.ts';
@@ -24,7 +25,7 @@ import { deriveKey } from './lib/crypto.ts';
 import { createProviderHolder } from './oidc/holder.ts';
 import { createKeyService } from './oidc/key-service.ts';
 import { ensureKeys, keySetVersion, loadKeySet, publicJwks } from './oidc/keys.ts';
-import { createProvider, MANAGEMENT_API_SCOPE } from './oidc/provider.ts';
+import { createProvider, MANAGEMENT_API_SCOPE, MY_ACCOUNT_SCOPE } from './oidc/provider.ts';
 import { createRateLimits, rateLimitStore } from './ratelimit/index.ts';
 
 export type SesameOptions = {
@@ -201,6 +202,7 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
     keys,
     mailer,
     settings: core.settings,
+    mfa: core.mfa,
     events: core.events,
     audit: core.audit,
     hooks: core.hooks.service,
@@ -208,6 +210,16 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
     limits,
     bans,
   });
+  const accountApi = createAccountApiRouter({
+    issuer: config.issuer,
+    resource: config.myAccountResource,
+    scope: MY_ACCOUNT_SCOPE,
+    jwks: () => jwks,
+    users,
+    mfa: core.mfa,
+    events: core.events,
+  });
+  app.use(accountApi.routes()).use(accountApi.allowedMethods({ throw: true }));
   app.use(managementApi.routes()).use(managementApi.allowedMethods({ throw: true }));
   // The provider is rebuilt when keys rotate: mount whichever is current.
   const mounted = new WeakMap<object, Koa.Middleware>();

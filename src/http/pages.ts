@@ -116,8 +116,8 @@ ${page.backTo ? html`<p><a class="button" href="${page.backTo}">${page.backLabel
 }
 
 export const stylesheet = `
-:root { color-scheme: light dark; --accent: #3b5bdb; --fg: #1c1e21; --muted: #5f6368; --bg: #f5f6f8; --card: #fff; }
-@media (prefers-color-scheme: dark) { :root { --fg: #e8eaed; --muted: #a0a4ab; --bg: #141518; --card: #1f2125; --accent: #7c95ff; } }
+:root { color-scheme: light dark; --accent: #3b5bdb; --on-accent: #fff; --fg: #1c1e21; --muted: #5f6368; --bg: #f5f6f8; --card: #fff; --border: #8a8f98; --error: #c92a2a; }
+@media (prefers-color-scheme: dark) { :root { --fg: #e8eaed; --muted: #a0a4ab; --bg: #141518; --card: #1f2125; --accent: #9fb0ff; --on-accent: #10131a; --border: #80868b; --error: #ff8787; } }
 * { box-sizing: border-box; }
 body { margin: 0; min-height: 100vh; display: grid; place-items: center; background: var(--bg); color: var(--fg);
   font: 16px/1.5 system-ui, -apple-system, "Segoe UI", Roboto, sans-serif; padding: 1.5rem 0; }
@@ -129,9 +129,9 @@ p { margin: .5rem 0 1rem; }
 .email { font-weight: 600; overflow-wrap: anywhere; }
 form { margin: 0; }
 label { display: block; font-weight: 600; margin-bottom: .25rem; }
-input[type=email], input[type=text] { width: 100%; padding: .6rem .7rem; border: 1px solid #c6c9cf; border-radius: 8px; font: inherit; margin-bottom: 1rem; background: transparent; color: inherit; }
+input[type=email], input[type=text] { width: 100%; padding: .6rem .7rem; border: 1px solid var(--border); border-radius: 8px; font: inherit; margin-bottom: 1rem; background: transparent; color: inherit; }
 button, .button { display: inline-block; width: 100%; text-align: center; padding: .7rem 1rem; border: 0; border-radius: 8px;
-  background: var(--accent); color: #fff; font: inherit; font-weight: 600; cursor: pointer; text-decoration: none; }
+  background: var(--accent); color: var(--on-accent); font: inherit; font-weight: 600; cursor: pointer; text-decoration: none; }
 button.secondary, .button.secondary { background: transparent; color: var(--accent); border: 1px solid var(--accent); margin-top: .5rem; }
 button:focus-visible, .button:focus-visible, input:focus-visible { outline: 3px solid var(--accent); outline-offset: 2px; }
 pre { white-space: pre-wrap; word-break: break-all; background: rgba(127,127,127,.1); padding: .75rem; border-radius: 8px; font-size: .85rem; }
@@ -139,13 +139,13 @@ pre { white-space: pre-wrap; word-break: break-all; background: rgba(127,127,127
 .brand { margin-bottom: 1.25rem; }
 .brand-name { font-weight: 700; color: var(--accent); }
 .logo { max-height: 40px; max-width: 160px; }
-input[type=password] { width: 100%; padding: .6rem .7rem; border: 1px solid #c6c9cf; border-radius: 8px; font: inherit; margin-bottom: 1rem; background: transparent; color: inherit; }
+input[type=password] { width: 100%; padding: .6rem .7rem; border: 1px solid var(--border); border-radius: 8px; font: inherit; margin-bottom: 1rem; background: transparent; color: inherit; }
 input.code { font-size: 1.5rem; letter-spacing: .3em; text-align: center; font-variant-numeric: tabular-nums; }
 input[aria-invalid=true] { border-color: #d9480f; }
-.field-error { color: #c92a2a; font-size: .9rem; margin: -.75rem 0 1rem; }
+.field-error { color: var(--error); font-size: .9rem; margin: -.75rem 0 1rem !important; }
 .stack > * + * { margin-top: .5rem; }
 .divider { text-align: center; color: var(--muted); font-size: .9rem; margin: 1rem 0; }
-.reference { font-family: ui-monospace, Menlo, Consolas, monospace; font-weight: 600; letter-spacing: .05em; }
+.reference { font-family: ui-monospace, Menlo, Consolas, monospace; font-weight: 600; letter-spacing: .05em; white-space: nowrap; }
 .links { margin-top: 1.25rem; font-size: .95rem; }
 .links a { color: var(--accent); }
 ul.scopes { padding-left: 1.2rem; }
@@ -158,7 +158,7 @@ ul.backup-codes { columns: 2; padding-left: 1.2rem; font-family: ui-monospace, M
 
 /** The brand colour, as a stylesheet (CSP forbids inline styles). Answers undefined for anything but #rrggbb. */
 export function themeStylesheet(accent: string): string | undefined {
-  return /^[0-9a-fA-F]{6}$/.test(accent) ? `:root { --accent: #${accent}; }\n` : undefined;
+  return /^[0-9a-fA-F]{6}$/.test(accent) ? `:root { --accent: #${accent}; --on-accent: #fff; }\n` : undefined;
 }
 
 /**

@@ -61,7 +61,7 @@ export function renderSignInMail(input: SignInMailInput): RenderedMail {
       ...common,
       title: t('mail.register.title', vars),
       paragraphs: input.accountExists ? [t('mail.register.exists', vars)] : [],
-      code: { intro: t('mail.register.intro', vars), value: code },
+      code: { intro: t(input.accountExists ? 'mail.code.intro' : 'mail.register.intro', vars), value: code },
     }),
   };
 }

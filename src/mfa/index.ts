@@ -111,8 +111,11 @@ export function createMfaService(deps: { db: Database; clock: () => Date; sealKe
       return { secret, otpauthUri: uri, qrCodeDataUri: `data:image/svg+xml;base64,${Buffer.from(svg).toString('base64')}` };
     },
 
-    /** Confirms a pending authenticator with a code; answers the backup codes (shown once). */
-    async confirmTotp(userId: string, code: string): Promise<{ backupCodes: string[] }> {
+    /**
+     * Confirms a pending authenticator with a code; answers new backup codes
+     * (shown once), unless they were issued with the enrolment already.
+     */
+    async confirmTotp(userId: string, code: string, options: { issueBackupCodes?: boolean } = {}): Promise<{ backupCodes: string[] }> {
       const row = await totpRow(userId);
       if (!row) throw new AppError('NOT_FOUND', 'Start the authenticator set-up first.');
       if (row.confirmed_at) throw new AppError('CONFLICT', 'The authenticator is already set up.');
@@ -125,7 +128,7 @@ export function createMfaService(deps: { db: Database; clock: () => Date; sealKe
           .update({ confirmed_at: clock(), last_used_step: step })
           .returning('id');
         if (!updated) throw new AppError('CONFLICT', 'The authenticator is already set up.');
-        return { backupCodes: await replaceBackupCodes(userId, trx) };
+        return { backupCodes: options.issueBackupCodes === false ? [] : await replaceBackupCodes(userId, trx) };
       });
     },
 

@@ -21,6 +21,8 @@ import type { MfaService } from '../mfa/index.ts';
 import { ACR_MFA, createInteractionPolicy } from './policy.ts';
 
 export const MANAGEMENT_API_SCOPE = 'all';
+/** The scope of the my-account resource. */
+export const MY_ACCOUNT_SCOPE = 'account';
 
 /** Extra authorization parameters Sesame and Logto SDKs send. */
 const extraParamNames = ['one_time_token', 'first_screen', 'interaction_mode', 'organization_id', 'direct_sign_in', 'identifier'] as const;
@@ -170,6 +172,16 @@ ${raw(form)}
         useGrantedResource: (_ctx, model) => !resourcesOf(model).includes(ORGANIZATIONS_RESOURCE),
         getResourceServerInfo: (_ctx, resource, client) => {
           if (resource === ORGANIZATIONS_RESOURCE) return organizationResourceServer(ORGANIZATIONS_RESOURCE);
+          // A user's own account API: any sign-in may ask for it (scope `account`), machine clients get nothing.
+          if (resource === config.myAccountResource) {
+            return {
+              scope: client.grantTypeAllowed('authorization_code') ? MY_ACCOUNT_SCOPE : '',
+              audience: config.myAccountResource,
+              accessTokenTTL: 900,
+              accessTokenFormat: 'jwt',
+              jwt: { sign: { alg: 'ES256' } },
+            };
+          }
           if (resource !== config.managementApiResource) throw new errors.InvalidTarget();
           const allowed = client.metadata()[MANAGEMENT_ACCESS_METADATA] === true;
           return {

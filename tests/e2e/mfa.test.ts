@@ -243,4 +243,62 @@ describe(`second factors in the sign-in (${databaseKind})`, () => {
     const done = await flow.browser.follow(redirectTo);
     expect((await redeem(flow, done.url)).claims()!.amr).toEqual(['pwd', 'otp', 'mfa']);
   });
+
+  describe('self-service (/api/my-account/mfa) and the Management API', () => {
+    /** A user's access token for the my-account resource, from an ordinary sign-in. */
+    async function accountToken(email: string) {
+      const minted = await mintToken(t, admin, { email });
+      const flow = await start({ one_time_token: minted.token, login_hint: email, scope: 'openid email account', resource: `${t.baseUrl}/api/my-account` });
+      const done = await flow.browser.submitForm(flow.html, 'one-time-token');
+      const tokens = await redeem(flow, done.url);
+      const claims = decodeJwt(tokens.access_token);
+      expect(claims.aud).toBe(`${t.baseUrl}/api/my-account`);
+      return tokens.access_token;
+    }
+    const mine = (token: string, method: string, path: string, body?: unknown) => api(t, method, `/api/my-account${path}`, { token, body });
+
+    it('enrols, confirms, renews backup codes and disables an authenticator with the user’s own token', async () => {
+      const email = uniqueEmail('self');
+      const token = await accountToken(email);
+      expect((await mine(token, 'GET', '/mfa')).body).toEqual({ totp: false, backupCodesLeft: 0 });
+      const enrolled = await mine(token, 'POST', '/mfa/totp/enroll');
+      expect(enrolled.status).toBe(200);
+      expect(enrolled.body.qrCodeUri).toMatch(/^otpauth:\/\/totp\/.+\?secret=[A-Z2-7]{32}&issuer=/);
+      expect(enrolled.body.backupCodes).toHaveLength(10);
+      expect((await mine(token, 'POST', '/mfa/totp/confirm', { code: '000000' === codeFor(enrolled.body.secret) ? '111111' : '000000' })).status).toBe(400);
+      expect((await mine(token, 'POST', '/mfa/totp/confirm', { code: codeFor(enrolled.body.secret) })).body).toEqual({ enabled: true });
+      expect((await mine(token, 'GET', '/mfa')).body).toEqual({ totp: true, backupCodesLeft: 10 });
+      expect((await mine(token, 'POST', '/mfa/totp/enroll')).status).toBe(409);
+
+      advance(60);
+      const renewed = await mine(token, 'POST', '/mfa/backup-codes/regenerate', { code: codeFor(enrolled.body.secret) });
+      expect(renewed.body.backupCodes).toHaveLength(10);
+      expect((await mine(token, 'POST', '/mfa/totp/disable', { backupCode: enrolled.body.backupCodes[0] })).status).toBe(400); // the old ones died
+      expect((await mine(token, 'POST', '/mfa/totp/disable', { backupCode: renewed.body.backupCodes[0] })).body).toEqual({ disabled: true });
+      expect((await mine(token, 'GET', '/mfa')).body).toEqual({ totp: false, backupCodesLeft: 0 });
+    });
+
+    it('refuses other tokens: none, a Management API token, a forged one', async () => {
+      expect((await api(t, 'GET', '/api/my-account/mfa')).status).toBe(401);
+      expect((await api(t, 'GET', '/api/my-account/mfa', { token: admin })).status).toBe(401);
+      expect((await api(t, 'GET', '/api/my-account/mfa', { token: 'eyJhbGciOiJub25lIn0.eyJzdWIiOiJ4In0.' })).status).toBe(401);
+    });
+
+    it('lists and resets a user’s factors through the Management API', async () => {
+      const email = uniqueEmail('reset');
+      await enrolDuringSignIn(email);
+      const users = await api(t, 'GET', `/api/users?search=${encodeURIComponent(email)}`, { token: admin });
+      const userId = users.body[0].id as string;
+      const listed = await api(t, 'GET', `/api/users/${userId}/mfa-verifications`, { token: admin });
+      expect(listed.body.map((v: { type: string }) => v.type)).toEqual(['Totp', 'BackupCode']);
+      expect(listed.body[1].remainingCodes).toBe(10);
+      expect((await api(t, 'DELETE', `/api/users/${userId}/mfa-verifications/${listed.body[0].id}`, { token: admin })).status).toBe(204);
+      expect((await api(t, 'GET', `/api/users/${userId}/mfa-verifications`, { token: admin })).body).toEqual([]);
+      expect((await api(t, 'DELETE', `/api/users/${userId}/mfa-verifications/${listed.body[0].id}`, { token: admin })).status).toBe(404);
+      // Reset: the next sign-in (MFA off) needs no second factor.
+      await settings({ mfa: { policy: 'off' } });
+      const flow = await signInWithToken(email);
+      expect(flow.next.url.origin + flow.next.url.pathname).toBe(REDIRECT_URI);
+    });
+  });
 });

@@ -137,6 +137,18 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
     return form;
   }
 
+  /** The app's own origin, from its first registered redirect URI (never from the request). */
+  async function appHome(clientId: string | null): Promise<string | undefined> {
+    const client = clientId ? await provider().Client.find(clientId) : undefined;
+    const uri = client?.redirectUris?.[0];
+    try {
+      const url = uri ? new URL(uri) : undefined;
+      return url && (url.protocol === 'https:' || url.protocol === 'http:') ? `${url.origin}/` : undefined;
+    } catch {
+      return undefined;
+    }
+  }
+
   async function appName(clientId: unknown, fallback: string): Promise<string> {
     const client = typeof clientId === 'string' ? await provider().Client.find(clientId) : undefined;
     return client?.clientName ?? fallback;
@@ -794,7 +806,8 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
       const alive = await provider().Interaction.find(record.interactionUid);
       return failurePage(ctx, view, {
         code: state === 'expired' ? 'TOKEN_EXPIRED' : state === 'consumed' ? 'TOKEN_ALREADY_USED' : state === 'superseded' ? 'TOKEN_SUPERSEDED' : 'OTP_LOCKED',
-        ...(alive ? { resend: { action: '/sign-in/link/resend', fields: { token }, email: record.email } } : {}),
+        // While its sign-in is going on, a fresh link for it; once that is over, back to the app to start again.
+        ...(alive ? { resend: { action: '/sign-in/link/resend', fields: { token }, email: record.email } } : { home: await appHome(record.clientId) }),
       });
     }
     if (!sameBrowser) return linkOtherBrowserPage(ctx, view, { reference: record.reference });

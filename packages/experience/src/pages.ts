@@ -275,7 +275,12 @@ export function linkOtherBrowserPage(ctx: Context, view: View, input: { referenc
 export function failurePage(
   ctx: Context,
   view: View,
-  input: { code: ErrorCode; resend?: { action: string; fields: Record<string, string>; email: string } },
+  input: {
+    code: ErrorCode;
+    resend?: { action: string; fields: Record<string, string>; email: string };
+    /** Without an interaction: the app's own address (from its registered redirect URI), to start again there. */
+    home?: string;
+  },
 ): void {
   const { t } = view;
   const titleKey = `error.${input.code}.title`;
@@ -294,6 +299,7 @@ ${Object.entries(input.resend.fields).map(([name, value]) => html`<input type="h
 </form>`
   : ''}
 ${backForm(view)}
+${!view.uid && input.home ? html`<p><a class="button secondary" href="${input.home}">${t('common.back')}</a></p>` : ''}
 <p class="code">${rich(t, 'common.errorCode', { code: input.code })}</p>`,
     errorTable[input.code].status,
   );

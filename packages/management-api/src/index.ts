@@ -17,6 +17,7 @@ import type { UserRepository } from '../../../src/users/index.ts';
 import type { UserService } from '../../../src/users/service.ts';
 import { requireManagementToken } from './auth.ts';
 import { buildOpenApiDocument } from './openapi.ts';
+import type { MfaService } from '../../../src/mfa/index.ts';
 import type { SettingsService } from '../../../src/settings/index.ts';
 import { registerApplicationRoutes } from './routes/applications.ts';
 import { registerBannedIpRoutes } from './routes/banned-ips.ts';
@@ -46,6 +47,7 @@ export type ManagementApiDeps = {
   invitations: InvitationService;
   keys: KeyService;
   settings: SettingsService;
+  mfa: MfaService;
   limits: RateLimits;
   bans: BanService;
   events: EventBus;

@@ -1,5 +1,6 @@
 import type Router from '@koa/router';
 import { z } from 'zod';
+import { AppError } from '../../../../src/errors.ts';
 import { route } from '../../../../src/http/guard.ts';
 import type { ManagementApiDeps } from '../index.ts';
 import {
@@ -16,8 +17,63 @@ import {
   userSchema,
 } from '../schemas.ts';
 
-export function registerUserRoutes(router: Router, { userService: users }: ManagementApiDeps): void {
+export function registerUserRoutes(router: Router, { userService: users, mfa, events }: ManagementApiDeps): void {
   const byId = z.strictObject({ id: idSchema });
+
+  const verificationSchema = z.object({
+    id: z.string(),
+    type: z.enum(['Totp', 'BackupCode']),
+    createdAt: z.date().transform((date) => date.toISOString()).pipe(z.iso.datetime()),
+    /** Backup codes: how many are left. */
+    remainingCodes: z.number().int().optional(),
+  });
+
+  router.get(
+    '/users/:id/mfa-verifications',
+    route(
+      {
+        params: byId,
+        response: z.array(verificationSchema),
+        status: 200,
+        errors: [404],
+        summary: 'List a user’s second factors',
+        description: 'The confirmed authenticator (`Totp`) and, when any are left, the backup codes (`BackupCode`, with `remainingCodes`). Secrets never leave Sesame.',
+      },
+      async ({ params }) => {
+        await users.mustExist(params.id);
+        const factors = (await mfa.listFactors(params.id)).filter((factor) => factor.confirmedAt);
+        const { backupCodesLeft } = await mfa.status(params.id);
+        return {
+          body: [
+            ...factors.map((factor) => ({ id: factor.id, type: 'Totp' as const, createdAt: factor.confirmedAt ?? factor.createdAt })),
+            ...(factors.length > 0 && backupCodesLeft > 0
+              ? [{ id: `${factors[0]!.id}-backup-codes`, type: 'BackupCode' as const, createdAt: factors[0]!.confirmedAt ?? factors[0]!.createdAt, remainingCodes: backupCodesLeft }]
+              : []),
+          ],
+        };
+      },
+    ),
+  );
+
+  router.delete(
+    '/users/:id/mfa-verifications/:verificationId',
+    route(
+      {
+        params: z.strictObject({ id: idSchema, verificationId: z.string().min(1).max(100).regex(/^[A-Za-z0-9_-]+$/) }),
+        status: 204,
+        errors: [404],
+        summary: 'Reset a user’s second factor',
+        description: 'Removes the authenticator and its backup codes (either id): the user signs in with the first factor again, and sets up a new authenticator when MFA is required.',
+      },
+      async ({ params }) => {
+        await users.mustExist(params.id);
+        const factorId = params.verificationId.replace(/-backup-codes$/, '');
+        if (!(await mfa.removeFactor(params.id, factorId))) throw new AppError('NOT_FOUND', 'The user has no such second factor.');
+        await events.publish('Mfa.Removed', { userId: params.id, factor: 'totp' });
+        return {};
+      },
+    ),
+  );
 
   router.post(
     '/users',
