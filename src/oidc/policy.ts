@@ -25,8 +25,9 @@ export async function mfaNeeded(
   if ((session.amr ?? []).includes(SECOND_FACTOR_AMR)) return undefined;
   if (await deps.mfa.hasTotp(accountId)) return 'verify';
   const stepUp = (acrValues ?? '').split(' ').includes(ACR_MFA);
-  const { policy } = (await deps.settings.get()).mfa;
-  if (stepUp || policy === 'required') return 'enroll';
+  const { policy, afterMagicLink } = (await deps.settings.get()).mfa;
+  const emailFirstFactor = (session.amr ?? []).join(' ') === 'email';
+  if (stepUp || policy === 'required' || (afterMagicLink === 'totp' && emailFirstFactor)) return 'enroll';
   if (policy === 'optional' && !(await deps.mfa.wasOffered(accountId))) return 'offer';
   return undefined;
 }

@@ -45,8 +45,14 @@ export const signInSettingsSchema = z.strictObject({
       policy: z.enum(['off', 'optional', 'required']).default('off'),
       /** Email + authenticator code on one page, no mail (for users with an authenticator). */
       totpOnlySignIn: z.boolean().default(false),
+      /**
+       * A second step after an email first factor (magic link, email code, one-time token):
+       * `email_otp` mails a code valid 5 minutes (the same mailbox again: not a second factor),
+       * `totp` asks for the authenticator (set up inside the sign-in when there is none).
+       */
+      afterMagicLink: z.enum(['none', 'email_otp', 'totp']).default('none'),
     })
-    .default({ policy: 'off', totpOnlySignIn: false }),
+    .default({ policy: 'off', totpOnlySignIn: false, afterMagicLink: 'none' }),
 });
 
 export type SignInSettings = z.infer<typeof signInSettingsSchema>;
@@ -67,7 +73,7 @@ export const signInSettingsPatchSchema = z.strictObject({
     .optional(),
   defaultLanguage: z.enum(SUPPORTED_LANGUAGES).optional(),
   mfa: z
-    .strictObject({ policy: z.enum(['off', 'optional', 'required']), totpOnlySignIn: z.boolean() })
+    .strictObject({ policy: z.enum(['off', 'optional', 'required']), totpOnlySignIn: z.boolean(), afterMagicLink: z.enum(['none', 'email_otp', 'totp']) })
     .partial()
     .optional(),
 });

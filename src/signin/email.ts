@@ -20,6 +20,8 @@ export type EmailSignInRequest = {
   language: Language;
   /** Registration: the chosen password, hashed. */
   passwordHash?: string;
+  /** Seconds the mail works; default: the settings' link lifetime. */
+  expiresIn?: number;
 };
 
 /** What a request answers, identically for known and unknown addresses. */
@@ -86,7 +88,7 @@ export function createEmailSignIn(deps: {
     async request(input: EmailSignInRequest): Promise<EmailSignInSent> {
       const current = await settings.get();
       const now = clock();
-      const expiresIn = current.linkLifetimeSeconds;
+      const expiresIn = input.expiresIn ?? current.linkLifetimeSeconds;
       const user = await users.findByEmail(input.email);
       const allowSignUp = input.purpose === 'register' ? current.registration : current.passwordlessSignUp;
       const mailed = Boolean(user) || allowSignUp;

@@ -244,6 +244,54 @@ describe(`second factors in the sign-in (${databaseKind})`, () => {
     expect((await redeem(flow, done.url)).claims()!.amr).toEqual(['pwd', 'otp', 'mfa']);
   });
 
+  describe('a second step after an email first factor', () => {
+    const latestMailTo = (email: string) => t.sesame.outbox!.list().find((mail) => mail.to === email);
+    const codeIn = (text: string) => /^\s*(\d{3}) (\d{3})\s*$/m.exec(text)!.slice(1).join('');
+
+    it('email_otp: a one-time token, then a 5-minute code by mail; the JSON API answers requiresOtp', async () => {
+      await settings({ mfa: { afterMagicLink: 'email_otp' } });
+      try {
+        const email = uniqueEmail('otp-after-link');
+        const flow = await signInWithToken(email);
+        expect(flow.next.url.pathname).toMatch(/\/code$/);
+        expect(flow.page).toContain('We sent a 6-digit code');
+        const mail = latestMailTo(email)!;
+        expect(mail.text).toContain('5 minutes');
+        const done = await flow.browser.submitForm(flow.page, '/code', { code: codeIn(mail.text) });
+        expect((await redeem(flow, done.url)).claims()!.amr).toEqual(['email']); // the same mailbox twice is one factor
+
+        const minted = await mintToken(t, admin, { email });
+        const api2 = await start({ one_time_token: minted.token, login_hint: email });
+        const answer = await api2.browser.request('/api/experience/one-time-token', {
+          method: 'POST',
+          headers: { 'content-type': 'application/json', origin: t.baseUrl },
+          body: '{}',
+        });
+        expect(await answer.json()).toMatchObject({ requiresOtp: true, magicLinkId: expect.any(String), otpExpiresIn: 300 });
+      } finally {
+        await settings({ mfa: { afterMagicLink: 'none' } });
+      }
+    });
+
+    it('totp: an authenticator is set up (or asked for) after a link, but not after a password', async () => {
+      await settings({ mfa: { afterMagicLink: 'totp' }, methods: { password: true } });
+      try {
+        const email = uniqueEmail('totp-after-link');
+        const flow = await signInWithToken(email);
+        expect(flow.page).toContain('Set up two-step verification');
+        await api(t, 'POST', '/api/users', { token: admin, body: { primaryEmail: uniqueEmail('unused') } });
+        const pwdEmail = uniqueEmail('pwd-only');
+        await api(t, 'POST', '/api/users', { token: admin, body: { primaryEmail: pwdEmail, password: 'a fine password' } });
+        const pwd = await start({});
+        const form = await pwd.browser.submitForm(pwd.html, '/email', { email: pwdEmail, method: 'password' });
+        const done = await pwd.browser.submitForm(await form.response.text(), '/password', { email: pwdEmail, password: 'a fine password' });
+        expect(done.url.origin + done.url.pathname).toBe(REDIRECT_URI);
+      } finally {
+        await settings({ mfa: { afterMagicLink: 'none' }, methods: { password: false } });
+      }
+    });
+  });
+
   describe('self-service (/api/my-account/mfa) and the Management API', () => {
     /** A user's access token for the my-account resource, from an ordinary sign-in. */
     async function accountToken(email: string) {

@@ -99,6 +99,12 @@ const fieldOf: Partial<Record<ErrorCode, FieldError['field']>> = {
 
 const emailInput = z.string().max(320);
 
+/** The email OTP after a link: valid 5 minutes (the seeds' `otpExpiresIn: 300`). */
+const EMAIL_OTP_SECONDS = 300;
+
+/** A first factor that needs the email OTP step before the sign-in completes. */
+type OtpRequired = { requiresOtp: true; magicLinkId: string; otpExpiresIn: number };
+
 const sentInput = (latest: SignInCode, current: SignInSettings) => ({
   email: latest.email,
   purpose: latest.purpose,
@@ -197,7 +203,15 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
 
   // --- The steps, shared by the pages and the JSON API ---------------------------------------
 
-  async function requestMail(ctx: Context, interaction: InteractionDetails, email: string, purpose: CodePurpose, language: Language, passwordHash?: string) {
+  async function requestMail(
+    ctx: Context,
+    interaction: InteractionDetails,
+    email: string,
+    purpose: CodePurpose,
+    language: Language,
+    passwordHash?: string,
+    expiresIn?: number,
+  ) {
     const current = await settings.get();
     if (purpose === 'magic_link' && !current.methods.magicLink) throw new AppError('SIGN_IN_METHOD_DISABLED');
     if (purpose === 'email_code' && !current.methods.emailCode) throw new AppError('SIGN_IN_METHOD_DISABLED');
@@ -213,6 +227,7 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
       purpose,
       language,
       passwordHash,
+      expiresIn,
     });
   }
 
@@ -239,7 +254,7 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
     method: SignInMethod,
     email: string | undefined,
     run: () => Promise<SignInResult>,
-  ): Promise<string> {
+  ): Promise<string | OtpRequired> {
     const applicationId = String(interaction.params.client_id);
     let result: SignInResult;
     try {
@@ -250,18 +265,36 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
     }
     const userEmail = result.user.primaryEmail;
     if (result.created) await events.publish('User.Created', { userId: result.user.id, email: userEmail, source: 'sign_in', applicationId });
+    // The seeds' "link + email OTP": after a link, a code by mail (5 minutes) finishes the sign-in.
+    if ((method === 'magic_link' || method === 'one_time_token') && userEmail && (await settings.get()).mfa.afterMagicLink === 'email_otp') {
+      const sent = await requestMail(ctx, interaction, userEmail, 'email_code', await languageOf(ctx, interaction), undefined, EMAIL_OTP_SECONDS);
+      return { requiresOtp: true, magicLinkId: sent.id, otpExpiresIn: sent.expiresIn };
+    }
     await events.publish('SignIn.Succeeded', { userId: result.user.id, email: userEmail, applicationId, method, amr: result.amr, newUser: result.created });
     return completeLogin(provider(), ctx, interaction, { accountId: result.user.id, amr: result.amr });
   }
 
   const codeMethod = (record: SignInCode): SignInMethod => (record.purpose === 'magic_link' ? 'magic_link' : 'email_code');
 
+  /** The page after a step: the app (a redirect), or the code page when an email OTP follows. */
+  function goOn(ctx: Context, interaction: InteractionDetails, result: string | OtpRequired) {
+    ctx.status = 303;
+    ctx.redirect(typeof result === 'string' ? result : `/interaction/${interaction.uid}/code`);
+  }
+
+  /** Steps that never ask for the email OTP afterwards. */
+  async function redirectOnly(result: Promise<string | OtpRequired>): Promise<string> {
+    const settled = await result;
+    if (typeof settled !== 'string') throw new Error('an email OTP step after a step that never asks for one');
+    return settled;
+  }
+
   // Verifications count only when they fail (limits.attempt gives the point back on success).
   async function finishCode(ctx: Context, interaction: InteractionDetails, code: string) {
     const latest = await emailSignIn.latest(interaction.uid);
-    return firstFactor(ctx, interaction, latest ? codeMethod(latest) : 'email_code', latest?.email, async () =>
+    return redirectOnly(firstFactor(ctx, interaction, latest ? codeMethod(latest) : 'email_code', latest?.email, async () =>
       signIn.withEmailCode(await limits.attempt(ctx, 'verification', {}, () => emailSignIn.consumeCode(interaction.uid, code))),
-    );
+    ));
   }
 
   async function finishLink(ctx: Context, interaction: InteractionDetails, token: string) {
@@ -271,7 +304,7 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
   }
 
   async function finishPassword(ctx: Context, interaction: InteractionDetails, email: string, password: string) {
-    return firstFactor(ctx, interaction, 'password', email, () => limits.attempt(ctx, 'password', { email }, () => signIn.withPassword({ email, password })));
+    return redirectOnly(firstFactor(ctx, interaction, 'password', email, () => limits.attempt(ctx, 'password', { email }, () => signIn.withPassword({ email, password }))));
   }
 
   async function finishOneTimeToken(ctx: Context, interaction: InteractionDetails, input: { token?: string; email?: string } = {}) {
@@ -406,7 +439,7 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
    */
   async function finishTotpOnly(ctx: Context, interaction: InteractionDetails, email: string, code: string) {
     if (!(await settings.get()).mfa.totpOnlySignIn) throw new AppError('SIGN_IN_METHOD_DISABLED');
-    return firstFactor(ctx, interaction, 'totp', email, async () => {
+    return redirectOnly(firstFactor(ctx, interaction, 'totp', email, async () => {
       const user = await limits.attempt(ctx, 'verification', {}, async () => {
         const found = await users.findByEmail(email);
         if (!found) {
@@ -418,7 +451,7 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
       });
       if (user.isSuspended) throw new AppError('ACCOUNT_DISABLED');
       return { user, created: false, amr: [SECOND_FACTOR_AMR], jitOrganizationIds: [] };
-    });
+    }));
   }
 
   async function decideConsent(ctx: Context, interaction: InteractionDetails, decision: 'accept' | 'deny') {
@@ -647,9 +680,7 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
     if (!interaction) return;
     await readForm(ctx, interaction.uid);
     try {
-      const redirectTo = await finishOneTimeToken(ctx, interaction);
-      ctx.status = 303;
-      ctx.redirect(redirectTo);
+      goOn(ctx, interaction, await finishOneTimeToken(ctx, interaction));
     } catch (error) {
       if (!(error instanceof AppError) || error.status >= 500) throw error;
       setRetryAfter(ctx, error);
@@ -820,9 +851,7 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
     const form = await readForm(ctx, interaction.uid);
     const token = String(form.token ?? '').slice(0, 256);
     try {
-      const redirectTo = await finishLink(ctx, interaction, token);
-      ctx.status = 303;
-      ctx.redirect(redirectTo);
+      goOn(ctx, interaction, await finishLink(ctx, interaction, token));
     } catch (error) {
       if (!(error instanceof AppError) || error.status >= 500) throw error;
       setRetryAfter(ctx, error);
@@ -973,12 +1002,19 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
     }),
   );
 
-  const step = <S extends z.ZodType>(path: string, body: S, finish: (ctx: Context, interaction: InteractionDetails, body: z.infer<S>) => Promise<string>) =>
+  // A finishing step answers {redirectTo}, or after a link (when the settings ask) {requiresOtp, magicLinkId, otpExpiresIn}.
+  const stepResponse = z.union([redirect, z.object({ requiresOtp: z.literal(true), magicLinkId: z.string(), otpExpiresIn: z.number().int() })]);
+  const step = <S extends z.ZodType>(
+    path: string,
+    body: S,
+    finish: (ctx: Context, interaction: InteractionDetails, body: z.infer<S>) => Promise<string | OtpRequired>,
+  ) =>
     api.post(
       path,
-      route({ body, response: redirect, status: 200, errors: [400, 401, 403, 410, 415, 429] }, async (input, ctx) => {
+      route({ body, response: stepResponse, status: 200, errors: [400, 401, 403, 410, 415, 429] }, async (input, ctx) => {
         const interaction = await loadInteraction(provider(), ctx);
-        return { body: { redirectTo: await finish(ctx, interaction, input.body as z.infer<S>) } };
+        const result = await finish(ctx, interaction, input.body as z.infer<S>);
+        return { body: typeof result === 'string' ? { redirectTo: result } : result };
       }),
     );
 
