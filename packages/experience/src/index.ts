@@ -771,44 +771,26 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
     ctx.redirect(await completeMfa(ctx, interaction));
   });
 
-  router.post('/interaction/:uid/mfa/skip', async (ctx) => {
-    const interaction = await interactionOrPage(ctx, ctx.params.uid ?? '');
-    if (!interaction) return;
-    await readForm(ctx, interaction.uid);
-    try {
-      const redirectTo = await skipEnrollment(ctx, interaction);
-      ctx.status = 303;
-      ctx.redirect(redirectTo);
-    } catch (error) {
-      await onPageError(ctx, interaction, error, (view, failure) => failurePage(ctx, view, { code: failure.code }));
-    }
-  });
 
-  router.post('/interaction/:uid/keep', async (ctx) => {
-    const interaction = await interactionOrPage(ctx, ctx.params.uid ?? '');
-    if (!interaction) return;
-    await readForm(ctx, interaction.uid);
-    try {
-      const redirectTo = await keepCurrent(ctx, interaction);
-      ctx.status = 303;
-      ctx.redirect(redirectTo);
-    } catch (error) {
-      await onPageError(ctx, interaction, error, (view, failure) => failurePage(ctx, view, { code: failure.code }));
-    }
-  });
 
-  router.post('/interaction/:uid/consent', async (ctx) => {
-    const interaction = await interactionOrPage(ctx, ctx.params.uid ?? '');
-    if (!interaction) return;
-    const form = await readForm(ctx, interaction.uid);
-    try {
-      const redirectTo = await decideConsent(ctx, interaction, form.decision === 'accept' ? 'accept' : 'deny');
-      ctx.status = 303;
-      ctx.redirect(redirectTo);
-    } catch (error) {
-      await onPageError(ctx, interaction, error, (view, failure) => failurePage(ctx, view, { code: failure.code }));
-    }
-  });
+
+  /** A form whose step ends at the app (or the code page); a failure is a page of its own. */
+  function formStep(path: string, run: (ctx: Context, interaction: InteractionDetails, form: Record<string, string>) => Promise<string | OtpRequired>) {
+    router.post(path, async (ctx) => {
+      const interaction = await interactionOrPage(ctx, ctx.params.uid ?? '');
+      if (!interaction) return;
+      const form = await readForm(ctx, interaction.uid);
+      try {
+        goOn(ctx, interaction, await run(ctx, interaction, form));
+      } catch (error) {
+        await onPageError(ctx, interaction, error, (view, failure) => failurePage(ctx, view, { code: failure.code }));
+      }
+    });
+  }
+
+  formStep('/interaction/:uid/mfa/skip', (ctx, interaction) => skipEnrollment(ctx, interaction));
+  formStep('/interaction/:uid/keep', (ctx, interaction) => keepCurrent(ctx, interaction));
+  formStep('/interaction/:uid/consent', (ctx, interaction, form) => decideConsent(ctx, interaction, form.decision === 'accept' ? 'accept' : 'deny'));
 
   router.post('/interaction/:uid/abort', async (ctx) => {
     const interaction = await interactionOrPage(ctx, ctx.params.uid ?? '');
