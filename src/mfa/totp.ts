@@ -45,14 +45,19 @@ export const generateTotpSecret = () => base32Encode(randomBytes(20));
 
 export const timeStep = (now: Date) => Math.floor(now.getTime() / 1000 / TOTP_PERIOD_SECONDS);
 
-/** The code of one time step (RFC 4226 dynamic truncation). */
-export function totpCode(secret: string, step: number): string {
+/**
+ * The code of one time step (RFC 4226 dynamic truncation). Sesame uses the
+ * defaults; the algorithm and length are parameters so the RFC 6238 test
+ * vectors (SHA-1/256/512, 8 digits) run through this same function.
+ */
+export function totpCode(secret: string, step: number, options: { algorithm?: 'sha1' | 'sha256' | 'sha512'; digits?: number } = {}): string {
+  const digits = options.digits ?? TOTP_DIGITS;
   const counter = Buffer.alloc(8);
   counter.writeBigUInt64BE(BigInt(step));
-  const digest = createHmac('sha1', base32Decode(secret)).update(counter).digest();
+  const digest = createHmac(options.algorithm ?? 'sha1', base32Decode(secret)).update(counter).digest();
   const offset = digest[digest.length - 1]! & 0x0f;
-  const binary = (digest.readUInt32BE(offset) & 0x7fffffff) % 10 ** TOTP_DIGITS;
-  return String(binary).padStart(TOTP_DIGITS, '0');
+  const binary = (digest.readUInt32BE(offset) & 0x7fffffff) % 10 ** digits;
+  return String(binary).padStart(digits, '0');
 }
 
 /**
