@@ -198,6 +198,19 @@ describe(`second factors in the sign-in (${databaseKind})`, () => {
     expect(stepUp.html).toContain('Set up two-step verification');
   });
 
+  it('max_age=0 asks for both factors again inside a session that had them', async () => {
+    const email = uniqueEmail('max-age');
+    const { secret, browser } = await enrolDuringSignIn(email);
+    await settings({ mfa: { policy: 'off' } });
+    advance(60);
+    const again = await signInWithToken(email, browser, { max_age: '0' });
+    expect(again.page).toContain('Two-step verification');
+    const done = await again.browser.submitForm(again.page, '/mfa', { code: codeFor(secret) });
+    const claims = (await redeem(again, done.url)).claims()!;
+    expect(claims.acr).toBe('mfa');
+    expect(typeof claims.auth_time).toBe('number');
+  });
+
   it('signs in with email + authenticator code alone when TOTP-only sign-in is on; unknown addresses answer like wrong codes', async () => {
     const email = uniqueEmail('totp-only');
     const { secret } = await enrolDuringSignIn(email);
