@@ -29,7 +29,7 @@ export type SmtpCapture = {
 };
 
 /** A real SMTP server on a random loopback port that keeps what it receives. Accepts any credentials. */
-export async function startSmtpCapture(): Promise<SmtpCapture> {
+export async function startSmtpCapture(options: { /** Answer each mail this much later (a slow mail server). */ delayMs?: number } = {}): Promise<SmtpCapture> {
   const messages: CapturedMail[] = [];
   const waiters = new Set<(mail: CapturedMail) => void>();
 
@@ -59,7 +59,8 @@ export async function startSmtpCapture(): Promise<SmtpCapture> {
           };
           messages.push(mail);
           for (const waiter of waiters) waiter(mail);
-          callback();
+          if (options.delayMs) setTimeout(() => callback(), options.delayMs);
+          else callback();
         })
         .catch((error: Error) => callback(error));
     },

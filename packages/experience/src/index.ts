@@ -105,11 +105,12 @@ const EMAIL_OTP_SECONDS = 300;
 /** A first factor that needs the email OTP step before the sign-in completes. */
 type OtpRequired = { requiresOtp: true; magicLinkId: string; otpExpiresIn: number };
 
-const sentInput = (latest: SignInCode, current: SignInSettings) => ({
+/** The "check your inbox" page of the interaction's latest mail, with that mail's own lifetime. */
+const sentInput = (latest: SignInCode, _current?: SignInSettings) => ({
   email: latest.email,
   purpose: latest.purpose,
   reference: latest.reference,
-  minutes: Math.round(current.linkLifetimeSeconds / 60),
+  minutes: Math.round((latest.expiresAt.getTime() - latest.createdAt.getTime()) / 60_000),
 });
 
 /** A refusal rendered as a page still tells when to come back. */
