@@ -8,7 +8,7 @@ import { startSmtpCapture, type SmtpCapture } from '../helpers/smtp.ts';
 
 const REDIRECT_URI = 'http://127.0.0.1:5991/callback';
 /** The test's mail server answers this much later: a leak would show as this difference. */
-const SMTP_DELAY_MS = 60;
+const SMTP_DELAY_MS = 100;
 
 describe(`sign-in experience attacks (${databaseKind})`, () => {
   let t: TestSesame;
