@@ -84,7 +84,7 @@ export function createMetrics(deps: { db: Database }) {
     }),
     cleanupDeleted: new Counter({
       name: 'sesame_cleanup_deleted_total',
-      help: 'Rows purged by the cleanup job, by kind (provider_models, expired_tokens, consumed_tokens, revoked_tokens, expired_bans, rate_limits).',
+      help: 'Rows purged by the cleanup job, by kind (provider_models, expired_tokens, consumed_tokens, revoked_tokens, expired_bans, rate_limits, audit_logs, hook_deliveries, sign_in_codes, interaction_attempts).',
       labelNames: ['kind'] as const,
       registers,
     }),

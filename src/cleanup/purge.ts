@@ -9,7 +9,9 @@ export type CleanupKind =
   | 'expiredBans'
   | 'rateLimits'
   | 'auditLogs'
-  | 'hookDeliveries';
+  | 'hookDeliveries'
+  | 'signInCodes'
+  | 'interactionAttempts';
 
 /** Deletes up to `limit` rows of one kind inside the run's transaction; answers how many. */
 export type Purge = { kind: CleanupKind; deleteBatch(trx: Knex, cutoffs: Cutoffs, limit: number): Promise<number> };
@@ -44,6 +46,18 @@ const tokens = (trx: Knex, pick: (query: Knex.QueryBuilder) => void, limit: numb
  * (a pending one is kept until it succeeds or fails for good).
  */
 export const purges: Purge[] = [
+  {
+    // Self-serve sign-in mails: useless once expired, whatever their state (the audit log keeps what happened).
+    kind: 'signInCodes',
+    deleteBatch: (trx, cutoffs, limit) =>
+      deleteByKey(trx, 'sign_in_codes', ['id'], (q) => q.where('expires_at', '<', cutoffs.providerModelsExpiredBefore), limit),
+  },
+  {
+    // Second-factor failure counts and marks of one sign-in: they live an hour.
+    kind: 'interactionAttempts',
+    deleteBatch: (trx, cutoffs, limit) =>
+      deleteByKey(trx, 'interaction_attempts', ['interaction_uid', 'kind'], (q) => q.where('expires_at', '<', cutoffs.expiredBefore), limit),
+  },
   {
     kind: 'providerModels',
     deleteBatch: (trx, cutoffs, limit) =>

@@ -22,6 +22,8 @@ function describe(report: CleanupReport): string {
       ['Consumed tokens', String(report.deleted.consumedTokens)],
       ['Revoked tokens', String(report.deleted.revokedTokens)],
       ['Expired IP bans', String(report.deleted.expiredBans)],
+      ['Expired sign-in mails (links and codes)', String(report.deleted.signInCodes)],
+      ['Second-factor attempt counts', String(report.deleted.interactionAttempts)],
       ['Rate-limit counters', String(report.deleted.rateLimits)],
       ['Audit log rows', String(report.deleted.auditLogs)],
       ['Webhook deliveries', String(report.deleted.hookDeliveries)],

@@ -125,6 +125,37 @@ describe(`the cleanup job (${databaseKind})`, () => {
     });
   });
 
+  it('purges expired sign-in mails (any state) and second-factor attempt counts, and keeps live ones', async () => {
+    await withDatabase(async (db) => {
+      const clock = movableClock();
+      const now = clock.now().getTime();
+      const code = (id: string, expiresAt: number, status = 'active') => ({
+        id,
+        interaction_uid: `i-${id}`,
+        email: `${id}@example.test`,
+        purpose: 'magic_link',
+        token_hash: `hash-${id}`,
+        code_hash: 'x',
+        reference: 'ABC-DEF',
+        status,
+        expires_at: new Date(expiresAt),
+        created_at: new Date(expiresAt - 10 * MINUTE),
+      });
+      await db('sign_in_codes').insert([code('old', now - HOUR), code('oldused', now - HOUR, 'consumed'), code('live', now + 5 * MINUTE)]);
+      await db('interaction_attempts').insert([
+        { interaction_uid: 'gone', kind: 'mfa', failures: 3, expires_at: new Date(now - MINUTE) },
+        { interaction_uid: 'going-on', kind: 'mfa', failures: 1, expires_at: new Date(now + HOUR) },
+      ]);
+      const report = await job(db, clock.now).runOnce();
+      expect(report.deleted).toMatchObject({ signInCodes: 2, interactionAttempts: 1 });
+      expect((await db('sign_in_codes').select('id')).map((row: { id: string }) => row.id)).toEqual(['live']);
+      expect((await db('interaction_attempts').select('interaction_uid')).map((row: { interaction_uid: string }) => row.interaction_uid)).toEqual(['going-on']);
+      // This file's other tests count what the job deletes: leave nothing behind.
+      await db('sign_in_codes').delete();
+      await db('interaction_attempts').delete();
+    });
+  });
+
   it('keeps consumed and revoked tokens through the audit period and purges them after it', async () => {
     await withDatabase(async (db) => {
       const clock = movableClock();
@@ -270,7 +301,7 @@ describe(`the cleanup job (${databaseKind})`, () => {
 
       const runs = lines.filter((line) => line.job === 'cleanup');
       const info = runs.filter((line) => line.level === 30);
-      expect(info).toEqual([expect.objectContaining({ msg: 'cleanup purged expired and old rows', total: 1, deleted: { providerModels: 1, expiredTokens: 0, consumedTokens: 0, revokedTokens: 0, expiredBans: 0, rateLimits: 0, auditLogs: 0, hookDeliveries: 0 } })]);
+      expect(info).toEqual([expect.objectContaining({ msg: 'cleanup purged expired and old rows', total: 1, deleted: { providerModels: 1, expiredTokens: 0, consumedTokens: 0, revokedTokens: 0, expiredBans: 0, rateLimits: 0, auditLogs: 0, hookDeliveries: 0, signInCodes: 0, interactionAttempts: 0 } })]);
       expect(runs.filter((line) => line.level !== 30).every((line) => line.level === 20 && line.msg === 'cleanup found nothing to purge')).toBe(true);
       expect(await metrics.registry.getSingleMetricAsString('sesame_cleanup_deleted_total')).toContain('sesame_cleanup_deleted_total{kind="provider_models"} 1');
     });
