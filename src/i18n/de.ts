@@ -162,4 +162,6 @@ export const de: Record<MessageKey, string> = {
   'error.FACTOR_LOCKED': 'Zu viele falsche Codes bei dieser Anmeldung. Kehren Sie zur App zurück und beginnen Sie erneut.',
   'error.FACTOR_LOCKED.title': 'Zu viele falsche Codes',
   'error.IP_BANNED': 'Anfragen aus Ihrem Netzwerk sind vorübergehend gesperrt. Versuchen Sie es später erneut oder wenden Sie sich an den Support der App.',
+  'link.sendHere': 'Oder melden Sie sich in diesem Browser an: Wir senden einen neuen Link für die hier geöffnete Anmeldung an dieselbe Adresse.',
+  'link.sendHereButton': 'Neuen Link für diesen Browser senden',
 };

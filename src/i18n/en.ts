@@ -163,6 +163,8 @@ export const en = {
   'error.FACTOR_LOCKED': 'Too many wrong codes for this sign-in. Go back to the app and start again.',
   'error.FACTOR_LOCKED.title': 'Too many wrong codes',
   'error.IP_BANNED': 'Requests from your network are blocked for now. Try again later or contact the app’s support.',
+  'link.sendHere': 'Or sign in in this browser: we send a new link for the sign-in open here to the same address.',
+  'link.sendHereButton': 'Send a new link for this browser',
 } as const;
 
 export type MessageKey = keyof typeof en;

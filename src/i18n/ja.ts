@@ -162,4 +162,6 @@ export const ja: Record<MessageKey, string> = {
   'error.FACTOR_LOCKED': 'このログインで誤ったコードが多すぎます。アプリに戻って最初からやり直してください。',
   'error.FACTOR_LOCKED.title': '誤ったコードが多すぎます',
   'error.IP_BANNED': 'お使いのネットワークからのリクエストは現在ブロックされています。しばらくしてからもう一度お試しいただくか、アプリのサポートにお問い合わせください。',
+  'link.sendHere': 'または、このブラウザでログインすることもできます。ここで開いているログイン用の新しいリンクを同じアドレスに送信します。',
+  'link.sendHereButton': 'このブラウザ用の新しいリンクを送信',
 };

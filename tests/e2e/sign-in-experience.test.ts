@@ -166,6 +166,28 @@ describe(`the sign-in experience over HTTP (${databaseKind})`, () => {
       expect((await redeem(flow, done)).claims()!.email).toBe(email);
     });
 
+    it('started again in the same browser while waiting: the old link offers a new one for the sign-in open here', async () => {
+      const email = uniqueEmail('restarted');
+      await createUser({ primaryEmail: email });
+      const first = await start();
+      let count = smtp.messages.length;
+      await first.browser.submitForm(first.html, '/email', { email, method: 'magic_link' });
+      const old = readMail(await mailTo(email, count));
+      // The app's sign-in button again, in the same browser: a second interaction takes the cookie.
+      const second = await start({}, first.browser);
+      expect(second.uid).not.toBe(first.uid);
+      const landing = await second.browser.follow(old.link!);
+      const page = await landing.response.text();
+      expect(page).toContain('Send a new link for this browser');
+      count = smtp.messages.length;
+      const resent = await second.browser.submitForm(page, '/sign-in/link/resend');
+      expect(resent.response.status).toBe(200);
+      const fresh = readMail(await mailTo(email, count));
+      const here = await second.browser.follow(fresh.link!);
+      const done = await second.browser.submitForm(await here.response.text(), '/sign-in/link');
+      expect((await redeem(second, done)).claims()!.email).toBe(email);
+    });
+
     it('answers identically for known and unknown addresses, and mails only the known one', async () => {
       const known = uniqueEmail('known');
       const unknown = uniqueEmail('unknown');

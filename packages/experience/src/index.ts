@@ -824,7 +824,8 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
         ...(alive ? { resend: { action: '/sign-in/link/resend', fields: { token }, email: record.email } } : { home: await appHome(record.clientId) }),
       });
     }
-    if (!sameBrowser) return linkOtherBrowserPage(ctx, view, { reference: record.reference });
+    // Another sign-in is open in this browser (started again while waiting for the mail): offer a link for that one.
+    if (!sameBrowser) return linkOtherBrowserPage(ctx, view, { reference: record.reference, token, hereCsrf: interaction ? csrfFor(interaction.uid) : undefined });
     linkContinuePage(ctx, view, { email: record.email, token });
   });
 
@@ -852,9 +853,12 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
    * link is the proof; the new one goes to the mailbox, not to this page.
    */
   router.post('/sign-in/link/resend', async (ctx) => {
+    // The sign-in open in this browser, if any (its CSRF token proves the form is ours); else the link's own sign-in.
+    const here = await currentInteraction(ctx);
     const form = await readForm(ctx, undefined);
+    if (here && form.csrf !== undefined && !constantTimeEqual(form.csrf, csrfFor(here.uid))) throw new AppError('INVALID_ORIGIN');
     const found = await emailSignIn.inspectLink(String(form.token ?? '').slice(0, 256));
-    const interaction = found ? await provider().Interaction.find(found.record.interactionUid) : undefined;
+    const interaction = found ? (here && form.csrf !== undefined ? here : await provider().Interaction.find(found.record.interactionUid)) : undefined;
     const view = await viewOf(ctx, { clientId: found?.record.clientId, language: found?.record.context.locale });
     if (!found || !interaction) return failurePage(ctx, view, { code: found ? 'INTERACTION_NOT_FOUND' : 'TOKEN_INVALID' });
     try {

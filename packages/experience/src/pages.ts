@@ -256,14 +256,21 @@ ${backForm(view)}`,
 }
 
 /** A self-serve link opened elsewhere: the code finishes the sign-in where it started. */
-export function linkOtherBrowserPage(ctx: Context, view: View, input: { reference: string }): void {
+export function linkOtherBrowserPage(ctx: Context, view: View, input: { reference: string; token: string; hereCsrf?: string }): void {
   const { t } = view;
   page(
     ctx,
     view,
     t('link.otherBrowserTitle'),
     html`<h1>${t('link.otherBrowserTitle')}</h1>
-<p>${rich(t, 'link.otherBrowser', { reference: input.reference })}</p>`,
+<p>${rich(t, 'link.otherBrowser', { reference: input.reference })}</p>
+${input.hereCsrf
+  ? html`<p class="muted">${t('link.sendHere')}</p>
+<form method="post" action="/sign-in/link/resend">
+<input type="hidden" name="token" value="${input.token}"><input type="hidden" name="csrf" value="${input.hereCsrf}">
+<button type="submit" class="secondary">${t('link.sendHereButton')}</button>
+</form>`
+  : ''}`,
   );
 }
 
