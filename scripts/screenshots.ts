@@ -8,6 +8,7 @@
  * Needs Debian's chromium (or CHROMIUM_PATH); browsers are never downloaded.
  * Look at the pictures afterwards: that is what they are for.
  */
+import { timeStep, totpCode } from '../src/mfa/index.ts';
 import { execFileSync } from 'node:child_process';
 import { createHash, randomBytes } from 'node:crypto';
 import { mkdirSync, mkdtempSync, rmSync } from 'node:fs';
@@ -129,6 +130,7 @@ async function main() {
       registration: false,
       passwordlessSignUp: false,
       autoContinueOneTimeToken: false,
+      mfa: { policy: 'off', totpOnlySignIn: false, afterMagicLink: 'none' },
     };
 
     const app = await management('POST', '/applications', {
@@ -282,6 +284,35 @@ async function main() {
       await consent.getByRole('heading', { name: en('consent.title', { app: PARTNER_NAME }) }).waitFor();
       await shot(consent, 'consent');
     }
+
+    // --- Second factors: set-up inside the sign-in, backup codes, the verify step ------------
+    await settings({ mfa: { policy: 'required' } });
+    {
+      const lin = 'lin.chen@example.com';
+      const page = await newPage();
+      await start(page, authorize({ one_time_token: (await mint(lin)).token, login_hint: lin }));
+      await page.getByRole('button', { name: en('common.continue'), exact: true }).click();
+      await page.getByRole('heading', { name: en('mfa.enrollTitle') }).waitFor();
+      await shot(page, 'mfa-enroll-intro');
+      await page.getByRole('button', { name: en('mfa.enrollStart'), exact: true }).click();
+      await page.locator('[data-secret]').waitFor();
+      await shot(page, 'mfa-enroll-qr');
+      const secret = ((await page.locator('[data-secret]').textContent()) ?? '').replace(/\s/g, '');
+      await page.getByLabel(en('mfa.code')).fill(totpCode(secret, timeStep(new Date())));
+      await page.getByRole('button', { name: en('mfa.confirm'), exact: true }).click();
+      await page.getByRole('heading', { name: en('mfa.backupTitle') }).waitFor();
+      await shot(page, 'mfa-backup-codes');
+      await page.getByRole('button', { name: en('mfa.backupSaved'), exact: true }).click();
+      await page.waitForURL((current) => current.origin === callback.origin);
+
+      await settings({ mfa: { policy: 'off' } });
+      const again = await newPage();
+      await start(again, authorize({ one_time_token: (await mint(lin)).token, login_hint: lin }));
+      await again.getByRole('button', { name: en('common.continue'), exact: true }).click();
+      await again.getByRole('heading', { name: en('mfa.title') }).waitFor();
+      await shot(again, 'mfa-verify');
+    }
+    await settings(defaults);
 
     // --- An expired link --------------------------------------------------------------------
     {
