@@ -44,13 +44,16 @@ export type ProviderDeps = {
   mfa: MfaService;
 };
 
+const LOGOUT_LANGUAGE_COOKIE = 'sesame_logout_lang';
+
 /** The language and brand of a page the provider renders itself (logout, errors). */
 async function pageContext(ctx: KoaContextWithOIDC, settings: SettingsService) {
   // An error page must render even while the database is unreachable.
   const current = await settings.get().catch(() => defaultSignInSettings());
   const uiLocales = (ctx.oidc?.params as Record<string, unknown> | undefined)?.ui_locales;
   const lang = negotiateLanguage({
-    uiLocales: typeof uiLocales === 'string' ? uiLocales : undefined,
+    // The logout confirmation remembers its language for the "signed out" page that follows.
+    uiLocales: typeof uiLocales === 'string' ? uiLocales : ctx.cookies.get(LOGOUT_LANGUAGE_COOKIE),
     acceptLanguage: ctx.get('Accept-Language'),
     fallback: current.defaultLanguage,
   });
@@ -145,6 +148,7 @@ export function createProvider({ config, db, keySet, applications, users, organi
         enabled: true,
         logoutSource: async (ctx, form) => {
           const { t, options } = await pageContext(ctx, settings);
+          ctx.cookies.set(LOGOUT_LANGUAGE_COOKIE, options.lang, { httpOnly: true, sameSite: 'lax', path: '/oidc/session', maxAge: 10 * 60 * 1000, signed: false });
           renderPage(
             ctx,
             t('logout.title'),

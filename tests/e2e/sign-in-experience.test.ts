@@ -557,6 +557,16 @@ describe(`the sign-in experience over HTTP (${databaseKind})`, () => {
       const logoutPage = await logout.text();
       expect(logoutPage).toContain('<html lang="de">');
       expect(logoutPage).toContain(`<h1>${de['logout.title']}</h1>`);
+      // Confirmed (in an English-speaking browser now): the "signed out" page keeps the confirmation's language.
+      const confirm = findForm(logoutPage, '/session/end/confirm');
+      const done = await flow.browser.withHeaders({ 'accept-language': 'en' }).follow(confirm.action, {
+        method: 'POST',
+        headers: { 'content-type': 'application/x-www-form-urlencoded', origin: t.baseUrl },
+        body: new URLSearchParams({ ...confirm.hidden, logout: 'yes' }),
+      });
+      const signedOut = await done.response.text();
+      expect(signedOut).toContain('<html lang="de">');
+      expect(signedOut).toContain(de['logout.doneTitle']);
 
       // An unregistered redirect URI cannot be redirected to: the page explains and links to the app's own origin.
       const url = oidc.buildAuthorizationUrl(config, { redirect_uri: 'https://evil.example/cb', scope: 'openid', code_challenge: 'x'.repeat(43), code_challenge_method: 'S256' });

@@ -99,7 +99,7 @@ export function findForm(html: string, suffix: string): { action: string; hidden
     const action = unescapeHtml(match[1] ?? '');
     if (!action.endsWith(suffix)) continue;
     const hidden: Record<string, string> = {};
-    for (const input of (match[2] ?? '').matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) {
+    for (const input of (match[2] ?? '').matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)"\s*\/?>/g)) {
       hidden[unescapeHtml(input[1] ?? '')] = unescapeHtml(input[2] ?? '');
     }
     return { action, hidden };
