@@ -2,6 +2,7 @@ import { decodeJwt } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { timeStep, totpCode } from '../../src/mfa/index.ts';
+import { startAuthorization } from '../helpers/sign-in.ts';
 import { CookieClient } from '../helpers/browser-client.ts';
 import { databaseKind, openOwnDatabase, uniqueEmail } from '../helpers/db.ts';
 import { api, createTestApplication, managementToken, mintToken, startTestSesame, type TestSesame } from '../helpers/server.ts';
@@ -42,20 +43,7 @@ describe(`second factors in the sign-in (${databaseKind})`, () => {
     expect(response.status).toBe(200);
   }
 
-  async function start(extra: Record<string, string>, browser = new CookieClient(t.baseUrl)) {
-    const verifier = oidc.randomPKCECodeVerifier();
-    const state = oidc.randomState();
-    const url = oidc.buildAuthorizationUrl(config, {
-      redirect_uri: REDIRECT_URI,
-      scope: 'openid email',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      state,
-      ...extra,
-    });
-    const landing = await browser.follow(url.toString());
-    return { browser, verifier, state, landing, html: await landing.response.text() };
-  }
+  const start = (extra: Record<string, string> = {}, browser?: CookieClient) => startAuthorization(t, config, REDIRECT_URI, extra, browser);
 
   /** A one-time-token sign-in up to whatever page follows Continue. */
   async function signInWithToken(email: string, browser?: CookieClient, extra: Record<string, string> = {}) {

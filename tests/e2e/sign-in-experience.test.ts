@@ -3,7 +3,7 @@ import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { CookieClient, findForm } from '../helpers/browser-client.ts';
 import { databaseKind, openOwnDatabase, uniqueEmail } from '../helpers/db.ts';
 import { api, createTestApplication, managementToken, mintToken, startTestSesame, type TestSesame } from '../helpers/server.ts';
-import { throughSessionSwitch } from '../helpers/sign-in.ts';
+import { startAuthorization, throughSessionSwitch } from '../helpers/sign-in.ts';
 import { de } from '../../src/i18n/de.ts';
 import { ja } from '../../src/i18n/ja.ts';
 import { startSmtpCapture, type CapturedMail, type SmtpCapture } from '../helpers/smtp.ts';
@@ -64,22 +64,7 @@ describe(`the sign-in experience over HTTP (${databaseKind})`, () => {
   };
 
   /** An app sends the browser to /oidc/auth; answers the hosted start page. */
-  async function start(extra: Record<string, string> = {}, browser = new CookieClient(t.baseUrl)) {
-    const verifier = oidc.randomPKCECodeVerifier();
-    const state = oidc.randomState();
-    const url = oidc.buildAuthorizationUrl(config, {
-      redirect_uri: REDIRECT_URI,
-      scope: 'openid email',
-      code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
-      code_challenge_method: 'S256',
-      state,
-      ...extra,
-    });
-    const landing = await browser.follow(url.toString());
-    const html = await landing.response.text();
-    const uid = /\/interaction\/([^/"]+)/.exec(landing.url.pathname)?.[1] ?? '';
-    return { browser, landing, html, uid, verifier, state };
-  }
+  const start = (extra: Record<string, string> = {}, browser?: CookieClient) => startAuthorization(t, config, REDIRECT_URI, extra, browser);
 
   /** Follows a finished step to the app's callback and redeems the code there. */
   async function redeem(flow: Awaited<ReturnType<typeof start>>, done: { url: URL }) {

@@ -75,3 +75,31 @@ export async function throughSessionSwitch(browser: CookieClient, result: { resp
   }
   return result;
 }
+
+/**
+ * What an app does to start a sign-in without a link: an authorization-code
+ * + PKCE request (scope `openid email` unless `extra` says otherwise), in a
+ * browser (a fresh one unless given), stopping on Sesame's first page.
+ */
+export async function startAuthorization(
+  t: TestSesame,
+  config: oidc.Configuration,
+  redirectUri: string,
+  extra: Record<string, string> = {},
+  browser = new CookieClient(t.baseUrl),
+) {
+  const verifier = oidc.randomPKCECodeVerifier();
+  const state = oidc.randomState();
+  const url = oidc.buildAuthorizationUrl(config, {
+    redirect_uri: redirectUri,
+    scope: 'openid email',
+    code_challenge: await oidc.calculatePKCECodeChallenge(verifier),
+    code_challenge_method: 'S256',
+    state,
+    ...extra,
+  });
+  const landing = await browser.follow(url.toString());
+  const html = await landing.response.text();
+  const uid = /\/interaction\/([^/"]+)/.exec(landing.url.pathname)?.[1] ?? '';
+  return { browser, landing, html, uid, verifier, state };
+}
