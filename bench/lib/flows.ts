@@ -234,3 +234,47 @@ export async function registerApp(target: Target): Promise<Credentials> {
   const app = json<{ id: string; secret: string }>(expect('register app', reply, 201));
   return { id: app.id, secret: app.secret };
 }
+
+/** A browser that opened a sign-in page (no one-time token): its cookie jar holds the interaction cookie. */
+export type OpenInteraction = { jar: CookieJar; uid: string };
+
+export async function openInteraction(target: Target): Promise<OpenInteraction> {
+  const jar = new CookieJar();
+  const verifier = randomBytes(32).toString('base64url');
+  const authorize = new URLSearchParams({
+    client_id: target.app.id,
+    redirect_uri: target.redirectUri,
+    response_type: 'code',
+    scope: SCOPE,
+    prompt: 'consent',
+    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+    code_challenge_method: 'S256',
+    state: randomBytes(16).toString('base64url'),
+  });
+  const reply = await send(target.agent, 'GET', `${pick(target)}/oidc/auth?${authorize}`);
+  jar.store(reply);
+  const page = located('authorize (self-serve)', reply);
+  const uid = /^\/interaction\/([^/]+)/.exec(page.pathname)?.[1];
+  if (!uid) throw new StepError('authorize (self-serve: no interaction)', reply);
+  return { jar, uid };
+}
+
+/**
+ * Scenario 4: the hosted sign-in page's JSON API asks for a magic link for a
+ * known address (`POST /api/experience/magic-link`); Sesame stores the link's
+ * record and mails it (to the bench's SMTP sink) before it answers.
+ */
+export async function requestMagicLink(target: Target, browser: OpenInteraction, email: string, timing?: Timing): Promise<void> {
+  const cookie = browser.jar.header();
+  const reply = await timed(timing, 'magic-link', () =>
+    send(
+      target.agent,
+      'POST',
+      `${pick(target)}/api/experience/magic-link`,
+      { 'content-type': 'application/json', origin: new URL(target.baseUrl).origin, ...(cookie ? { cookie } : {}) },
+      JSON.stringify({ email }),
+    ),
+  );
+  const body = json<{ message?: string }>(expect('magic-link', reply, 200));
+  if (body.message !== 'Magic link sent') throw new StepError('magic-link (unexpected answer)', reply);
+}

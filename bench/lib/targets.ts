@@ -3,6 +3,7 @@ import { join } from 'node:path';
 import { createAgent } from './http.ts';
 import { clientCredentials, REDIRECT_URI, registerApp, type Credentials, type Target } from './flows.ts';
 import { freePort, startServer, type ServerProcess } from './processes.ts';
+import { smtpSink } from './smtp-sink.ts';
 
 /** What every Sesame process of one deployment shares. */
 export type SesameDeployment = {
@@ -10,6 +11,8 @@ export type SesameDeployment = {
   secret: string;
   m2m: Credentials;
   storage: { databaseUrl: string } | { dataDir: string };
+  /** Where sign-in mails go (the bench's SMTP sink). */
+  smtpUrl: string;
 };
 
 export const newCredentials = (prefix: string): Credentials => ({
@@ -19,7 +22,8 @@ export const newCredentials = (prefix: string): Credentials => ({
 
 export async function sesameDeployment(storage: SesameDeployment['storage']): Promise<SesameDeployment & { port: number }> {
   const port = await freePort();
-  return { port, baseUrl: `http://localhost:${port}`, secret: randomBytes(32).toString('base64url'), m2m: newCredentials('bench-m2m'), storage };
+  const { url: smtpUrl } = await smtpSink();
+  return { port, baseUrl: `http://localhost:${port}`, secret: randomBytes(32).toString('base64url'), m2m: newCredentials('bench-m2m'), storage, smtpUrl };
 }
 
 /** One Sesame process: `node --import tsx src/main.ts` with the deployment's env, listening on `port`. */
@@ -56,6 +60,7 @@ export function startSesame(
       RATE_LIMIT_EMAIL_SEND_PER_IP: '999999999/1m',
       RATE_LIMIT_EMAIL_SEND_PER_EMAIL: '999999999/1m',
       AUTO_BAN_AFTER: 'off',
+      SMTP_URL: deployment.smtpUrl,
       ...('databaseUrl' in deployment.storage ? { DATABASE_URL: deployment.storage.databaseUrl } : { DATA_DIR: deployment.storage.dataDir }),
     },
   });
