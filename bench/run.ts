@@ -183,7 +183,7 @@ async function main(): Promise<void> {
     results: [],
     notes: [
       'Scenario 4 (magic-link): POST /api/experience/magic-link from a browser holding an interaction cookie, for known addresses; Sesame mails each link over SMTP to a sink (smtp-server) running in the load generator. The baseline has no counterpart.',
-      'Management API baseline: trivial Koa routes behind the same JWT access-token check (signature, issuer, audience, typ, scope), keeping tokens in memory; Sesame also checks the client still has API access (one query).',
+      'Management API baseline: trivial Koa routes behind the same JWT access-token check (signature, issuer, audience, typ, scope), keeping tokens in memory; Sesame also checks the client still has API access (from its 5-second application cache).',
       'Sign-in flow: 7 requests (mint, authorize, page, confirm, resume, token, userinfo) in a fresh cookie jar each; each virtual user signs in as one of 5 people, so after the warm-up nearly all sign-ins are of returning users. The baseline does the same 7 requests with a no-op login.',
       'CPU ms/op is the servers\' user+system CPU (plus, for Sesame on PostgreSQL, that of the PostgreSQL backends serving the bench database) divided by operations; the embedded database runs inside the Sesame process.',
       'The load generator runs on the same 2 cores: its CPU share is in the JSON (cost.loadgenCores).',
