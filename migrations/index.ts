@@ -6,6 +6,7 @@ import * as signIn from './20261127025000_sign_in.ts';
 import * as mfa from './20261127026000_mfa.ts';
 import * as abuse from './20261127030000_abuse.ts';
 import * as audit from './20261127040000_audit.ts';
+import * as performance from './20261127050000_performance.ts';
 
 type Migration = { name: string; up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -18,6 +19,7 @@ export const migrations: Migration[] = [
   { name: '20261127026000_mfa', ...mfa },
   { name: '20261127030000_abuse', ...abuse },
   { name: '20261127040000_audit', ...audit },
+  { name: '20261127050000_performance', ...performance },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

@@ -100,6 +100,24 @@ const located = (step: string, reply: Reply) => {
   return new URL(location, 'http://site.invalid');
 };
 
+const unescapeHtml = (value: string) =>
+  value.replace(/&quot;/g, '"').replace(/&#39;/g, "'").replace(/&lt;/g, '<').replace(/&gt;/g, '>').replace(/&amp;/g, '&');
+
+/**
+ * The page's first form posting to /interaction/…, with its hidden inputs (Sesame's
+ * forms carry a `csrf` field, as tests/helpers/browser-client.ts `findForm` reads them).
+ */
+export function interactionForm(html: string): { action: string; hidden: Record<string, string> } | undefined {
+  for (const match of html.matchAll(/<form\b[^>]*\baction="(\/interaction\/[^"]+)"[^>]*>([\s\S]*?)<\/form>/g)) {
+    const hidden: Record<string, string> = {};
+    for (const input of (match[2] ?? '').matchAll(/<input type="hidden" name="([^"]+)" value="([^"]*)">/g)) {
+      hidden[unescapeHtml(input[1] ?? '')] = unescapeHtml(input[2] ?? '');
+    }
+    return { action: unescapeHtml(match[1] ?? ''), hidden };
+  }
+  return undefined;
+}
+
 export type PendingCode = { code: string; verifier: string };
 
 /**
@@ -111,10 +129,10 @@ export type PendingCode = { code: string; verifier: string };
 export async function signInToCode(target: Target, email: string, timing?: Timing): Promise<PendingCode> {
   const token = await mint(target, email, timing);
   const jar = new CookieJar();
-  const browser = (step: string, method: 'GET' | 'POST', path: string, extra: Record<string, string> = {}) =>
+  const browser = (step: string, method: 'GET' | 'POST', path: string, extra: Record<string, string> = {}, body = '') =>
     timed(timing, step, async () => {
       const cookie = jar.header();
-      const reply = await send(target.agent, method, `${pick(target)}${path}`, { ...extra, ...(cookie ? { cookie } : {}) }, method === 'POST' ? '' : undefined);
+      const reply = await send(target.agent, method, `${pick(target)}${path}`, { ...extra, ...(cookie ? { cookie } : {}) }, method === 'POST' ? body : undefined);
       jar.store(reply);
       return reply;
     });
@@ -135,11 +153,17 @@ export async function signInToCode(target: Target, email: string, timing?: Timin
   });
   const toPage = located('authorize', await browser('authorize', 'GET', `/oidc/auth?${authorize}`));
   const page = expect('page', await browser('page', 'GET', toPage.pathname + toPage.search), 200);
-  const action = /<form[^>]*action="(\/interaction\/[^"]+)"/.exec(page.text)?.[1];
-  if (!action) throw new StepError('page (no confirm form)', page);
+  const confirm = interactionForm(page.text);
+  if (!confirm) throw new StepError('page (no confirm form)', page);
   const toResume = located(
     'confirm',
-    await browser('confirm', 'POST', action, { 'content-type': 'application/x-www-form-urlencoded', origin: new URL(target.baseUrl).origin }),
+    await browser(
+      'confirm',
+      'POST',
+      confirm.action,
+      { 'content-type': 'application/x-www-form-urlencoded', origin: new URL(target.baseUrl).origin },
+      form(confirm.hidden),
+    ),
   );
   const callback = located('resume', await browser('resume', 'GET', toResume.pathname + toResume.search));
   const code = callback.searchParams.get('code');
@@ -209,4 +233,48 @@ export async function registerApp(target: Target): Promise<Credentials> {
   );
   const app = json<{ id: string; secret: string }>(expect('register app', reply, 201));
   return { id: app.id, secret: app.secret };
+}
+
+/** A browser that opened a sign-in page (no one-time token): its cookie jar holds the interaction cookie. */
+export type OpenInteraction = { jar: CookieJar; uid: string };
+
+export async function openInteraction(target: Target): Promise<OpenInteraction> {
+  const jar = new CookieJar();
+  const verifier = randomBytes(32).toString('base64url');
+  const authorize = new URLSearchParams({
+    client_id: target.app.id,
+    redirect_uri: target.redirectUri,
+    response_type: 'code',
+    scope: SCOPE,
+    prompt: 'consent',
+    code_challenge: createHash('sha256').update(verifier).digest('base64url'),
+    code_challenge_method: 'S256',
+    state: randomBytes(16).toString('base64url'),
+  });
+  const reply = await send(target.agent, 'GET', `${pick(target)}/oidc/auth?${authorize}`);
+  jar.store(reply);
+  const page = located('authorize (self-serve)', reply);
+  const uid = /^\/interaction\/([^/]+)/.exec(page.pathname)?.[1];
+  if (!uid) throw new StepError('authorize (self-serve: no interaction)', reply);
+  return { jar, uid };
+}
+
+/**
+ * Scenario 4: the hosted sign-in page's JSON API asks for a magic link for a
+ * known address (`POST /api/experience/magic-link`); Sesame stores the link's
+ * record and mails it (to the bench's SMTP sink) before it answers.
+ */
+export async function requestMagicLink(target: Target, browser: OpenInteraction, email: string, timing?: Timing): Promise<void> {
+  const cookie = browser.jar.header();
+  const reply = await timed(timing, 'magic-link', () =>
+    send(
+      target.agent,
+      'POST',
+      `${pick(target)}/api/experience/magic-link`,
+      { 'content-type': 'application/json', origin: new URL(target.baseUrl).origin, ...(cookie ? { cookie } : {}) },
+      JSON.stringify({ email }),
+    ),
+  );
+  const body = json<{ message?: string }>(expect('magic-link', reply, 200));
+  if (body.message !== 'Magic link sent') throw new StepError('magic-link (unexpected answer)', reply);
 }

@@ -1,5 +1,5 @@
 import { readFileSync } from 'node:fs';
-import { clientCredentials, exchangeCode, listTokens, mint, refresh, signIn, signInToCode, type PendingCode, type Target } from './flows.ts';
+import { clientCredentials, exchangeCode, listTokens, mint, openInteraction, refresh, requestMagicLink, signIn, signInToCode, type OpenInteraction, type PendingCode, type Target } from './flows.ts';
 import { closedLoop, drain, openLoop, type LoadResult, type Window } from './load.ts';
 import { backendPids } from './postgres.ts';
 import { cpuMsOf, sampleMemory } from './processes.ts';
@@ -30,7 +30,10 @@ export const SCENARIOS = [
   'mint',
   'list-email',
   'list-status',
+  'magic-link',
 ] as const;
+/** Scenarios the baseline has no counterpart for (a bare oidc-provider sends no mail). */
+export const SESAME_ONLY: readonly ScenarioName[] = ['magic-link'];
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export type Cost = { serverMsPerOp: number; dbMsPerOp: number; totalMsPerOp: number; loadgenMsPerOp: number; serverCores: number; dbCores: number; loadgenCores: number };
@@ -235,6 +238,21 @@ export async function runScenario(target: Target, scenario: ScenarioName, settin
         await closed(requestUsers, (vu, iteration) => listTokens(target, { email: mintEmail(vu * 31 + iteration), status: 'active', page_size: '20' })),
         { concurrency: requestUsers, notes: `?email=<one of ${MINT_EMAILS}>&status=active&page_size=20` },
       );
+    case 'magic-link': {
+      // Known addresses, as the real flow: each is signed in once first (that creates the account).
+      const emails = Array.from({ length: requestUsers }, (_, vu) => `ml${vu}@${target.name}.bench.example`);
+      for (let vu = 0; vu < requestUsers; vu += flowUsers) {
+        await Promise.all(emails.slice(vu, vu + flowUsers).map((email) => signInToCode(target, email)));
+      }
+      // One browser per virtual user with an open sign-in page (its interaction cookie), asking again and again:
+      // each request supersedes that address's previous link, as "resend" does.
+      const browsers: OpenInteraction[] = await Promise.all(emails.map(() => openInteraction(target)));
+      const result = await closed(requestUsers, (vu) => requestMagicLink(target, browsers[vu]!, emails[vu]!));
+      return finish(result, {
+        concurrency: requestUsers,
+        notes: `POST /api/experience/magic-link for ${requestUsers} known addresses, one open interaction each; mail to a local SMTP sink (smtp-server) in the load generator`,
+      });
+    }
     case 'list-status':
       return finish(await closed(requestUsers, () => listTokens(target, { status: 'active', page_size: '20' })), {
         concurrency: requestUsers,

@@ -1,6 +1,7 @@
 import { AppError } from '../errors.ts';
 import { constantTimeEqual, randomToken, seal, unseal } from '../lib/crypto.ts';
 import { generateId } from '../lib/ids.ts';
+import { createTtlCache } from '../lib/ttl-cache.ts';
 import { hasSecret, redirectUriProblem, toClientMetadata, type Application, type ApplicationType, type OidcClientMetadata } from './core.ts';
 import type { ApplicationRepository } from './repository.ts';
 
@@ -20,8 +21,19 @@ export type NewApplication = {
 /** Client secrets are url-safe (base64url) so SDKs that do not URL-encode Basic auth still work. */
 const newSecret = () => randomToken(32);
 
-export function createApplicationService(deps: { repository: ApplicationRepository; sealKey: Buffer }) {
+/** How long an instance keeps an application it read (see `cached` below). */
+export const APPLICATION_CACHE_MS = 5_000;
+
+export function createApplicationService(deps: { repository: ApplicationRepository; sealKey: Buffer; cacheTtlMs?: number }) {
   const { repository, sealKey } = deps;
+  /**
+   * Every authorization, token and Management API request looks its client
+   * up: the application and its unsealed secret are kept for a few seconds.
+   * This instance's own changes drop the entry at once; another instance's
+   * (or the CLI's) are seen within the TTL: a revoked Management API access
+   * or a deleted application keeps working there for up to that long.
+   */
+  const cached = createTtlCache<string, { application: Application; secret: string | undefined }>({ ttlMs: deps.cacheTtlMs ?? APPLICATION_CACHE_MS });
 
   function validateMetadata(type: ApplicationType, metadata: OidcClientMetadata): void {
     const problems: string[] = [];
@@ -67,6 +79,9 @@ export function createApplicationService(deps: { repository: ApplicationReposito
     return { application: found.application, secret };
   }
 
+  /** `findWithSecret` through the cache, for the hot paths that only read. */
+  const findCached = (id: string) => cached.get(id, () => findWithSecret(id));
+
   async function mustExist(id: string): Promise<Application> {
     const found = await repository.findWithSealedSecret(id);
     if (!found) throw new AppError('NOT_FOUND', 'No application has this id.');
@@ -96,11 +111,19 @@ export function createApplicationService(deps: { repository: ApplicationReposito
       if (changes.managementApiAccess && current.type !== 'MachineToMachine') {
         throw new AppError('INVALID_INPUT', 'Only machine-to-machine applications can be given Management API access.');
       }
-      return (await repository.update(id, { ...changes, oidcClientMetadata: metadata }))!;
+      try {
+        return (await repository.update(id, { ...changes, oidcClientMetadata: metadata }))!;
+      } finally {
+        cached.delete(id);
+      }
     },
 
     async delete(id: string): Promise<void> {
-      if (!(await repository.delete(id))) throw new AppError('NOT_FOUND', 'No application has this id.');
+      try {
+        if (!(await repository.delete(id))) throw new AppError('NOT_FOUND', 'No application has this id.');
+      } finally {
+        cached.delete(id);
+      }
     },
 
     /** A new secret replaces the old one at once; it is returned here only. */
@@ -108,17 +131,22 @@ export function createApplicationService(deps: { repository: ApplicationReposito
       const current = await mustExist(id);
       if (!hasSecret(current.type)) throw new AppError('INVALID_INPUT', `${current.type} applications are public clients and have no secret.`);
       const secret = newSecret();
-      const application = (await repository.update(id, { secretSealed: seal(sealKey, secret) }))!;
-      return { application, secret };
+      try {
+        const application = (await repository.update(id, { secretSealed: seal(sealKey, secret) }))!;
+        return { application, secret };
+      } finally {
+        cached.delete(id);
+      }
     },
 
+    /** The application (cached for a few seconds: see `cached`). */
     async get(id: string) {
-      return (await repository.findWithSealedSecret(id))?.application;
+      return (await findCached(id))?.application;
     },
 
-    /** oidc-provider client metadata for `id`, or undefined for an unknown client. */
+    /** oidc-provider client metadata for `id`, or undefined for an unknown client (cached for a few seconds). */
     async findClientMetadata(id: string) {
-      const found = await findWithSecret(id);
+      const found = await findCached(id);
       return found ? toClientMetadata(found.application, found.secret) : undefined;
     },
 
@@ -139,6 +167,7 @@ export function createApplicationService(deps: { repository: ApplicationReposito
       };
       validateMetadata(existing.application.type, wanted);
       const secretChanged = input.secret !== undefined && !(existing.secret && constantTimeEqual(existing.secret, input.secret));
+      cached.delete(input.id);
       await repository.update(input.id, {
         oidcClientMetadata: wanted,
         ...(secretChanged && input.secret ? { secretSealed: seal(sealKey, input.secret) } : {}),

@@ -2,6 +2,7 @@ import { AppError } from '../errors.ts';
 import type { EventBus, SesameEvent } from '../events/index.ts';
 import { randomToken, seal } from '../lib/crypto.ts';
 import { generateId } from '../lib/ids.ts';
+import { createTtlCache } from '../lib/ttl-cache.ts';
 import type { Logger } from '../logger.ts';
 import { deliveryBody, isHookEvent } from './core.ts';
 import type { Hook, HookRepository, HookWithSecret } from './repository.ts';
@@ -27,8 +28,21 @@ export function createHookService(deps: {
   logger: Logger;
   /** Called after deliveries are queued: the worker sends them now instead of at its next poll. */
   onQueued?: () => void;
+  /** How long the hooks subscribed to an event are kept in memory (default 5 s). */
+  cacheTtlMs?: number;
 }) {
   const { repository, sealKey, clock } = deps;
+  /**
+   * Every event asks which enabled hooks want it, nearly always none: the
+   * answer is kept per event name for a few seconds. Changes through this
+   * instance clear it at once; a hook created or changed on another instance
+   * (or by the CLI) gets this instance's events within the TTL.
+   */
+  const subscribed = createTtlCache<string, Hook[]>({ ttlMs: deps.cacheTtlMs ?? 5_000, maxEntries: 100 });
+  const changed = <T>(result: T): T => {
+    subscribed.clear();
+    return result;
+  };
 
   async function mustExist(id: string): Promise<HookWithSecret> {
     const hook = await repository.findById(id);
@@ -38,7 +52,7 @@ export function createHookService(deps: {
 
   async function queue(event: SesameEvent): Promise<void> {
     if (!isHookEvent(event.name)) return;
-    const hooks = await repository.subscribedTo(event.name);
+    const hooks = (await subscribed.get(event.name, () => repository.subscribedTo(event.name))) ?? [];
     if (hooks.length === 0) return;
     const body = deliveryBody(event.name, event.createdAt, event.data);
     const now = clock();
@@ -54,7 +68,7 @@ export function createHookService(deps: {
     async create(input: { name: string; url: string; events: string[]; enabled?: boolean }) {
       const secret = newSecret();
       const now = clock();
-      const hook = await repository.insert({
+      const hook = changed(await repository.insert({
         id: generateId(),
         name: input.name,
         url: input.url,
@@ -63,7 +77,7 @@ export function createHookService(deps: {
         secretSealed: seal(sealKey, secret),
         createdAt: now,
         updatedAt: now,
-      });
+      }));
       return { ...present(hook), secret };
     },
 
@@ -75,7 +89,7 @@ export function createHookService(deps: {
     get: async (id: string) => present(await mustExist(id)),
 
     async update(id: string, changes: { name?: string; url?: string; events?: string[]; enabled?: boolean }) {
-      const updated = await repository.update(id, { ...changes, ...(changes.events && { events: [...new Set(changes.events)] }) }, clock());
+      const updated = changed(await repository.update(id, { ...changes, ...(changes.events && { events: [...new Set(changes.events)] }) }, clock()));
       if (!updated) throw new AppError('NOT_FOUND', 'No hook has this id.');
       return present(updated);
     },
@@ -83,13 +97,13 @@ export function createHookService(deps: {
     /** A new secret, in this answer only; the old one stops signing at once. */
     async rotateSecret(id: string) {
       const secret = newSecret();
-      const updated = await repository.update(id, { secretSealed: seal(sealKey, secret) }, clock());
+      const updated = changed(await repository.update(id, { secretSealed: seal(sealKey, secret) }, clock()));
       if (!updated) throw new AppError('NOT_FOUND', 'No hook has this id.');
       return { ...present(updated), secret };
     },
 
     async delete(id: string) {
-      if (!(await repository.delete(id))) throw new AppError('NOT_FOUND', 'No hook has this id.');
+      if (!changed(await repository.delete(id))) throw new AppError('NOT_FOUND', 'No hook has this id.');
     },
 
     async deliveries(id: string, page: { page: number; pageSize: number }) {

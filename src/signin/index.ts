@@ -46,9 +46,9 @@ export function createSignInService(deps: {
     async withOneTimeToken(input: { token: string; email: string; interactionUid?: string }): Promise<SignInResult> {
       const record = await tokens.consume(input);
       const now = clock();
-      const { user, created } = await users.findOrCreateVerifiedByEmail(record.email, now);
+      // Find or create, record the sign-in and verify the email: one statement (a suspended account is not touched).
+      const { user, created } = await users.signInVerifiedEmail(record.email, now);
       if (user.isSuspended) throw new AppError('ACCOUNT_DISABLED');
-      await users.recordSignIn(user.id, now, true);
       const jitOrganizationIds = await organizations.provisionOnSignIn({
         userId: user.id,
         tokenOrganizationIds: record.context.jitOrganizationIds ?? [],

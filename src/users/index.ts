@@ -72,6 +72,29 @@ export function createUserRepository(db: Database) {
       return { user: existing, created: false };
     },
 
+    /**
+     * A sign-in that proved the mailbox, in one statement: the account owning
+     * `email` gets its sign-in recorded and its email verified, or is created
+     * so. A suspended account is left untouched (read back, so the caller can
+     * refuse it). `created` comes from `xmax = 0`: the row was inserted, not updated.
+     */
+    async signInVerifiedEmail(email: string, now: Date): Promise<{ user: User; created: boolean }> {
+      const result = await db.raw<{ rows: Array<Row & { created: boolean }> }>(
+        `INSERT INTO users (id, primary_email, email_verified, created_at, updated_at, last_sign_in_at)
+         VALUES (?, ?, true, ?, ?, ?)
+         ON CONFLICT ((lower(primary_email))) DO UPDATE
+           SET last_sign_in_at = EXCLUDED.last_sign_in_at, updated_at = EXCLUDED.updated_at, email_verified = true
+           WHERE NOT users.is_suspended
+         RETURNING *, (xmax = 0) AS created`,
+        [generateId(), email, now, now, now],
+      );
+      const row = result.rows[0];
+      if (row) return { user: toUser(row), created: row.created };
+      const suspended = await this.findByEmail(email);
+      if (!suspended) throw new Error('user vanished between insert and select');
+      return { user: suspended, created: false };
+    },
+
     async insert(user: { id: string; primaryEmail: string | null; name: string | null; avatar: string | null; passwordHash: string | null; emailVerified: boolean; now: Date }) {
       const [row] = await table()
         .insert({

@@ -207,14 +207,16 @@ describe('resilience against a PostgreSQL that goes away (own cluster)', () => {
         expect(down.headers.get('retry-after')).toBe('5');
         expect(await down.json()).toEqual({ code: 'SERVICE_UNAVAILABLE', message: expect.any(String) });
       }
-      // The OIDC endpoints answer in OAuth's shape, with the same status.
-      const tokenEndpoint = await fetch(`${baseUrl}/oidc/token`, {
+      // The OIDC endpoints answer in OAuth's shape, with the same status. (Introspecting an opaque
+      // token needs the database; client_credentials may not: its client comes from the 5-second
+      // application cache, and the token it issues is a JWT.)
+      const tokenEndpoint = await fetch(`${baseUrl}/oidc/token/introspection`, {
         method: 'POST',
         headers: {
           authorization: `Basic ${Buffer.from(`${m2m.id}:${m2m.secret}`).toString('base64')}`,
           'content-type': 'application/x-www-form-urlencoded',
         },
-        body: new URLSearchParams({ grant_type: 'client_credentials', resource: `${baseUrl}/api`, scope: 'all' }),
+        body: new URLSearchParams({ token: 'an-opaque-token-only-the-database-knows' }),
       });
       expect(tokenEndpoint.status).toBe(503);
       expect(await tokenEndpoint.json()).toMatchObject({ error: 'temporarily_unavailable' });

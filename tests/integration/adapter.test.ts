@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { errors, type AdapterPayload } from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/index.ts';
-import { createAdapterFactory } from '../../src/oidc/adapter.ts';
+import { adapterReadCache, createAdapterFactory } from '../../src/oidc/adapter.ts';
 import { databaseKind, openTestDatabase } from '../helpers/db.ts';
 
 /** Ids of our own, so parallel files on the shared PostgreSQL database never meet. */
@@ -196,5 +196,67 @@ describe(`the oidc-provider adapter (${databaseKind})`, () => {
     const clients = new Adapter('Client');
     expect(await clients.find(knownClientId)).toEqual(knownClient);
     expect(await clients.find(unique('unknown-client'))).toBeUndefined();
+  });
+
+  describe('inside one request (adapterReadCache)', () => {
+    /** Runs `body` the way the server runs a request: inside the middleware's scope. */
+    const inRequest = <T>(body: () => Promise<T>): Promise<T> => {
+      let result!: Promise<T>;
+      void adapterReadCache()({} as never, async () => {
+        result = body();
+        await result;
+      });
+      return result;
+    };
+    /** Counts statements on the database while `body` runs. */
+    const countingQueries = async (body: () => Promise<void>): Promise<number> => {
+      let queries = 0;
+      const count = () => (queries += 1);
+      db.on('query', count);
+      try {
+        await body();
+      } finally {
+        db.off('query', count);
+      }
+      return queries;
+    };
+
+    it('reads a model once per request and answers copies', async () => {
+      const interactions = new Adapter('Interaction');
+      const id = unique('int');
+      await interactions.upsert(id, { jti: id, kind: 'Interaction', params: { a: 1 } }, 600);
+      const queries = await countingQueries(() =>
+        inRequest(async () => {
+          const first = await interactions.find(id);
+          (first!.params as Record<string, unknown>).a = 2;
+          expect(await interactions.find(id)).toEqual({ jti: id, kind: 'Interaction', params: { a: 1 } });
+        }),
+      );
+      expect(queries).toBe(1);
+    });
+
+    it('reads again after the request writes the model, and sees the consumption', async () => {
+      const codes = new Adapter('AuthorizationCode');
+      const id = unique('code');
+      await codes.upsert(id, { jti: id, kind: 'AuthorizationCode' }, 600);
+      await inRequest(async () => {
+        expect((await codes.find(id))?.consumed).toBeUndefined();
+        await codes.consume(id);
+        expect((await codes.find(id))?.consumed).toEqual(expect.any(Number));
+        await codes.upsert(id, { jti: id, kind: 'AuthorizationCode', changed: true }, 600);
+        expect(await codes.find(id)).toMatchObject({ changed: true });
+        await codes.destroy(id);
+        expect(await codes.find(id)).toBeUndefined();
+      });
+    });
+
+    it('keeps nothing from one request to the next', async () => {
+      const grants = new Adapter('Grant');
+      const id = unique('grant');
+      await grants.upsert(id, { jti: id, kind: 'Grant', v: 1 }, 600);
+      await inRequest(async () => expect(await grants.find(id)).toMatchObject({ v: 1 }));
+      await grants.upsert(id, { jti: id, kind: 'Grant', v: 2 }, 600);
+      await inRequest(async () => expect(await grants.find(id)).toMatchObject({ v: 2 }));
+    });
   });
 });

@@ -84,11 +84,12 @@ describe(`migrations (${databaseKind})`, () => {
     });
   });
 
-  it('take the abuse tables away and back with their migration (and the audit one after it), the rest untouched', async () => {
+  it('take the abuse tables away and back with their migration (and the audit and performance ones after it), the rest untouched', async () => {
     await withScratchDatabase(async (db) => {
       await migrateToLatest(db);
       await db('banned_ips').insert({ ip: '192.0.2.1', reason: 'x', source: 'manual' });
       await expect(db('banned_ips').insert({ ip: '192.0.2.2', reason: 'x', source: 'guessed' })).rejects.toThrow();
+      await rollbackLast(db); // performance
       await rollbackLast(db); // audit
       await rollbackLast(db); // abuse
       expect(await existingTables(db)).toEqual(tables.filter((table) => !['banned_ips', 'rate_limits', 'audit_logs', 'hooks', 'hook_deliveries'].includes(table)));
@@ -97,6 +98,27 @@ describe(`migrations (${databaseKind})`, () => {
       // rate-limiter-flexible's upsert works on the table the migration made.
       await db.raw(`INSERT INTO rate_limits VALUES ('k', 1, ?) ON CONFLICT (key) DO UPDATE SET points = rate_limits.points + 1`, [Date.now() + 1000]);
       expect((await db('rate_limits').where({ key: 'k' }).first()).points).toBe(1);
+    });
+  });
+
+  it('add the token-list indexes and take them away again, restoring the one they replace', async () => {
+    await withScratchDatabase(async (db) => {
+      const indexes = async () =>
+        ((await db.raw(`SELECT indexname FROM pg_indexes WHERE tablename = 'one_time_tokens' ORDER BY indexname`)) as { rows: Array<{ indexname: string }> }).rows.map(
+          (row) => row.indexname,
+        );
+      await migrateToLatest(db);
+      const latest = await indexes();
+      expect(latest).toContain('one_time_tokens_active_expires_at');
+      expect(latest).toContain('one_time_tokens_email_status_created_at');
+      expect(latest).not.toContain('one_time_tokens_email_status_index');
+      await rollbackLast(db);
+      const before = await indexes();
+      expect(before).toContain('one_time_tokens_email_status_index');
+      expect(before).not.toContain('one_time_tokens_active_expires_at');
+      expect(before).not.toContain('one_time_tokens_email_status_created_at');
+      await migrateToLatest(db);
+      expect(await indexes()).toEqual(latest);
     });
   });
 });

@@ -90,4 +90,45 @@ describe(`users (${databaseKind})`, () => {
     await users.recordSignIn(user.id, signedInAt, true);
     expect((await users.findById(user.id))?.lastSignInAt?.getTime()).toBe(signedInAt.getTime());
   });
+
+  describe('signInVerifiedEmail (find or create and record, one statement)', () => {
+    it('creates a verified account with its sign-in recorded, then records the next sign-in on the same account', async () => {
+      const email = uniqueEmail('upsert');
+      const first = await users.signInVerifiedEmail(email, now);
+      expect(first.created).toBe(true);
+      expect(first.user).toMatchObject({ primaryEmail: email, emailVerified: true, isSuspended: false });
+      expect(first.user.lastSignInAt?.getTime()).toBe(now.getTime());
+      const later = new Date(now.getTime() + 60_000);
+      const second = await users.signInVerifiedEmail(email.toUpperCase(), later);
+      expect(second.created).toBe(false);
+      expect(second.user.id).toBe(first.user.id);
+      expect(second.user.primaryEmail).toBe(email);
+      expect(second.user.lastSignInAt?.getTime()).toBe(later.getTime());
+    });
+
+    it('verifies the email of an existing unverified account', async () => {
+      const email = uniqueEmail('unverified');
+      const user = await users.insert({ id: `u-${email}`, primaryEmail: email, name: null, avatar: null, passwordHash: null, emailVerified: false, now });
+      const { user: signedIn, created } = await users.signInVerifiedEmail(email, now);
+      expect(created).toBe(false);
+      expect(signedIn).toMatchObject({ id: user.id, emailVerified: true });
+    });
+
+    it('leaves a suspended account untouched and answers it as suspended', async () => {
+      const email = uniqueEmail('suspended');
+      const { user } = await users.signInVerifiedEmail(email, now);
+      await users.update(user.id, { isSuspended: true }, now);
+      const later = new Date(now.getTime() + 3_600_000);
+      const answer = await users.signInVerifiedEmail(email, later);
+      expect(answer).toMatchObject({ created: false, user: { id: user.id, isSuspended: true } });
+      expect((await users.findById(user.id))?.lastSignInAt?.getTime()).toBe(now.getTime());
+    });
+
+    it('creates exactly one account when 20 arrive at once in different cases', async () => {
+      const email = uniqueEmail('upsert-race');
+      const results = await Promise.all(Array.from({ length: 20 }, (_, index) => users.signInVerifiedEmail(caseVariant(email, index), now)));
+      expect(new Set(results.map((result) => result.user.id)).size).toBe(1);
+      expect(results.filter((result) => result.created)).toHaveLength(1);
+    });
+  });
 });

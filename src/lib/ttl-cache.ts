@@ -1,0 +1,62 @@
+/**
+ * A small per-process read-through cache with a time to live, for rows read
+ * on every request that change rarely (applications, webhooks). Changes made
+ * through this process call `delete`/`clear` and are seen at once; changes
+ * made by another process (another instance, the CLI) are seen within the TTL.
+ *
+ * Concurrent misses of one key share a single load. A load that started
+ * before a `delete`/`clear` is answered to its caller but not kept, so an
+ * invalidation is never undone by a slow read. `undefined` (not found) is not
+ * kept either: something created elsewhere is found at once.
+ */
+export type TtlCache<K, V> = {
+  get(key: K, load: () => Promise<V | undefined>): Promise<V | undefined>;
+  delete(key: K): void;
+  clear(): void;
+};
+
+export function createTtlCache<K, V>(options: { ttlMs: number; maxEntries?: number; now?: () => number }): TtlCache<K, V> {
+  const now = options.now ?? Date.now;
+  const maxEntries = options.maxEntries ?? 1_000;
+  const entries = new Map<K, { value: V; expiresAt: number }>();
+  const loading = new Map<K, Promise<V | undefined>>();
+  let generation = 0;
+
+  return {
+    async get(key, load) {
+      if (options.ttlMs <= 0) return load();
+      const entry = entries.get(key);
+      if (entry && entry.expiresAt > now()) return entry.value;
+      if (entry) entries.delete(key);
+      const pending = loading.get(key);
+      if (pending) return pending;
+      const startedIn = generation;
+      const promise = load().then(
+        (value) => {
+          if (loading.get(key) === promise) loading.delete(key);
+          if (value !== undefined && startedIn === generation) {
+            if (entries.size >= maxEntries) entries.delete(entries.keys().next().value as K);
+            entries.set(key, { value, expiresAt: now() + options.ttlMs });
+          }
+          return value;
+        },
+        (error: unknown) => {
+          if (loading.get(key) === promise) loading.delete(key);
+          throw error;
+        },
+      );
+      loading.set(key, promise);
+      return promise;
+    },
+    delete(key) {
+      generation += 1;
+      entries.delete(key);
+      loading.delete(key);
+    },
+    clear() {
+      generation += 1;
+      entries.clear();
+      loading.clear();
+    },
+  };
+}
