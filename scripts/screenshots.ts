@@ -22,7 +22,8 @@ import { createDatabase } from '../src/db/index.ts';
 import { translator } from '../src/i18n/index.ts';
 import { createSesame } from '../src/main.ts';
 import { launchChromium } from '../tests/helpers/chromium.ts';
-import { startSmtpCapture, type CapturedMail, type SmtpCapture } from '../tests/helpers/smtp.ts';
+import { readSignInMail, startSmtpCapture, type CapturedMail, type SmtpCapture } from '../tests/helpers/smtp.ts';
+import { startTestClient } from '../tests/helpers/test-client.ts';
 
 const outDir = new URL('../docs/screenshots/', import.meta.url).pathname;
 const en = translator('en');
@@ -35,30 +36,6 @@ async function freePort(): Promise<number> {
   const { port } = server.address() as AddressInfo;
   await new Promise<void>((resolve) => server.close(() => resolve()));
   return port;
-}
-
-/** The app's callback: answers a small page so the browser has somewhere to land. */
-async function startCallback() {
-  const server = createHttpServer((request, response) => {
-    response.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end(`callback: ${request.url}`);
-  });
-  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', () => resolve()));
-  const { port } = server.address() as AddressInfo;
-  return {
-    origin: `http://127.0.0.1:${port}`,
-    redirectUri: `http://127.0.0.1:${port}/callback`,
-    close: () => new Promise<void>((resolve) => {
-      server.closeAllConnections();
-      server.close(() => resolve());
-    }),
-  };
-}
-
-function readMail(mail: CapturedMail) {
-  const link = /https?:\/\/\S+\/sign-in\/link\?token=[A-Za-z0-9_%-]+/.exec(mail.text)?.[0];
-  const code = /^\s*(\d{3}) ?(\d{3})\s*$/m.exec(mail.text);
-  if (!code) throw new Error(`no code in the mail:\n${mail.text}`);
-  return { link, code: `${code[1]}${code[2]}` };
 }
 
 /** Without a Japanese font, Chromium draws the Japanese page as empty boxes. */
@@ -78,7 +55,7 @@ async function main() {
   mkdirSync(outDir, { recursive: true });
   warnWithoutJapaneseFont();
   const smtp: SmtpCapture = await startSmtpCapture();
-  const callback = await startCallback();
+  const callback = await startTestClient();
   const port = await freePort();
   const baseUrl = `http://localhost:${port}`;
   const dataDir = mkdtempSync(join(tmpdir(), 'sesame-screenshots-'));
@@ -193,7 +170,9 @@ async function main() {
       await page.getByRole('button', { name: en('signIn.sendLink'), exact: true }).click();
       await page.waitForURL((current) => current.pathname.endsWith('/code'));
       const mail = await mailTo(email, since);
-      return { ...readMail(mail), mail };
+      const { link, code } = readSignInMail(mail);
+      if (!code) throw new Error(`no code in the mail:\n${mail.text}`);
+      return { link, code, mail };
     };
     /** A mail's HTML part as a mail client would show it (no network). */
     const mailShot = async (mail: CapturedMail, name: string) => {

@@ -61,6 +61,3 @@ export function negotiateLanguage(input: { uiLocales?: string; acceptLanguage?: 
   }
   return input.fallback;
 }
-
-/** BCP 47 tag for the `lang` attribute and Intl. */
-export const languageTag = (language: Language) => language;

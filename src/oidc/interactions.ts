@@ -24,6 +24,22 @@ export async function loadInteraction(provider: Provider, ctx: NodeCtx, uid?: st
   }
 }
 
+/**
+ * Where "Back to the app" goes when Sesame cannot redirect with an error: the
+ * origin of the client's first registered redirect URI (never anything from
+ * the request).
+ */
+export function appHomeOf(client: { readonly redirectUris?: readonly string[] | undefined } | undefined): string | undefined {
+  const uri = client?.redirectUris?.[0];
+  if (!uri) return undefined;
+  try {
+    const url = new URL(uri);
+    return url.protocol === 'https:' || url.protocol === 'http:' ? `${url.origin}/` : undefined;
+  } catch {
+    return undefined;
+  }
+}
+
 /** Whether the interaction's application asks its users for consent. */
 export async function isThirdPartyInteraction(provider: Provider, interaction: InteractionDetails): Promise<boolean> {
   const client = await provider.Client.find(String(interaction.params.client_id));

@@ -18,6 +18,7 @@ import {
   organizationTokenClaims,
 } from './organization-token.ts';
 import type { MfaService } from '../mfa/index.ts';
+import { appHomeOf } from './interactions.ts';
 import { ACR_MFA, createInteractionPolicy } from './policy.ts';
 
 export const MANAGEMENT_API_SCOPE = 'all';
@@ -58,18 +59,6 @@ async function pageContext(ctx: KoaContextWithOIDC, settings: SettingsService) {
     fallback: current.defaultLanguage,
   });
   return { t: translator(lang), options: { lang, brand: current.branding } };
-}
-
-/** Where "Back to the app" goes on an error page: the origin of the client's registered redirect URI. */
-function appHome(ctx: KoaContextWithOIDC): string | undefined {
-  const uri = ctx.oidc?.client?.redirectUris?.[0];
-  if (!uri) return undefined;
-  try {
-    const url = new URL(uri);
-    return url.protocol === 'https:' || url.protocol === 'http:' ? `${url.origin}/` : undefined;
-  } catch {
-    return undefined;
-  }
 }
 
 /** `organizations` (ids) and `organization_roles` (`orgId:roleName`) claims, with one query, only when a scope asks. */
@@ -233,7 +222,7 @@ ${raw(form)}
     },
     renderError: async (ctx, out) => {
       const { t, options } = await pageContext(ctx, settings);
-      const backTo = appHome(ctx);
+      const backTo = appHomeOf(ctx.oidc?.client);
       renderErrorPage(
         ctx,
         {

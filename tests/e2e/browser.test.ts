@@ -1,55 +1,11 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { decodeJwt } from 'jose';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
 import { launchChromium } from '../helpers/chromium.ts';
+import { startTestClient, type TestClient } from '../helpers/test-client.ts';
 import { databaseKind, uniqueEmail } from '../helpers/db.ts';
 import { createTestApplication, managementToken, mintToken, startTestSesame, type TestSesame } from '../helpers/server.ts';
-
-/** A relying party's callback: records each query it receives and answers 200 "ok". */
-type TestClient = {
-  redirectUri: string;
-  origin: string;
-  /** The query of the newest callback (the browser has just loaded it); forgets older ones. */
-  takeCallback: () => URLSearchParams;
-  close: () => Promise<void>;
-};
-
-async function startTestClient(): Promise<TestClient> {
-  const received: URLSearchParams[] = [];
-  const server: Server = createServer((request, response) => {
-    const url = new URL(request.url ?? '/', 'http://127.0.0.1');
-    if (url.pathname !== '/callback') {
-      response.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
-      return;
-    }
-    received.push(url.searchParams);
-    response.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end('ok');
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  const origin = `http://127.0.0.1:${port}`;
-  return {
-    origin,
-    redirectUri: `${origin}/callback`,
-    takeCallback: () => {
-      const query = received.at(-1);
-      received.length = 0;
-      if (!query) throw new Error('the test client received no callback');
-      return query;
-    },
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
 
 describe(`signing in with a real browser (${databaseKind})`, () => {
   let t: TestSesame;

@@ -1,15 +1,14 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { decodeJwt, type JWTPayload } from 'jose';
 import type { Browser, BrowserContext, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { translator } from '../../src/i18n/index.ts';
 import { timeStep, totpCode } from '../../src/mfa/index.ts';
 import { launchChromium } from '../helpers/chromium.ts';
+import { startTestClient, type TestClient } from '../helpers/test-client.ts';
 import { databaseKind, openOwnDatabase, uniqueEmail } from '../helpers/db.ts';
 import { api, createTestApplication, managementToken, mintToken, startTestSesame, type TestSesame } from '../helpers/server.ts';
-import { startSmtpCapture, type CapturedMail, type SmtpCapture } from '../helpers/smtp.ts';
+import { readSignInMail, startSmtpCapture, type SmtpCapture } from '../helpers/smtp.ts';
 
 /**
  * The second factors (docs/mfa.md) in a real Chromium, from an app's
@@ -22,60 +21,6 @@ import { startSmtpCapture, type CapturedMail, type SmtpCapture } from '../helper
  */
 
 const en = translator('en');
-
-/** A relying party's callback: records each query it receives and answers 200 "ok". */
-type TestClient = {
-  redirectUri: string;
-  origin: string;
-  count: () => number;
-  /** The query of the newest callback; forgets older ones. */
-  takeCallback: () => URLSearchParams;
-  close: () => Promise<void>;
-};
-
-async function startTestClient(): Promise<TestClient> {
-  const received: URLSearchParams[] = [];
-  let total = 0;
-  const server: Server = createServer((request, response) => {
-    const url = new URL(request.url ?? '/', 'http://127.0.0.1');
-    if (url.pathname !== '/callback') {
-      response.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
-      return;
-    }
-    received.push(url.searchParams);
-    total += 1;
-    response.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end('ok');
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  const origin = `http://127.0.0.1:${port}`;
-  return {
-    origin,
-    redirectUri: `${origin}/callback`,
-    count: () => total,
-    takeCallback: () => {
-      const query = received.at(-1);
-      received.length = 0;
-      if (!query) throw new Error('the test client received no callback');
-      return query;
-    },
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-/** The link and the 6-digit code of a sign-in mail (plain-text part). */
-function readMail(mail: CapturedMail) {
-  const link = /https?:\/\/\S+\/sign-in\/link\?token=[A-Za-z0-9_%-]+/.exec(mail.text)?.[0];
-  const code = /^\s*(\d{3}) ?(\d{3})\s*$/m.exec(mail.text);
-  return { link, code: code ? `${code[1]}${code[2]}` : undefined };
-}
 
 type Flow = { url: string; verifier: string; state: string };
 
@@ -273,7 +218,7 @@ describe(`second factors in Chromium (${databaseKind})`, () => {
     await page.getByLabel(en('common.email')).fill(email);
     await page.getByRole('button', { name: en('signIn.sendLink'), exact: true }).click();
     await page.waitForURL((current) => current.pathname.endsWith('/code'));
-    const link = readMail(await mailTo(email, since)).link;
+    const link = readSignInMail(await mailTo(email, since)).link;
     expect(link).toMatch(new RegExp(`^${t.baseUrl}/sign-in/link\\?token=`));
     await page.goto(link!);
     expect(new URL(page.url()).pathname).toBe('/sign-in/link');
@@ -343,7 +288,7 @@ describe(`second factors in Chromium (${databaseKind})`, () => {
       expect.soft((await page.locator('#code-hint').textContent())?.trim()).toBe(en('sent.expires', { minutes: 5 }));
       const mail = await mailTo(email, since);
       expect(mail.text).toContain('5 minutes');
-      const { code, link } = readMail(mail);
+      const { code, link } = readSignInMail(mail);
       expect(code).toMatch(/^\d{6}$/);
       expect(link).toBeUndefined(); // a code, not another link
       // Still good after four and a half minutes (the next test: not after five).
@@ -367,7 +312,7 @@ describe(`second factors in Chromium (${databaseKind})`, () => {
       await openMagicLink(page, email, flow);
       const since = smtp.messages.length;
       await clickToPage(page, () => continueButton(page).click());
-      const { code } = readMail(await mailTo(email, since));
+      const { code } = readSignInMail(await mailTo(email, since));
       advance(5 * 60 + 5);
       const callbacks = client.count();
       await clickToPage(page, async () => {

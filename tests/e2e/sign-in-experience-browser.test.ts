@@ -1,14 +1,13 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { createServer, type Server } from 'node:http';
-import type { AddressInfo } from 'node:net';
 import { decodeJwt } from 'jose';
 import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { translator } from '../../src/i18n/index.ts';
 import { launchChromium } from '../helpers/chromium.ts';
+import { startTestClient, type TestClient } from '../helpers/test-client.ts';
 import { databaseKind, openOwnDatabase, uniqueEmail } from '../helpers/db.ts';
 import { api, createTestApplication, managementToken, mintToken, startTestSesame, type TestSesame } from '../helpers/server.ts';
-import { startSmtpCapture, type CapturedMail, type SmtpCapture } from '../helpers/smtp.ts';
+import { readSignInMail, startSmtpCapture, type SmtpCapture } from '../helpers/smtp.ts';
 
 /**
  * Every hosted sign-in flow in a real Chromium, from an app's authorization
@@ -20,64 +19,6 @@ import { startSmtpCapture, type CapturedMail, type SmtpCapture } from '../helper
 const en = translator('en');
 const de = translator('de');
 const ja = translator('ja');
-
-/** A relying party's callback: records each query it receives and answers 200 "ok". */
-type TestClient = {
-  redirectUri: string;
-  origin: string;
-  /** How many callbacks arrived so far. */
-  count: () => number;
-  /** The query of the newest callback; forgets older ones. */
-  takeCallback: () => URLSearchParams;
-  close: () => Promise<void>;
-};
-
-async function startTestClient(): Promise<TestClient> {
-  const received: URLSearchParams[] = [];
-  let total = 0;
-  const server: Server = createServer((request, response) => {
-    const url = new URL(request.url ?? '/', 'http://127.0.0.1');
-    if (url.pathname !== '/callback') {
-      response.writeHead(404, { 'content-type': 'text/plain' }).end('not found');
-      return;
-    }
-    received.push(url.searchParams);
-    total += 1;
-    response.writeHead(200, { 'content-type': 'text/plain; charset=utf-8' }).end('ok');
-  });
-  await new Promise<void>((resolve, reject) => {
-    server.once('error', reject);
-    server.listen(0, '127.0.0.1', () => resolve());
-  });
-  const { port } = server.address() as AddressInfo;
-  const origin = `http://127.0.0.1:${port}`;
-  return {
-    origin,
-    redirectUri: `${origin}/callback`,
-    count: () => total,
-    takeCallback: () => {
-      const query = received.at(-1);
-      received.length = 0;
-      if (!query) throw new Error('the test client received no callback');
-      return query;
-    },
-    close: () =>
-      new Promise((resolve) => {
-        server.closeAllConnections();
-        server.close(() => resolve());
-      }),
-  };
-}
-
-/** What a sign-in mail carries, read from its plain-text part. */
-function readMail(mail: CapturedMail) {
-  const link = /https?:\/\/\S+\/sign-in\/link\?token=[A-Za-z0-9_%-]+/.exec(mail.text)?.[0];
-  const code = /^\s*(\d{3}) ?(\d{3})\s*$/m.exec(mail.text);
-  // The reference is in the footer (after the "--" line), not inside the link's token.
-  const footer = mail.text.slice(mail.text.lastIndexOf('\n--\n'));
-  const reference = /\b([A-Z2-9]{3}-[A-Z2-9]{3})\b/.exec(footer)?.[1];
-  return { link, code: code ? `${code[1]}${code[2]}` : undefined, reference };
-}
 
 /** Another 6-digit code than `code`. */
 const wrongCode = (code: string) => String((Number(code) + 1) % 1_000_000).padStart(6, '0');
@@ -271,7 +212,7 @@ describe(`the hosted sign-in experience in Chromium (${databaseKind})`, () => {
     expect(shown).toMatch(/^[A-Z2-9]{3}-[A-Z2-9]{3}$/);
     expect(await page.locator('main').innerText()).toContain(email);
 
-    const content = readMail(mail);
+    const content = readSignInMail(mail);
     expect(mail.subject).toBe(en('mail.link.subject', { app: 'Test app' }));
     expect(content.reference).toBe(shown);
     expect(content.link).toMatch(new RegExp(`^${t.baseUrl}/sign-in/link\\?token=`));
@@ -297,7 +238,7 @@ describe(`the hosted sign-in experience in Chromium (${databaseKind})`, () => {
     const flow = authorize();
     await start(pageA, flow);
     const mail = await requestMail(pageA, email, en('signIn.sendLink'));
-    const content = readMail(mail);
+    const content = readSignInMail(mail);
     const callbacks = client.count();
 
     const pageB = await newPage();
@@ -335,7 +276,7 @@ describe(`the hosted sign-in experience in Chromium (${databaseKind})`, () => {
 
     const mail = await requestMail(page, email, en('signIn.sendCodeOnly'));
     expect(mail.subject).toBe(en('mail.code.subject', { app: 'Test app' }));
-    const content = readMail(mail);
+    const content = readSignInMail(mail);
     expect(content.code).toMatch(/^\d{6}$/);
     expect(mail.text).not.toContain('/sign-in/link');
     expect(mail.html).not.toContain('/sign-in/link');
@@ -369,7 +310,7 @@ describe(`the hosted sign-in experience in Chromium (${databaseKind})`, () => {
     // "Send a new mail": a new code and reference, and that code signs in.
     const since = smtp.messages.length;
     await page.getByRole('button', { name: en('sent.resend'), exact: true }).click();
-    const fresh = readMail(await mailTo(email, since));
+    const fresh = readSignInMail(await mailTo(email, since));
     expect(fresh.reference).not.toBe(content.reference);
     await page.waitForURL((current) => current.pathname.endsWith('/code'));
     await expect(page.locator('[data-reference]').first().textContent()).resolves.toBe(fresh.reference);
@@ -461,7 +402,7 @@ describe(`the hosted sign-in experience in Chromium (${databaseKind})`, () => {
     const before = await api(t, 'GET', `/api/users?search=${encodeURIComponent(email)}`, { token: adminToken });
     expect(before.body).toEqual([]);
 
-    const query = await clickToCallback(page, () => typeCode(page, readMail(mail).code!), flow);
+    const query = await clickToCallback(page, () => typeCode(page, readSignInMail(mail).code!), flow);
     const claims = await signedIn(query, flow);
     expect(claims.email).toBe(email);
 
@@ -591,7 +532,7 @@ describe(`the hosted sign-in experience in Chromium (${databaseKind})`, () => {
     const page = await newPage();
     const flow = authorize();
     await start(page, flow);
-    const first = readMail(await requestMail(page, email, en('signIn.sendLink')));
+    const first = readSignInMail(await requestMail(page, email, en('signIn.sendLink')));
 
     t.advanceClock(601);
     try {
@@ -602,7 +543,7 @@ describe(`the hosted sign-in experience in Chromium (${databaseKind})`, () => {
       const since = smtp.messages.length;
       await page.getByRole('button', { name: en('error.getNewLink'), exact: true }).click();
       await page.getByText(en('link.resent', { email })).waitFor();
-      const fresh = readMail(await mailTo(email, since));
+      const fresh = readSignInMail(await mailTo(email, since));
       expect(fresh.link).toBeTruthy();
       expect(fresh.link).not.toBe(first.link);
       await expect(page.locator('[data-reference]').textContent()).resolves.toBe(fresh.reference);
@@ -636,7 +577,7 @@ describe(`the hosted sign-in experience in Chromium (${databaseKind})`, () => {
     const since = smtp.messages.length;
     await page.getByRole('button', { name: en('error.getNewLink'), exact: true }).click();
     await page.waitForURL((current) => current.pathname.endsWith('/code'));
-    const mail = readMail(await mailTo(email, since));
+    const mail = readSignInMail(await mailTo(email, since));
     await expect(page.locator('[data-reference]').first().textContent()).resolves.toBe(mail.reference);
     // The fresh link finishes this sign-in.
     await page.goto(mail.link!);
@@ -653,7 +594,7 @@ describe(`the hosted sign-in experience in Chromium (${databaseKind})`, () => {
     const page = await newPage();
     const flow = authorize();
     await start(page, flow);
-    const content = readMail(await requestMail(page, email, en('signIn.sendLink')));
+    const content = readSignInMail(await requestMail(page, email, en('signIn.sendLink')));
     await page.goto(content.link!);
     await signedIn(await clickToCallback(page, () => page.getByRole('button', { name: en('common.continue'), exact: true }).click(), flow), flow);
 
@@ -683,7 +624,7 @@ describe(`the hosted sign-in experience in Chromium (${databaseKind})`, () => {
     expect(mail.html).toContain('lang="de"');
     // Its link, opened in an English browser elsewhere, still speaks the mail's language.
     const elsewhere = await newPage();
-    await elsewhere.goto(readMail(mail).link!);
+    await elsewhere.goto(readSignInMail(mail).link!);
     await expect(elsewhere.locator('html').getAttribute('lang')).resolves.toBe('de');
     await expect(elsewhere.locator('h1').textContent()).resolves.toBe(de('link.otherBrowserTitle'));
 

@@ -6,7 +6,7 @@ import { api, createTestApplication, managementToken, mintToken, startTestSesame
 import { startAuthorization, throughSessionSwitch } from '../helpers/sign-in.ts';
 import { de } from '../../src/i18n/de.ts';
 import { ja } from '../../src/i18n/ja.ts';
-import { startSmtpCapture, type CapturedMail, type SmtpCapture } from '../helpers/smtp.ts';
+import { readSignInMail, startSmtpCapture, type SmtpCapture } from '../helpers/smtp.ts';
 
 const REDIRECT_URI = 'http://127.0.0.1:5999/callback';
 const defaults = {
@@ -20,13 +20,6 @@ const defaults = {
   mfa: { policy: 'off', totpOnlySignIn: false },
 };
 
-/** What a sign-in mail carries, read from its plain-text part. */
-function readMail(mail: CapturedMail) {
-  const link = /https?:\/\/\S+\/sign-in\/link\?token=[A-Za-z0-9_%-]+/.exec(mail.text)?.[0];
-  const code = /^\s*(\d{3}) (\d{3})\s*$/m.exec(mail.text);
-  const reference = /([A-Z2-9]{3}-[A-Z2-9]{3})/.exec(mail.text)?.[1];
-  return { link, code: code ? `${code[1]}${code[2]}` : undefined, reference };
-}
 
 /** The page's reference label. */
 const referenceOn = (html: string) => /data-reference>([A-Z2-9]{3}-[A-Z2-9]{3})</.exec(html)?.[1];
@@ -98,7 +91,7 @@ describe(`the sign-in experience over HTTP (${databaseKind})`, () => {
       const sent = await flow.browser.submitForm(flow.html, '/email', { email, method: 'magic_link' });
       expect(sent.url.pathname).toBe(`/interaction/${flow.uid}/code`);
       const inbox = await sent.response.text();
-      const mail = readMail(await mailTo(email, before));
+      const mail = readSignInMail(await mailTo(email, before));
       expect(mail.link).toBeDefined();
       expect(mail.code).toMatch(/^\d{6}$/);
       expect(mail.reference).toBe(referenceOn(inbox));
@@ -134,7 +127,7 @@ describe(`the sign-in experience over HTTP (${databaseKind})`, () => {
       const flow = await start();
       const before = smtp.messages.length;
       await flow.browser.submitForm(flow.html, '/email', { email, method: 'magic_link' });
-      const mail = readMail(await mailTo(email, before));
+      const mail = readSignInMail(await mailTo(email, before));
       const other = new CookieClient(t.baseUrl);
       const elsewhere = await other.follow(mail.link!);
       const page = await elsewhere.response.text();
@@ -157,7 +150,7 @@ describe(`the sign-in experience over HTTP (${databaseKind})`, () => {
       const first = await start();
       let count = smtp.messages.length;
       await first.browser.submitForm(first.html, '/email', { email, method: 'magic_link' });
-      const old = readMail(await mailTo(email, count));
+      const old = readSignInMail(await mailTo(email, count));
       // The app's sign-in button again, in the same browser: a second interaction takes the cookie.
       const second = await start({}, first.browser);
       expect(second.uid).not.toBe(first.uid);
@@ -167,7 +160,7 @@ describe(`the sign-in experience over HTTP (${databaseKind})`, () => {
       count = smtp.messages.length;
       const resent = await second.browser.submitForm(page, '/sign-in/link/resend');
       expect(resent.response.status).toBe(200);
-      const fresh = readMail(await mailTo(email, count));
+      const fresh = readSignInMail(await mailTo(email, count));
       const here = await second.browser.follow(fresh.link!);
       const done = await second.browser.submitForm(await here.response.text(), '/sign-in/link');
       expect((await redeem(second, done)).claims()!.email).toBe(email);
@@ -202,11 +195,11 @@ describe(`the sign-in experience over HTTP (${databaseKind})`, () => {
       const flow = await start();
       let count = smtp.messages.length;
       await flow.browser.submitForm(flow.html, '/email', { email, method: 'magic_link' });
-      const first = readMail(await mailTo(email, count));
+      const first = readSignInMail(await mailTo(email, count));
       count = smtp.messages.length;
       const inbox = await flow.browser.follow(`/interaction/${flow.uid}/code`);
       await flow.browser.submitForm(await inbox.response.text(), '/resend');
-      const second = readMail(await mailTo(email, count));
+      const second = readSignInMail(await mailTo(email, count));
       expect(second.reference).not.toBe(first.reference);
 
       const stale = await flow.browser.follow(first.link!);
@@ -217,7 +210,7 @@ describe(`the sign-in experience over HTTP (${databaseKind})`, () => {
       count = smtp.messages.length;
       const fresh = await flow.browser.submitForm(page, '/sign-in/link/resend');
       expect(fresh.response.status).toBe(200);
-      const third = readMail(await mailTo(email, count));
+      const third = readSignInMail(await mailTo(email, count));
       expect(await fresh.response.text()).toContain(third.reference!);
       const landing = await flow.browser.follow(third.link!);
       const done = await flow.browser.submitForm(await landing.response.text(), '/sign-in/link');
@@ -230,7 +223,7 @@ describe(`the sign-in experience over HTTP (${databaseKind})`, () => {
       const flow = await start();
       const count = smtp.messages.length;
       await flow.browser.submitForm(flow.html, '/email', { email, method: 'magic_link' });
-      const mail = readMail(await mailTo(email, count));
+      const mail = readSignInMail(await mailTo(email, count));
       t.advanceClock(601);
       try {
         const landing = await flow.browser.follow(mail.link!);
@@ -253,7 +246,7 @@ describe(`the sign-in experience over HTTP (${databaseKind})`, () => {
       expect(flow.html).not.toContain('value="magic_link"');
       let count = smtp.messages.length;
       const sent = await flow.browser.submitForm(flow.html, '/email', { email, method: 'email_code' });
-      const mail = readMail(await mailTo(email, count));
+      const mail = readSignInMail(await mailTo(email, count));
       expect(mail.link).toBeUndefined();
       expect(mail.code).toMatch(/^\d{6}$/);
       let page = await sent.response.text();
@@ -274,7 +267,7 @@ describe(`the sign-in experience over HTTP (${databaseKind})`, () => {
       expect(locked.response.status).toBe(410);
       count = smtp.messages.length;
       await flow.browser.submitForm(await locked.response.text(), '/resend');
-      const next = readMail(await mailTo(email, count));
+      const next = readSignInMail(await mailTo(email, count));
       const inbox = await flow.browser.follow(`/interaction/${flow.uid}/code`);
       const done = await flow.browser.submitForm(await inbox.response.text(), '/code', { code: next.code! });
       expect((await redeem(flow, done)).claims()!.email).toBe(email);
@@ -290,7 +283,7 @@ describe(`the sign-in experience over HTTP (${databaseKind})`, () => {
       const count = smtp.messages.length;
       const sent = await experience(flow.browser, '/email-code', { email });
       expect(sent.status).toBe(200);
-      const mail = readMail(await mailTo(email, count));
+      const mail = readSignInMail(await mailTo(email, count));
       const state = await experience(flow.browser, '', undefined, 'GET');
       expect(await state.json()).toMatchObject({ uid: flow.uid, pending: { email, purpose: 'email_code', reference: mail.reference } });
       const wrong = await experience(flow.browser, '/code', { code: mail.code === '123456' ? '654321' : '123456' });
@@ -309,7 +302,7 @@ describe(`the sign-in experience over HTTP (${databaseKind})`, () => {
       const flow = await start();
       const count = smtp.messages.length;
       await flow.browser.submitForm(flow.html, '/email', { email, method: 'email_code' });
-      const mail = readMail(await mailTo(email, count));
+      const mail = readSignInMail(await mailTo(email, count));
       const inbox = await flow.browser.follow(`/interaction/${flow.uid}/code`);
       const done = await flow.browser.submitForm(await inbox.response.text(), '/code', { code: mail.code! });
       expect((await redeem(flow, done)).claims()).toMatchObject({ email, email_verified: true });
@@ -366,7 +359,7 @@ describe(`the sign-in experience over HTTP (${databaseKind})`, () => {
       const count = smtp.messages.length;
       const sent = await flow.browser.submitForm(weakPage, '/register', { email, password: 'a long and unusual one' });
       expect(sent.url.pathname).toBe(`/interaction/${flow.uid}/code`);
-      const mail = readMail(await mailTo(email, count));
+      const mail = readSignInMail(await mailTo(email, count));
       const done = await flow.browser.submitForm(await sent.response.text(), '/code', { code: mail.code! });
       expect((await redeem(flow, done)).claims()!.email).toBe(email);
 
@@ -437,7 +430,7 @@ describe(`the sign-in experience over HTTP (${databaseKind})`, () => {
       const count = smtp.messages.length;
       const fresh = await dead.browser.submitForm(page, '/new-link');
       expect(fresh.url.pathname).toBe(`/interaction/${dead.uid}/code`);
-      expect(readMail(await mailTo(email, count)).link).toBeDefined();
+      expect(readSignInMail(await mailTo(email, count)).link).toBeDefined();
     });
   });
 
@@ -489,7 +482,7 @@ describe(`the sign-in experience over HTTP (${databaseKind})`, () => {
       const flow = await start();
       const count = smtp.messages.length;
       await flow.browser.submitForm(flow.html, '/email', { email, method: 'magic_link' });
-      const earlier = readMail(await mailTo(email, count));
+      const earlier = readSignInMail(await mailTo(email, count));
       // A second instance on the same database whose mail server is down.
       const down = await startTestSesame({ SMTP_URL: 'smtp://127.0.0.1:9' }, { db: own.db, baseUrl: t.baseUrl });
       try {

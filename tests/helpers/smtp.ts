@@ -104,3 +104,16 @@ function addresses(field: AddressObject | AddressObject[] | undefined): string {
     .filter(Boolean)
     .join(', ');
 }
+
+/**
+ * What a self-serve sign-in mail carries, read from its plain-text part: the
+ * link (magic links only), the 6-digit code as printed ("123 456"), and the
+ * reference label of the footer (after the "--" line).
+ */
+export function readSignInMail(mail: Pick<CapturedMail, 'text'>) {
+  const link = /https?:\/\/\S+\/sign-in\/link\?token=[A-Za-z0-9_%-]+/.exec(mail.text)?.[0];
+  const code = /^\s*(\d{3}) (\d{3})\s*$/m.exec(mail.text);
+  const footer = mail.text.slice(mail.text.lastIndexOf('\n--\n'));
+  const reference = /\b([A-Z2-9]{3}-[A-Z2-9]{3})\b/.exec(footer)?.[1];
+  return { link, code: code ? `${code[1]}${code[2]}` : undefined, reference };
+}

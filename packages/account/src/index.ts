@@ -1,9 +1,10 @@
 import Router from '@koa/router';
-import { createLocalJWKSet, jwtVerify, type JSONWebKeySet } from 'jose';
+import type { JSONWebKeySet } from 'jose';
 import type { Context } from 'koa';
 import { z } from 'zod';
 import { AppError } from '../../../src/errors.ts';
 import type { EventBus } from '../../../src/events/index.ts';
+import { createAccessTokenVerifier, requireScope } from '../../../src/http/access-token.ts';
 import { route } from '../../../src/http/guard.ts';
 import type { MfaService } from '../../../src/mfa/index.ts';
 import type { UserRepository } from '../../../src/users/index.ts';
@@ -31,28 +32,13 @@ const proofSchema = z.union([z.strictObject({ code: z.string().min(1).max(32) })
 export function createAccountApiRouter(deps: AccountApiDeps): Router {
   const { users, mfa, events } = deps;
   const router = new Router({ prefix: '/api/my-account' });
-  let keySource = deps.jwks();
-  let keySet = createLocalJWKSet(keySource);
+  const verify = createAccessTokenVerifier({ issuer: deps.issuer, audience: deps.resource, jwks: deps.jwks });
 
   router.use(async (ctx, next) => {
     ctx.set('Cache-Control', 'no-store');
-    const match = /^Bearer ([A-Za-z0-9._~+/-]+=*)$/i.exec(ctx.get('Authorization'));
-    if (!match?.[1]) throw new AppError('UNAUTHORIZED');
-    if (deps.jwks() !== keySource) {
-      keySource = deps.jwks();
-      keySet = createLocalJWKSet(keySource);
-    }
-    let sub: unknown;
-    let scopes: string[];
-    try {
-      const { payload } = await jwtVerify(match[1], keySet, { issuer: deps.issuer, audience: deps.resource, typ: 'at+jwt', algorithms: ['ES256', 'RS256'] });
-      sub = payload.sub;
-      scopes = typeof payload.scope === 'string' ? payload.scope.split(' ') : [];
-    } catch {
-      throw new AppError('UNAUTHORIZED');
-    }
-    if (!scopes.includes(deps.scope)) throw new AppError('FORBIDDEN');
-    const user = typeof sub === 'string' ? await users.findById(sub) : undefined;
+    const payload = await verify(ctx);
+    requireScope(payload, deps.scope);
+    const user = typeof payload.sub === 'string' ? await users.findById(payload.sub) : undefined;
     if (!user) throw new AppError('UNAUTHORIZED');
     if (user.isSuspended) throw new AppError('ACCOUNT_DISABLED');
     ctx.state.accountUser = user;

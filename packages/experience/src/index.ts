@@ -12,6 +12,7 @@ import { negotiateLanguage, translator, type Language } from '../../../src/i18n/
 import { constantTimeEqual } from '../../../src/lib/crypto.ts';
 import {
   abortInteraction,
+  appHomeOf,
   completeConsent,
   completeLogin,
   isThirdPartyInteraction,
@@ -106,7 +107,7 @@ const EMAIL_OTP_SECONDS = 300;
 type OtpRequired = { requiresOtp: true; magicLinkId: string; otpExpiresIn: number };
 
 /** The "check your inbox" page of the interaction's latest mail, with that mail's own lifetime. */
-const sentInput = (latest: SignInCode, _current?: SignInSettings) => ({
+const sentInput = (latest: SignInCode) => ({
   email: latest.email,
   purpose: latest.purpose,
   reference: latest.reference,
@@ -144,17 +145,8 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
     return form;
   }
 
-  /** The app's own origin, from its first registered redirect URI (never from the request). */
-  async function appHome(clientId: string | null): Promise<string | undefined> {
-    const client = clientId ? await provider().Client.find(clientId) : undefined;
-    const uri = client?.redirectUris?.[0];
-    try {
-      const url = uri ? new URL(uri) : undefined;
-      return url && (url.protocol === 'https:' || url.protocol === 'http:') ? `${url.origin}/` : undefined;
-    } catch {
-      return undefined;
-    }
-  }
+  /** The app's own origin (see appHomeOf). */
+  const appHome = async (clientId: string | null) => appHomeOf(clientId ? await provider().Client.find(clientId) : undefined);
 
   async function appName(clientId: unknown, fallback: string): Promise<string> {
     const client = typeof clientId === 'string' ? await provider().Client.find(clientId) : undefined;
@@ -574,7 +566,7 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
     const latest = await emailSignIn.latest(interaction.uid);
     if (!latest) return ctx.redirect(`/interaction/${interaction.uid}`);
     const view = await viewOf(ctx, { interaction });
-    sentPage(ctx, view, sentInput(latest, view.settings));
+    sentPage(ctx, view, sentInput(latest));
   });
 
   router.post('/interaction/:uid/code', async (ctx) => {
@@ -589,7 +581,7 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
       const latest = await emailSignIn.latest(interaction.uid);
       if (!latest) throw error;
       await onPageError(ctx, interaction, error, (view, failure) =>
-        sentPage(ctx, view, { ...sentInput(latest, view.settings), error: failure }),
+        sentPage(ctx, view, { ...sentInput(latest), error: failure }),
       );
     }
   });
@@ -606,7 +598,7 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
       ctx.redirect(`/interaction/${interaction.uid}/code`);
     } catch (error) {
       await onPageError(ctx, interaction, error, (view, failure) =>
-        sentPage(ctx, view, { ...sentInput(latest, view.settings), error: failure }),
+        sentPage(ctx, view, { ...sentInput(latest), error: failure }),
       );
     }
   });
