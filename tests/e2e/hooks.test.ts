@@ -215,11 +215,16 @@ describe(`webhooks (${databaseKind})`, () => {
     // The request only queued the deliveries: it did not wait for a receiver that never answers (1.5 s timeout).
     expect(elapsed).toBeLessThan(1000);
 
+    // Three attempts with a 1.5 s timeout and backoff take about 5 s; under a loaded CI the worker's slots may be busy longer.
     const failedFor = async (id: string) =>
-      until(`the deliveries of ${id}`, async () => {
-        const list = await deliveries(id);
-        return list[0]?.status === 'failed' ? list[0] : undefined;
-      });
+      until(
+        `the deliveries of ${id}`,
+        async () => {
+          const list = await deliveries(id);
+          return list[0]?.status === 'failed' ? list[0] : undefined;
+        },
+        45_000,
+      );
     expect(await failedFor(unreachable.id)).toMatchObject({ attempts: 3, responseStatus: null, error: expect.stringMatching(/ECONNREFUSED|fetch failed/) });
     expect(await failedFor(hanging.id)).toMatchObject({ attempts: 3, responseStatus: null, error: 'no answer within 1500 ms' });
     for (const hook of [unreachable, hanging]) await api(t, 'PATCH', `/api/hooks/${hook.id}`, { token, body: { enabled: false } });
