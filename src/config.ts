@@ -65,6 +65,16 @@ const wholeNumber = (name: string, unit: string, bounds: { min: number; max: num
 
 const seconds = (name: string, fallback: number, min: number, max: number) => wholeNumber(name, 'seconds', { min, max, default: fallback });
 
+/** A true/false switch (`1`/`0` too). */
+const flag = (name: string, fallback: boolean) =>
+  z.preprocess(
+    emptyToUndefined,
+    z
+      .enum(['true', 'false', '1', '0'], { message: `${name} must be true or false` })
+      .default(fallback ? 'true' : 'false')
+      .transform((value) => value === 'true' || value === '1'),
+  );
+
 const envSchema = z.object({
   PORT: z.preprocess(emptyToUndefined, z.coerce.number().int().min(0).max(65535).default(3001)),
   BASE_URL: z.preprocess(emptyToUndefined, url('BASE_URL').optional()),
@@ -75,6 +85,7 @@ const envSchema = z.object({
       .regex(/^postgres(ql)?:\/\//, 'DATABASE_URL must start with postgres:// or postgresql://')
       .optional(),
   ),
+  DATABASE_PREPARED_STATEMENTS: flag('DATABASE_PREPARED_STATEMENTS', true),
   DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('./data')),
   SESAME_SECRET: z.preprocess(
     emptyToUndefined,
@@ -116,13 +127,7 @@ const envSchema = z.object({
       .max(90 * 24 * 3600, 'ONE_TIME_TOKEN_MAX_EXPIRES_IN must be at most 90 days (7776000)')
       .default(7 * 24 * 3600),
   ),
-  TRUST_PROXY: z.preprocess(
-    emptyToUndefined,
-    z
-      .enum(['true', 'false', '1', '0'], { message: 'TRUST_PROXY must be true or false' })
-      .default('false')
-      .transform((value) => value === 'true' || value === '1'),
-  ),
+  TRUST_PROXY: flag('TRUST_PROXY', false),
   CLEANUP_INTERVAL_SECONDS: z.preprocess(
     emptyToUndefined,
     z.coerce
@@ -172,6 +177,8 @@ export type Config = {
   /** The resource indicator of a user's own account API (`/api/my-account`). */
   myAccountResource: string;
   databaseUrl: string | undefined;
+  /** Hot statements as named prepared statements on PostgreSQL (src/db/statements.ts); off behind a pooler that cannot keep them. */
+  preparedStatements: boolean;
   dataDir: string;
   secret: string;
   bootstrapClient: { id: string | undefined; secret: string | undefined };
@@ -256,6 +263,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     managementApiResource: `${baseUrl}/api`,
     myAccountResource: `${baseUrl}/api/my-account`,
     databaseUrl: e.DATABASE_URL,
+    preparedStatements: e.DATABASE_PREPARED_STATEMENTS,
     dataDir,
     secret: e.SESAME_SECRET ?? loadOrCreateSecret(dataDir),
     bootstrapClient: { id: e.SESAME_BOOTSTRAP_CLIENT_ID, secret: e.SESAME_BOOTSTRAP_CLIENT_SECRET },

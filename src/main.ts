@@ -53,7 +53,7 @@ export async function createSesame(options: SesameOptions) {
     options.db ??
     createDatabase(
       config.databaseUrl
-        ? { kind: 'postgres', url: config.databaseUrl, logger }
+        ? { kind: 'postgres', url: config.databaseUrl, preparedStatements: config.preparedStatements, logger }
         : { kind: 'embedded', dataDir: config.dataDir, logger },
       (error) => logger.warn({ err: error }, 'database connection error'),
     );

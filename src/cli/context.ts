@@ -53,7 +53,7 @@ export function createCliContext(options: { env: NodeJS.ProcessEnv; debug: boole
       if (!current.databaseUrl) refuseEmbeddedInUse(current.dataDir);
       const opened = createDatabase(
         current.databaseUrl
-          ? { kind: 'postgres', url: current.databaseUrl, poolMax: 2, logger }
+          ? { kind: 'postgres', url: current.databaseUrl, poolMax: 2, preparedStatements: current.preparedStatements, logger }
           : { kind: 'embedded', dataDir: current.dataDir, logger },
         (error) => logger.warn({ err: error }, 'database connection error'),
       );

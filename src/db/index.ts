@@ -6,6 +6,7 @@ import type { PGlite } from '@electric-sql/pglite';
 import ClientPgLite from 'knex-pglite';
 import pg from 'pg';
 import { migrationSource } from '../../migrations/index.ts';
+import { usePreparedStatements } from './statements.ts';
 import type { Logger } from '../logger.ts';
 
 export type Database = Knex;
@@ -14,7 +15,7 @@ export type Database = Knex;
 pg.types.setTypeParser(pg.types.builtins.INT8, (value) => Number.parseInt(value, 10));
 
 export type DatabaseOptions = (
-  | { kind: 'postgres'; url: string; poolMax?: number }
+  | { kind: 'postgres'; url: string; poolMax?: number; /** Hot statements as named prepared statements (default true; see ./statements.ts). */ preparedStatements?: boolean }
   | { kind: 'embedded'; dataDir?: string; /** An open PGlite to use (tests load a migrated snapshot). */ pglite?: PGlite }
 ) & {
   /** Where knex's own warnings go (default: the console). */
@@ -44,7 +45,7 @@ function knexLog(logger: Logger): Knex.Config['log'] {
  */
 export function createDatabase(options: DatabaseOptions, onPoolError?: (error: Error) => void): Database {
   if (options.kind === 'postgres') {
-    return knexFactory({
+    const db = knexFactory({
       client: 'pg',
       connection: options.url,
       ...(options.logger && { log: knexLog(options.logger) }),
@@ -58,6 +59,8 @@ export function createDatabase(options: DatabaseOptions, onPoolError?: (error: E
         },
       },
     });
+    usePreparedStatements(db, options.preparedStatements ?? true);
+    return db;
   }
   let connection: { filename?: string } | (() => { pglite: PGlite }) = {};
   let release = () => {};

@@ -1,6 +1,7 @@
 import { createHmac, randomInt } from 'node:crypto';
 import QRCode from 'qrcode';
 import type { Database } from '../db/index.ts';
+import { run, statement } from '../db/statements.ts';
 import { AppError } from '../errors.ts';
 import { seal, unseal } from '../lib/crypto.ts';
 import { generateId } from '../lib/ids.ts';
@@ -22,6 +23,12 @@ const newBackupCode = () => {
 export const normalizeBackupCode = (code: string) => code.toUpperCase().replace(/[\s-]/g, '');
 
 export type MfaFactor = { id: string; type: 'totp'; createdAt: Date; confirmedAt: Date | null };
+
+/** Read on every sign-in (the MFA prompt's check): prepared on PostgreSQL. */
+const SELECT_TOTP = statement(
+  'mfa_totp',
+  `SELECT id, user_id, type, secret_sealed, last_used_step, confirmed_at, created_at FROM user_mfa_factors WHERE user_id = ? AND type = 'totp' LIMIT 1`,
+);
 
 type FactorRow = {
   id: string;
@@ -56,7 +63,7 @@ export function createMfaService(deps: { db: Database; clock: () => Date; sealKe
     createHmac('sha256', hashKey).update(`${userId}:${normalizeBackupCode(code)}`).digest('hex');
 
   async function totpRow(userId: string) {
-    return (await factors().where({ user_id: userId, type: 'totp' }).first()) as FactorRow | undefined;
+    return (await run<FactorRow>(db, SELECT_TOTP, [userId]))[0];
   }
 
   async function replaceBackupCodes(userId: string, trx: Database | import('knex').Knex.Transaction = db): Promise<string[]> {

@@ -2,6 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Middleware } from 'koa';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Database } from '../db/index.ts';
+import { run, statement } from '../db/statements.ts';
 
 type Row = { payload: AdapterPayload; expires_at: Date | null; consumed_at: Date | null };
 
@@ -20,15 +21,19 @@ const readCache = new AsyncLocalStorage<Map<string, AdapterPayload | null>>();
 
 /**
  * The hot statements as fixed text (knex's builder compiles each query anew:
- * about a tenth of the server's CPU per sign-in in the profile).
+ * about a tenth of the server's CPU per sign-in in the profile), prepared on
+ * PostgreSQL (src/db/statements.ts).
  */
 const SQL = {
-  find: `SELECT payload, expires_at, consumed_at FROM ${TABLE} WHERE model_name = ? AND id = ? LIMIT 1`,
-  upsert: `INSERT INTO ${TABLE} (model_name, id, payload, expires_at, grant_id, uid, user_code) VALUES (?, ?, ?::jsonb, ?, ?, ?, ?)
+  find: statement('oidc_find', `SELECT payload, expires_at, consumed_at FROM ${TABLE} WHERE model_name = ? AND id = ? LIMIT 1`),
+  upsert: statement(
+    'oidc_upsert',
+    `INSERT INTO ${TABLE} (model_name, id, payload, expires_at, grant_id, uid, user_code) VALUES (?, ?, ?::jsonb, ?, ?, ?, ?)
     ON CONFLICT (model_name, id) DO UPDATE SET payload = EXCLUDED.payload, expires_at = EXCLUDED.expires_at,
       grant_id = EXCLUDED.grant_id, uid = EXCLUDED.uid, user_code = EXCLUDED.user_code`,
-  consume: `UPDATE ${TABLE} SET consumed_at = CURRENT_TIMESTAMP WHERE model_name = ? AND id = ? AND consumed_at IS NULL RETURNING 1`,
-  destroy: `DELETE FROM ${TABLE} WHERE model_name = ? AND id = ?`,
+  ),
+  consume: statement('oidc_consume', `UPDATE ${TABLE} SET consumed_at = CURRENT_TIMESTAMP WHERE model_name = ? AND id = ? AND consumed_at IS NULL RETURNING 1`),
+  destroy: statement('oidc_destroy', `DELETE FROM ${TABLE} WHERE model_name = ? AND id = ?`),
 };
 
 /** Koa middleware giving each request its own adapter read cache. */
@@ -69,7 +74,7 @@ export function createAdapterFactory(
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       this.forget(id);
       const expiresAt = expiresIn ? new Date(Date.now() + expiresIn * 1000) : null;
-      await db.raw(SQL.upsert, [this.name, id, JSON.stringify(payload), expiresAt, payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null]);
+      await run(db, SQL.upsert, [this.name, id, JSON.stringify(payload), expiresAt, payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null]);
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
@@ -82,7 +87,7 @@ export function createAdapterFactory(
         if (hit === null || (typeof hit.exp === 'number' && hit.exp * 1000 <= Date.now())) return undefined;
         return structuredClone(hit);
       }
-      const payload = toPayload((await db.raw<{ rows: Row[] }>(SQL.find, [this.name, id])).rows[0]);
+      const payload = toPayload((await run<Row>(db, SQL.find, [this.name, id]))[0]);
       cache?.set(key, payload === undefined ? null : structuredClone(payload));
       return payload;
     }
@@ -97,13 +102,13 @@ export function createAdapterFactory(
 
     async consume(id: string): Promise<void> {
       this.forget(id);
-      const { rows } = await db.raw<{ rows: unknown[] }>(SQL.consume, [this.name, id]);
+      const rows = await run(db, SQL.consume, [this.name, id]);
       if (rows.length === 0) throw new errors.InvalidGrant(`${this.name} already consumed`);
     }
 
     async destroy(id: string): Promise<void> {
       this.forget(id);
-      await db.raw(SQL.destroy, [this.name, id]);
+      await run(db, SQL.destroy, [this.name, id]);
     }
 
     /**

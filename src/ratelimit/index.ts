@@ -9,6 +9,7 @@
  *   await limits.consume(ctx, 'emailSend', { email });        // before sending a magic link or an email code
  *   await limits.consume(ctx, 'tokenMint', { clientId });     // Management API minting
  *   const result = await limits.attempt(ctx, 'verification', {}, () => signIn.withEmailCode(…));
+ *   const result = await limits.countFailures(ctx, 'verification', {}, () => signIn.withOneTimeToken(…));
  *   await limits.check(ctx, 'password', { email });           // refuse early without counting
  *   await limits.reward(ctx, 'password', { email });          // give one point back
  *   await limits.reset(ctx, 'password', { email });           // forget the counters (e.g. after a success)
@@ -30,8 +31,12 @@
  * - `check` only reads: same headers, throws when no point is left.
  * - `reward` gives points back; `reset` clears the counters.
  * - `attempt` = consume, run, and give the point back when `run` succeeds:
- *   only failures count (code or token verification, passwords). When `run`
+ *   only failures count (code verification, passwords). When `run`
  *   throws, the point stays taken and the error goes on.
+ * - `countFailures` = check, run, and take a point only when `run` throws:
+ *   the same count with one read per success instead of two writes, for
+ *   secrets nobody can guess (256-bit one-time tokens and magic-link tokens),
+ *   where parallel attempts slipping past the read gain nothing.
  *
  * Refusals of `emailSend`, `verification` and `password` also count per
  * client address: AUTO_BAN_AFTER of them (5/1h) ban the address for

@@ -4,6 +4,7 @@ import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes, type RateLimite
 import type { BanService } from '../bans/index.ts';
 import type { Rate, RateLimitConfig } from '../config.ts';
 import type { Database } from '../db/index.ts';
+import { runOnPool } from '../db/statements.ts';
 import { AppError } from '../errors.ts';
 import { clientIp } from '../http/client-ip.ts';
 import type { Logger } from '../logger.ts';
@@ -15,29 +16,13 @@ export type RateLimitStore = { kind: 'postgres'; db: Database } | { kind: 'memor
 
 export type RateLimits = ReturnType<typeof createRateLimits>;
 
-type PgQuery = { text: string; values?: unknown[] };
-type PgConnection = { query(query: PgQuery): Promise<unknown> };
-type PoolClient = { acquireConnection(): Promise<PgConnection>; releaseConnection(connection: PgConnection): Promise<unknown> };
-
 /**
- * rate-limiter-flexible's PostgreSQL store names its prepared statements,
- * which PgBouncer in transaction mode does not support (operations.md promises
- * it works): hand it a "pool" that runs each query unnamed on a connection
- * from knex's pool.
+ * rate-limiter-flexible's PostgreSQL store sends its own SQL with statement
+ * names: hand it a "pool" that runs each query on a connection from knex's
+ * pool, prepared or unnamed as the database is configured (PgBouncer in
+ * transaction mode needs unnamed ones; see src/db/statements.ts).
  */
-function unnamedStatements(db: Database): { query(query: PgQuery): Promise<unknown> } {
-  const client = db.client as PoolClient;
-  return {
-    async query({ text, values }) {
-      const connection = await client.acquireConnection();
-      try {
-        return await connection.query({ text, values });
-      } finally {
-        await client.releaseConnection(connection);
-      }
-    },
-  };
-}
+const knexPool = (db: Database) => ({ query: (query: { name?: string; text: string; values?: unknown[] }) => runOnPool(db, query) });
 
 function createLimiter(store: RateLimitStore, keyPrefix: string, rate: Rate): RateLimiterAbstract {
   const options = { keyPrefix, points: rate.points, duration: rate.seconds };
@@ -45,7 +30,7 @@ function createLimiter(store: RateLimitStore, keyPrefix: string, rate: Rate): Ra
   // The table comes from our migrations, and the cleanup job purges expired rows (no timers of the library's own).
   return new RateLimiterPostgres({
     ...options,
-    storeClient: unnamedStatements(store.db),
+    storeClient: knexPool(store.db),
     storeType: 'pool',
     tableName: 'rate_limits',
     tableCreated: true,
@@ -136,15 +121,17 @@ export function createRateLimits(deps: {
     await answer(ctx, name, subject, states, () => false);
   }
 
+  async function check<N extends LimitName>(ctx: Context, name: N, subject: LimitSubject[N]): Promise<void> {
+    const rule = rules[name];
+    const states = await eachCounter(ctx, rule, subject, (limiter, key) => limiter.get(key));
+    await answer(ctx, name, subject, states, (state) => state.consumed >= state.rate.points);
+  }
+
   return {
     consume,
     reward,
 
-    async check<N extends LimitName>(ctx: Context, name: N, subject: LimitSubject[N]): Promise<void> {
-      const rule = rules[name];
-      const states = await eachCounter(ctx, rule, subject, (limiter, key) => limiter.get(key));
-      await answer(ctx, name, subject, states, (state) => state.consumed >= state.rate.points);
-    },
+    check,
 
     async reset<N extends LimitName>(ctx: Context, name: N, subject: LimitSubject[N]): Promise<void> {
       const rule = rules[name];
@@ -160,6 +147,25 @@ export function createRateLimits(deps: {
       const result = await run();
       await reward(ctx, name, subject);
       return result;
+    },
+
+    /**
+     * Counts only failures: refused once the limit is used up (a read), then
+     * a failed `run` takes a point. For secrets too long to guess (one-time
+     * tokens: 256 bits), where parallel attempts slipping past the read gain
+     * nothing; a success then costs one read instead of two writes. Guessable
+     * secrets (codes, passwords) use `attempt`, which takes the point first.
+     */
+    async countFailures<N extends LimitName, T>(ctx: Context, name: N, subject: LimitSubject[N], run: () => Promise<T>): Promise<T> {
+      await check(ctx, name, subject);
+      try {
+        return await run();
+      } catch (error) {
+        const rule = rules[name];
+        const states = await eachCounter(ctx, rule, subject, (limiter, key) => settle(limiter.consume(key)));
+        await answer(ctx, name, subject, states, () => false);
+        throw error;
+      }
     },
   };
 }

@@ -1,4 +1,5 @@
 import type { Database } from '../db/index.ts';
+import { run, statement } from '../db/statements.ts';
 import type { Knex } from 'knex';
 import type { StoredStatus, TokenContext, TokenRecord, TokenStatus } from './core.ts';
 
@@ -26,6 +27,25 @@ const toRecord = (row: Row): TokenRecord => ({
   consumedInteractionUid: row.consumed_interaction_uid,
   revokedAt: row.revoked_at ? new Date(row.revoked_at) : null,
 });
+
+const COLUMNS = 'id, email, token_hash, status, context, expires_at, created_at, consumed_at, consumed_interaction_uid, revoked_at';
+
+/** The statements of every mint and every sign-in with a token, prepared on PostgreSQL. */
+const SQL = {
+  insert: statement(
+    'one_time_tokens_insert',
+    `INSERT INTO one_time_tokens (id, email, token_hash, status, context, expires_at, created_at)
+     VALUES (?, ?, ?, 'active', ?::jsonb, ?, ?) RETURNING ${COLUMNS}`,
+  ),
+  consume: statement(
+    'one_time_tokens_consume',
+    `UPDATE one_time_tokens
+     SET status = 'consumed', consumed_at = coalesce(consumed_at, ?), consumed_interaction_uid = ?
+     WHERE token_hash = ? AND email = ? AND expires_at > ?
+       AND (status = 'active' OR (status = 'consumed' AND consumed_interaction_uid = ?))
+     RETURNING ${COLUMNS}`,
+  ),
+};
 
 export type TokenRepository = ReturnType<typeof createTokenRepository>;
 
@@ -63,18 +83,9 @@ export function createTokenRepository(db: Database) {
      */
     async insert(token: NewToken, options: { revokePrevious?: boolean } = {}) {
       const insertOne = async (trx: Knex) => {
-        const [row] = await table(trx)
-          .insert({
-            id: token.id,
-            email: token.email,
-            token_hash: token.hash,
-            status: 'active',
-            context: token.context,
-            expires_at: token.expiresAt,
-            created_at: token.createdAt,
-          })
-          .returning('*');
-        return toRecord(row as Row);
+        const values = [token.id, token.email, token.hash, JSON.stringify(token.context), token.expiresAt, token.createdAt];
+        const [row] = await run<Row>(trx, SQL.insert, values);
+        return toRecord(row!);
       };
       if (!options.revokePrevious) return insertOne(db);
       return db.transaction(async (trx) => {
@@ -121,21 +132,9 @@ export function createTokenRepository(db: Database) {
      * without another interaction being able to.
      */
     async consume(input: { hash: string; email: string; now: Date; interactionUid?: string }) {
-      const rows = await table()
-        .update({
-          status: 'consumed',
-          consumed_at: db.raw('coalesce(consumed_at, ?)', [input.now]),
-          consumed_interaction_uid: input.interactionUid ?? null,
-        })
-        .where({ token_hash: input.hash, email: input.email })
-        .andWhere('expires_at', '>', input.now)
-        .andWhere((where) => {
-          where.where({ status: 'active' });
-          if (input.interactionUid) {
-            where.orWhere({ status: 'consumed', consumed_interaction_uid: input.interactionUid });
-          }
-        })
-        .returning('*');
+      // Without an interaction, `consumed_interaction_uid = NULL` matches nothing: only an active token is taken.
+      const uid = input.interactionUid ?? null;
+      const rows = await run<Row>(db, SQL.consume, [input.now, uid, input.hash, input.email, input.now, uid]);
       const row = rows[0] as Row | undefined;
       return row ? toRecord(row) : undefined;
     },

@@ -1,4 +1,5 @@
 import { escapeLike, type Database } from '../db/index.ts';
+import { run, statement } from '../db/statements.ts';
 import { generateId } from '../lib/ids.ts';
 
 export type User = {
@@ -38,13 +39,29 @@ const toUser = (row: Row): User => ({
   lastSignInAt: row.last_sign_in_at ? new Date(row.last_sign_in_at) : null,
 });
 
+const COLUMNS = 'id, primary_email, email_verified, name, avatar, password_hash, is_suspended, created_at, updated_at, last_sign_in_at';
+
+/** The two statements of every sign-in (the account read of each token request, the upsert), prepared on PostgreSQL. */
+const SQL = {
+  findById: statement('users_find_by_id', `SELECT ${COLUMNS} FROM users WHERE id = ? LIMIT 1`),
+  signInVerifiedEmail: statement(
+    'users_sign_in_verified_email',
+    `INSERT INTO users (id, primary_email, email_verified, created_at, updated_at, last_sign_in_at)
+     VALUES (?, ?, true, ?, ?, ?)
+     ON CONFLICT ((lower(primary_email))) DO UPDATE
+       SET last_sign_in_at = EXCLUDED.last_sign_in_at, updated_at = EXCLUDED.updated_at, email_verified = true
+       WHERE NOT users.is_suspended
+     RETURNING ${COLUMNS}, (xmax = 0) AS created`,
+  ),
+};
+
 export type UserRepository = ReturnType<typeof createUserRepository>;
 
 export function createUserRepository(db: Database) {
   const table = () => db<Row>('users');
   return {
     async findById(id: string) {
-      const row = await table().where({ id }).first();
+      const [row] = await run<Row>(db, SQL.findById, [id]);
       return row ? toUser(row) : undefined;
     },
 
@@ -79,16 +96,7 @@ export function createUserRepository(db: Database) {
      * refuse it). `created` comes from `xmax = 0`: the row was inserted, not updated.
      */
     async signInVerifiedEmail(email: string, now: Date): Promise<{ user: User; created: boolean }> {
-      const result = await db.raw<{ rows: Array<Row & { created: boolean }> }>(
-        `INSERT INTO users (id, primary_email, email_verified, created_at, updated_at, last_sign_in_at)
-         VALUES (?, ?, true, ?, ?, ?)
-         ON CONFLICT ((lower(primary_email))) DO UPDATE
-           SET last_sign_in_at = EXCLUDED.last_sign_in_at, updated_at = EXCLUDED.updated_at, email_verified = true
-           WHERE NOT users.is_suspended
-         RETURNING *, (xmax = 0) AS created`,
-        [generateId(), email, now, now, now],
-      );
-      const row = result.rows[0];
+      const [row] = await run<Row & { created: boolean }>(db, SQL.signInVerifiedEmail, [generateId(), email, now, now, now]);
       if (row) return { user: toUser(row), created: row.created };
       const suspended = await this.findByEmail(email);
       if (!suspended) throw new Error('user vanished between insert and select');

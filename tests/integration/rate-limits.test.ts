@@ -23,8 +23,11 @@ const limits: RateLimitConfig = {
 /**
  * The service on `db` behind a throwaway Koa app, as a route would call it:
  * each request names the limit, the email and what to do (`consume`, `check`,
- * `reward`, `reset`, or `attempt` with a run that fails or succeeds).
+ * `reward`, `reset`, or `attempt`/`countFailures` with a run that fails or
+ * succeeds; `ran` counts the runs of `countFailures`).
  */
+let ran = 0;
+
 async function serve(db: Database): Promise<{ url: string; close: () => Promise<void> }> {
   const logger = createLogger('silent');
   const bans = createBanService({ repository: createBanRepository(db), clock: () => new Date(), cacheMs: 0, logger });
@@ -47,6 +50,12 @@ async function serve(db: Database): Promise<{ url: string; close: () => Promise<
         break;
       case 'reset':
         await service.reset(ctx, name, subject);
+        break;
+      case 'countFailures':
+        await service.countFailures(ctx, name, subject, async () => {
+          ran += 1;
+          if (ctx.query.fail) throw new AppError('TOKEN_INVALID');
+        });
         break;
       default:
         await service.attempt(ctx, name, subject, async () => {
@@ -130,6 +139,17 @@ describe(`the rate-limit service (${databaseKind}: counters in ${usingPostgres ?
     expect(await call('attempt', 'password', email)).toMatchObject({ status: 429 });
   });
 
+  it('counts only failures with countFailures: a success takes no point; once used up it refuses before running', async () => {
+    const email = uniqueEmail('failures');
+    for (let n = 0; n < 5; n += 1) expect(await call('countFailures', 'password', email)).toMatchObject({ status: 200, remaining: '3' });
+    expect(await call('countFailures', 'password', email, '&fail=1')).toMatchObject({ status: 410, remaining: '2', body: { code: 'TOKEN_INVALID' } });
+    await call('countFailures', 'password', email, '&fail=1');
+    expect(await call('countFailures', 'password', email, '&fail=1')).toMatchObject({ status: 410, remaining: '0' });
+    const before = ran;
+    expect(await call('countFailures', 'password', email)).toMatchObject({ status: 429 });
+    expect(ran).toBe(before);
+  });
+
   it('keeps each password counter per address and email', async () => {
     const [a, b] = [uniqueEmail('pw'), uniqueEmail('pw')];
     for (let n = 0; n < 3; n += 1) await call('consume', 'password', a);
@@ -142,19 +162,29 @@ describe(`the rate-limit service (${databaseKind}: counters in ${usingPostgres ?
   });
 });
 
-describe.runIf(usingPostgres)('the rate-limit service through PgBouncer in transaction mode', () => {
-  it('prepares no named statements, which PgBouncer could send to another connection', async () => {
-    // One connection, so the session whose statements are listed is the one the limiter used.
-    const db = createDatabase({ kind: 'postgres', url: process.env.DATABASE_URL!, poolMax: 1 });
+describe.runIf(usingPostgres)('the rate-limit service and prepared statements', () => {
+  // One connection, so the session whose statements are listed is the one the limiter used.
+  async function preparedAfterEveryOperation(preparedStatements: boolean): Promise<string[]> {
+    const db = createDatabase({ kind: 'postgres', url: process.env.DATABASE_URL!, poolMax: 1, preparedStatements });
     const served = await serve(db);
     try {
       const email = uniqueEmail('bouncer');
-      for (const operation of ['consume', 'check', 'reward', 'reset', 'attempt']) expect((await request(served.url, operation, 'password', email)).status).toBe(200);
+      for (const operation of ['consume', 'check', 'reward', 'reset', 'attempt', 'countFailures']) {
+        expect((await request(served.url, operation, 'password', email)).status).toBe(200);
+      }
       const { rows } = (await db.raw('SELECT name FROM pg_prepared_statements')) as { rows: Array<{ name: string }> };
-      expect(rows).toEqual([]);
+      return rows.map((row) => row.name).sort();
     } finally {
       await served.close();
       await db.destroy();
     }
+  }
+
+  it('prepares its statements once per connection by default', async () => {
+    expect(await preparedAfterEveryOperation(true)).toEqual(['rate_limits:rlflx-delete', 'rate_limits:rlflx-get', 'rate_limits:rlflx-upsert']);
+  });
+
+  it('prepares none with DATABASE_PREPARED_STATEMENTS=false (PgBouncer in transaction mode before 1.21)', async () => {
+    expect(await preparedAfterEveryOperation(false)).toEqual([]);
   });
 });

@@ -90,6 +90,16 @@ describe('a bad configuration fails with an error naming the variable', () => {
     expect(configErrorFor({ DATABASE_URL: 'mysql://u@db/sesame' }).message).toContain('DATABASE_URL');
   });
 
+  it('prepares statements on PostgreSQL unless DATABASE_PREPARED_STATEMENTS says false, and names a bad value', () => {
+    const load = (value?: string) =>
+      loadConfig({ SESAME_SECRET: secret, DATA_DIR: freshDataDir(), ...(value === undefined ? {} : { DATABASE_PREPARED_STATEMENTS: value }) });
+    expect(load().preparedStatements).toBe(true);
+    expect(load('').preparedStatements).toBe(true);
+    expect(load('false').preparedStatements).toBe(false);
+    expect(load('0').preparedStatements).toBe(false);
+    expect(configErrorFor({ DATABASE_PREPARED_STATEMENTS: 'no' }).message).toContain('DATABASE_PREPARED_STATEMENTS must be true or false');
+  });
+
   it('names SESAME_SECRET when it is shorter than 32 characters', () => {
     expect(configErrorFor({ SESAME_SECRET: 'x'.repeat(31) }).message).toContain('SESAME_SECRET');
   });

@@ -282,7 +282,8 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
     return settled;
   }
 
-  // Verifications count only when they fail (limits.attempt gives the point back on success).
+  // Verifications count only when they fail: a 6-digit code takes its point first (limits.attempt gives it
+  // back on success); an unguessable 256-bit link token only pays on failure (limits.countFailures).
   async function finishCode(ctx: Context, interaction: InteractionDetails, code: string) {
     const latest = await emailSignIn.latest(interaction.uid);
     return redirectOnly(firstFactor(ctx, interaction, latest ? codeMethod(latest) : 'email_code', latest?.email, async () =>
@@ -292,7 +293,7 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
 
   async function finishLink(ctx: Context, interaction: InteractionDetails, token: string) {
     return firstFactor(ctx, interaction, 'magic_link', undefined, async () =>
-      signIn.withEmailCode(await limits.attempt(ctx, 'verification', {}, () => emailSignIn.consumeLink(token, interaction.uid))),
+      signIn.withEmailCode(await limits.countFailures(ctx, 'verification', {}, () => emailSignIn.consumeLink(token, interaction.uid))),
     );
   }
 
@@ -304,7 +305,7 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
     const email = input.email ?? param(interaction, 'login_hint') ?? '';
     return firstFactor(ctx, interaction, 'one_time_token', email, async () => {
       try {
-        const result = await limits.attempt(ctx, 'verification', {}, () =>
+        const result = await limits.countFailures(ctx, 'verification', {}, () =>
           signIn.withOneTimeToken({ token: input.token ?? param(interaction, 'one_time_token') ?? '', email, interactionUid: interaction.uid }),
         );
         await events.publish('OneTimeToken.Consumed', { tokenId: result.tokenId ?? '', email, userId: result.user.id, source: 'sign_in' });

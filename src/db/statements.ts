@@ -1,0 +1,73 @@
+import type { Database } from './index.ts';
+
+/**
+ * A hot statement with fixed text, run by `run` below: the few statements
+ * every sign-in, token request and mint sends (provider rows, the account,
+ * the one-time token, rate-limit counters).
+ *
+ * On PostgreSQL it runs as a named prepared statement: each connection
+ * parses and plans it once and afterwards only binds and executes it, which
+ * halves PostgreSQL's CPU per statement (0.12 → 0.06 ms measured on a
+ * primary-key read, bench/RESULTS.md). `DATABASE_PREPARED_STATEMENTS=false`
+ * sends it unnamed instead, for a pooler that cannot keep prepared statements
+ * (PgBouncer before 1.21, or with `max_prepared_statements = 0`).
+ *
+ * A statement names its columns: a prepared `SELECT *` fails with "cached
+ * plan must not change result type" on a connection that prepared it before a
+ * migration added a column.
+ */
+export type Statement = { readonly name: string; readonly text: string; readonly pgText: string };
+
+const names = new Set<string>();
+
+/** Declares a statement; `text` uses `?` for its values (no `?` anywhere else). Names are unique per process. */
+export function statement(name: string, text: string): Statement {
+  if (names.has(name)) throw new Error(`statement ${name} is declared twice`);
+  names.add(name);
+  let position = 0;
+  const compact = text.replace(/\s+/g, ' ').trim();
+  return { name: `sesame_${name}`, text: compact, pgText: compact.replace(/\?/g, () => `$${++position}`) };
+}
+
+type PgQuery = { name?: string; text: string; values?: unknown[] };
+type PgConnection = { query(query: PgQuery): Promise<{ rows: unknown[]; rowCount: number | null }> };
+type PoolClient = {
+  config: { client?: unknown };
+  acquireConnection(): Promise<PgConnection>;
+  releaseConnection(connection: PgConnection): Promise<unknown>;
+};
+
+const preparedByDatabase = new WeakMap<Database, boolean>();
+
+/** Whether `run` prepares statements on this database (set when it is opened; PostgreSQL only). */
+export function usePreparedStatements(db: Database, prepared: boolean): void {
+  preparedByDatabase.set(db, prepared);
+}
+
+const isPostgres = (db: Database) => (db.client as PoolClient).config.client === 'pg';
+
+/**
+ * Runs a query on a connection of knex's pool, past knex's query builder and
+ * its placeholder rewriting: for `statement`s and for libraries that bring
+ * their own SQL (rate-limiter-flexible). `name` prepares it, when this
+ * database allows prepared statements. PostgreSQL only.
+ */
+export async function runOnPool(db: Database, query: PgQuery): Promise<{ rows: unknown[]; rowCount: number | null }> {
+  const client = db.client as PoolClient;
+  const connection = await client.acquireConnection();
+  try {
+    const named = query.name !== undefined && preparedByDatabase.get(db) !== false;
+    return await connection.query(named ? query : { text: query.text, ...(query.values && { values: query.values }) });
+  } finally {
+    await client.releaseConnection(connection);
+  }
+}
+
+/**
+ * Runs a statement and answers its rows. Inside a transaction, and on the
+ * embedded database, it goes through knex like any query.
+ */
+export async function run<R>(db: Database, { name, text, pgText }: Statement, values: unknown[]): Promise<R[]> {
+  if (isPostgres(db) && !db.isTransaction) return (await runOnPool(db, { name, text: pgText, values })).rows as R[];
+  return (await db.raw<{ rows: R[] }>(text, values as never[])).rows;
+}
