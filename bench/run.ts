@@ -5,7 +5,6 @@ import { parseArgs } from 'node:util';
 import type { Target } from './lib/flows.ts';
 import { freePort, memoryOf, repoRoot, stopAll } from './lib/processes.ts';
 import { createBenchDatabase, postgresVersion, rowCounts, seedRows, type BenchDatabase } from './lib/postgres.ts';
-import { bundleSesame } from './lib/build.ts';
 import { profileScenario } from './lib/profile.ts';
 import { find, renderMarkdown, type Report, type TargetCheck } from './lib/report.ts';
 import { runScenario, SCENARIOS, SESAME_ONLY, type ScenarioName, type ScenarioResult, type Settings } from './lib/scenarios.ts';
@@ -26,10 +25,10 @@ const { values: args } = parseArgs({
     scenarios: { type: 'string', default: SCENARIOS.join(',') },
     'skip-scaling': { type: 'boolean', default: false },
     'skip-rows': { type: 'boolean', default: false },
-    'skip-bundle': { type: 'boolean', default: false },
+    'skip-tsx': { type: 'boolean', default: false },
     profile: { type: 'string' },
     'profile-target': { type: 'string', default: 'sesame-pg' },
-    bundle: { type: 'boolean', default: false },
+    tsx: { type: 'boolean', default: false },
     'log-level': { type: 'string', default: 'warn' },
   },
 });
@@ -129,7 +128,7 @@ function checkTargets(report: Report): TargetCheck[] {
   at('client-credentials', 2000, 'client_credentials');
   at('refresh', 800, 'refresh rotations');
   at('mint', 1500, 'mints');
-  const everything = [...report.results, ...(report.scaling?.double ?? []), ...(report.bundle?.bundle ?? []), ...(report.rows?.results ?? [])].filter((result) => result.target !== 'baseline');
+  const everything = [...report.results, ...(report.scaling?.double ?? []), ...(report.tsx?.tsx ?? []), ...(report.rows?.results ?? [])].filter((result) => result.target !== 'baseline');
   const errors = everything.reduce((sum, result) => sum + result.errors + result.warmupErrors, 0);
   checks.push({ target: '0 errors (every Sesame run)', measured: `${errors}`, met: errors === 0 });
   const steady = pg('steady');
@@ -141,8 +140,8 @@ function checkTargets(report: Report): TargetCheck[] {
     });
   }
   for (const [label, matches] of [
-    ['PostgreSQL, through tsx as `npm start` runs it', (name: string) => name === 'sesame-pg' || name === 'sesame-pg-x2'],
-    ['PostgreSQL, plain-node bundle', (name: string) => name === 'sesame-pg-bundle'],
+    ['PostgreSQL, the bundle as `npm start` runs it', (name: string) => name === 'sesame-pg' || name === 'sesame-pg-x2'],
+    ['PostgreSQL, through tsx', (name: string) => name === 'sesame-pg-tsx'],
     ['embedded database', (name: string) => name === 'sesame-embedded'],
   ] as const) {
     const peaks = everything.filter((result) => matches(result.target) && result.rssPeakMb > 0).map((result) => result.rssPeakMb);
@@ -170,7 +169,7 @@ async function main(): Promise<void> {
       logDir,
       outDir: join(resultsDir, `profile-${stamp}`),
       cleanups,
-      bundle: args.bundle,
+      tsx: args.tsx,
     });
     return;
   }
@@ -187,7 +186,7 @@ async function main(): Promise<void> {
       'Sign-in flow: 7 requests (mint, authorize, page, confirm, resume, token, userinfo) in a fresh cookie jar each; each virtual user signs in as one of 5 people, so after the warm-up nearly all sign-ins are of returning users. The baseline does the same 7 requests with a no-op login.',
       'CPU ms/op is the servers\' user+system CPU (plus, for Sesame on PostgreSQL, that of the PostgreSQL backends serving the bench database) divided by operations; the embedded database runs inside the Sesame process.',
       'The load generator runs on the same 2 cores: its CPU share is in the JSON (cost.loadgenCores).',
-      'Sesame runs with NODE_ENV=production, LOG_LEVEL=warn and CLEANUP_INTERVAL_SECONDS=0 (no periodic purge during the bench); on PostgreSQL a preloaded counter (bench/lib/count-queries.ts) counts the SQL statements per operation.',
+      'Sesame runs as `npm start` runs it (dist/main.mjs, built by scripts/build.mjs, under plain node) with NODE_ENV=production, LOG_LEVEL=warn and CLEANUP_INTERVAL_SECONDS=0 (no periodic purge during the bench); on PostgreSQL a preloaded counter (bench/lib/count-queries.mjs, plain JavaScript) counts the SQL statements per operation.',
     ],
   };
   if (report.machine.loadAverageStart[0]! > 1) {
@@ -247,16 +246,15 @@ async function main(): Promise<void> {
       await second.stop();
     }
 
-    if (!args['skip-bundle']) {
-      log('sesame-pg-bundle: the same Sesame as one esbuild bundle under plain node (no tsx), same database');
-      const bundle = await bundleSesame();
-      const server = await startSesame('sesame-pg-bundle', deployment, await freePort(), { logDir, logLevel: args['log-level'], bundle });
-      const bundled = await makeTarget({ name: 'sesame-pg-bundle', processes: [server], ...deployment, database: database.name, connections: settings.requestUsers * 2 });
+    if (!args['skip-tsx']) {
+      log('sesame-pg-tsx: the same Sesame from its TypeScript sources through tsx (`npm run dev`), same database');
+      const server = await startSesame('sesame-pg-tsx', deployment, await freePort(), { logDir, logLevel: args['log-level'], tsx: true });
+      const throughTsx = await makeTarget({ name: 'sesame-pg-tsx', processes: [server], ...deployment, database: database.name, connections: settings.requestUsers * 2 });
       const runtimeScenarios = (['signin', 'client-credentials', 'mint'] as ScenarioName[]).filter((name) => scenarios.includes(name));
       const results: ScenarioResult[] = [];
-      await runAll(bundled, runtimeScenarios, results);
-      report.bundle = { tsx: report.results.filter((result) => result.target === 'sesame-pg' && runtimeScenarios.includes(result.scenario)), bundle: results };
-      await bundled.agent.close();
+      await runAll(throughTsx, runtimeScenarios, results);
+      report.tsx = { bundle: report.results.filter((result) => result.target === 'sesame-pg' && runtimeScenarios.includes(result.scenario)), tsx: results };
+      await throughTsx.agent.close();
       await server.stop();
     }
 

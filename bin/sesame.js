@@ -1,6 +1,6 @@
 #!/usr/bin/env node
-// `sesame` runs the TypeScript CLI through tsx (a runtime dependency), as
-// `npm start` runs the server: there is no build step.
+// `sesame` runs the TypeScript CLI through tsx (a runtime dependency): no
+// build step. (`npm start` compiles the server first; see scripts/build.mjs.)
 import { register } from 'tsx/esm/api';
 
 register();

@@ -1,30 +1,14 @@
-import { join } from 'node:path';
-import { build } from 'esbuild';
-import { repoRoot } from './processes.ts';
+import { buildSesame } from '../../scripts/build.mjs';
+
+let built: Promise<string> | undefined;
 
 /**
- * Sesame as one readable ES module (esbuild, which tsx already brings):
- * dependencies stay in node_modules, names are kept, nothing is minified.
- * Run with plain `node`, it shows what tsx costs at run time, and its CPU
- * profiles point at real function names and lines (tsx's output is
- * whitespace-minified). It lives three folders deep, like
- * packages/management-api/src/, so relative file reads resolve the same.
+ * Sesame as `npm start` runs it: dist/main.mjs from scripts/build.mjs, built
+ * once per bench run. Run with plain `node`, and its CPU profiles point at
+ * real function names (the build keeps names and does not minify).
  */
-export const BUNDLE = join(repoRoot, 'bench', 'results', 'build', 'main.mjs');
-
-export async function bundleSesame(): Promise<string> {
-  await build({
-    entryPoints: [join(repoRoot, 'src', 'main.ts')],
-    outfile: BUNDLE,
-    bundle: true,
-    platform: 'node',
-    format: 'esm',
-    target: 'node20',
-    packages: 'external',
-    keepNames: true,
-    logLevel: 'warning',
-  });
-  return BUNDLE;
+export function sesameBundle(): Promise<string> {
+  return (built ??= buildSesame());
 }
 
 /** Which source module a line of the bundle came from (esbuild marks each with a `// path` comment). */

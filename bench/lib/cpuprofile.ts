@@ -28,8 +28,8 @@ const shortUrl = (url: string) => url.replace(/^file:\/\//, '').replace(/^.*node
 
 export function summarizeProfile(file: string, options: { fromMs?: number; top?: number } = {}): ProfileSummary {
   const profile = JSON.parse(readFileSync(file, 'utf8')) as CpuProfile;
-  // Frames in the bundle (bench/lib/build.ts) are named after the source module they came from.
-  const bundled = profile.nodes.find((node) => node.callFrame.url.endsWith('/bench/results/build/main.mjs'))?.callFrame.url;
+  // Frames in the bundle (dist/main.mjs, from scripts/build.mjs) are named after the source module they came from.
+  const bundled = profile.nodes.find((node) => node.callFrame.url.endsWith('/dist/main.mjs'))?.callFrame.url;
   const moduleAt = bundled ? bundleModules(readFileSync(new URL(bundled), 'utf8')) : undefined;
   if (moduleAt) {
     for (const node of profile.nodes) {

@@ -14,7 +14,7 @@ export type ServerProcess = {
   pid: number;
   url: string;
   logFile: string;
-  /** Where the query counter (bench/lib/count-queries.ts) writes, when preloaded. */
+  /** Where the query counter (bench/lib/count-queries.mjs) writes, when preloaded. */
   queryLog?: string;
   child: ChildProcess;
   stop: () => Promise<void>;
@@ -51,9 +51,9 @@ export async function startServer(options: {
   logDir: string;
   /** Extra node flags (e.g. --cpu-prof). */
   nodeFlags?: string[];
-  /** Run through tsx (default); false for plain JavaScript such as the bundle. */
+  /** Run through tsx (default, for TypeScript such as bench/baseline.ts); false for plain JavaScript such as the bundle. */
   tsx?: boolean;
-  /** Modules imported before the entry file (after tsx, so they may be TypeScript). */
+  /** Modules imported before the entry file (after tsx when it runs, so then they may be TypeScript). */
   preload?: string[];
   queryLog?: string;
   timeoutMs?: number;

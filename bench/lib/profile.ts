@@ -1,7 +1,6 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { bundleSesame } from './build.ts';
 import { renderProfile, summarizeProfile } from './cpuprofile.ts';
 import { createBenchDatabase } from './postgres.ts';
 import type { ServerProcess } from './processes.ts';
@@ -21,8 +20,8 @@ export async function profileScenario(options: {
   logDir: string;
   outDir: string;
   cleanups: Array<() => Promise<void>>;
-  /** Profile Sesame from the esbuild bundle under plain node (readable frames) instead of through tsx. */
-  bundle?: boolean;
+  /** Profile Sesame through tsx from its sources instead of the bundle `npm start` runs (whose frames are readable). */
+  tsx?: boolean;
 }): Promise<void> {
   const { settings, outDir } = options;
   mkdirSync(outDir, { recursive: true });
@@ -48,8 +47,7 @@ export async function profileScenario(options: {
       databaseName = database.name;
     }
     const deployment = await sesameDeployment(storage);
-    const bundle = options.bundle ? await bundleSesame() : undefined;
-    server = await startSesame(options.target, deployment, deployment.port, { logDir: options.logDir, nodeFlags, bundle });
+    server = await startSesame(options.target, deployment, deployment.port, { logDir: options.logDir, nodeFlags, tsx: options.tsx });
     target = await makeTarget({ name: options.target, processes: [server], ...deployment, database: databaseName, connections: settings.requestUsers * 2 });
   }
   // The steady scenario needs a peak: measure it first (it is profiled too, before the window).
@@ -64,7 +62,7 @@ export async function profileScenario(options: {
   const file = readdirSync(outDir).find((name) => name.endsWith('.cpuprofile'));
   if (!file) throw new Error(`no .cpuprofile in ${outDir}`);
   const summary = summarizeProfile(join(outDir, file), { fromMs, top: 40 });
-  const heading = `## CPU profile: ${options.target}${options.bundle ? ' (bundle, plain node)' : ''}, ${options.scenario}\n\n${result.throughput} ops/s, p99 ${result.latency.p99} ms, ${result.errors} errors, server CPU ${result.cost.serverMsPerOp} ms/op, database CPU ${result.cost.dbMsPerOp} ms/op (under the profiler).\n`;
+  const heading = `## CPU profile: ${options.target}${options.tsx ? ' (through tsx)' : ''}, ${options.scenario}\n\n${result.throughput} ops/s, p99 ${result.latency.p99} ms, ${result.errors} errors, server CPU ${result.cost.serverMsPerOp} ms/op, database CPU ${result.cost.dbMsPerOp} ms/op (under the profiler).\n`;
   const markdown = `${heading}${queries}\n${renderProfile(summary)}\n`;
   writeFileSync(join(outDir, 'summary.md'), markdown);
   writeFileSync(join(outDir, 'summary.json'), `${JSON.stringify({ result, summary }, null, 2)}\n`);

@@ -11,8 +11,8 @@ export type Report = {
   settings: Record<string, unknown>;
   results: ScenarioResult[];
   scaling?: { single: ScenarioResult[]; double: ScenarioResult[] };
-  /** The same Sesame through tsx (as `npm start` runs it) and as a plain-node bundle. */
-  bundle?: { tsx: ScenarioResult[]; bundle: ScenarioResult[] };
+  /** The same Sesame as a plain-node bundle (as `npm start` runs it) and through tsx. */
+  tsx?: { bundle: ScenarioResult[]; tsx: ScenarioResult[] };
   rows?: { seeded: number; seedSeconds: number; before: RowCounts; after: RowCounts; results: ScenarioResult[] };
   memoryGrowth?: Array<{ target: string; runs: Array<{ flowsPerSecond: number; rssAfterMb: number; hwmMb: number }> }>;
   targets?: TargetCheck[];
@@ -138,15 +138,16 @@ export function renderMarkdown(report: Report): string {
   if (report.scaling) {
     parts.push('', '## One → two Sesame processes on one PostgreSQL', '', compareTable(report.scaling.single, report.scaling.double, ['1 process', '2 processes']));
   }
-  if (report.bundle) {
+  if (report.tsx) {
+    const { bundle, tsx } = report.tsx;
     parts.push(
       '',
-      '## Runtime: tsx (as `npm start` runs it) → one esbuild bundle under plain node',
+      '## Runtime: the bundle under plain node (as `npm start` runs it) → the TypeScript sources through tsx',
       '',
-      compareTable(report.bundle.tsx, report.bundle.bundle, ['tsx', 'bundle']),
+      compareTable(bundle, tsx, ['bundle', 'tsx']),
       '',
-      `Peak RSS, tsx → bundle: ${report.bundle.bundle
-        .map((next) => `${next.scenario} ${fmt(report.bundle!.tsx.find((result) => result.scenario === next.scenario)?.rssPeakMb, 0)} → ${fmt(next.rssPeakMb, 0)} MB`)
+      `Peak RSS, bundle → tsx: ${tsx
+        .map((next) => `${next.scenario} ${fmt(bundle.find((result) => result.scenario === next.scenario)?.rssPeakMb, 0)} → ${fmt(next.rssPeakMb, 0)} MB`)
         .join(', ')}.`,
     );
   }
@@ -170,7 +171,7 @@ export function renderMarkdown(report: Report): string {
     parts.push('', '## Targets', '', '| target | measured | met |', '| --- | --- | --- |');
     for (const check of report.targets) parts.push(`| ${check.target} | ${check.measured} | ${check.met ? 'yes' : '**no**'} |`);
   }
-  const errorSamples = [...report.results, ...(report.scaling?.double ?? []), ...(report.bundle?.bundle ?? []), ...(report.rows?.results ?? [])].filter((result) => result.errorSamples.length > 0);
+  const errorSamples = [...report.results, ...(report.scaling?.double ?? []), ...(report.tsx?.tsx ?? []), ...(report.rows?.results ?? [])].filter((result) => result.errorSamples.length > 0);
   if (errorSamples.length) {
     parts.push('', '## Errors seen', '');
     for (const result of errorSamples) parts.push(`- ${result.target} ${result.scenario}: ${result.errorSamples.join(' | ')}`);

@@ -1,8 +1,9 @@
 import { randomBytes } from 'node:crypto';
-import { join } from 'node:path';
+import { join, relative } from 'node:path';
+import { sesameBundle } from './build.ts';
 import { createAgent } from './http.ts';
 import { clientCredentials, REDIRECT_URI, registerApp, type Credentials, type Target } from './flows.ts';
-import { freePort, startServer, type ServerProcess } from './processes.ts';
+import { freePort, repoRoot, startServer, type ServerProcess } from './processes.ts';
 import { smtpSink } from './smtp-sink.ts';
 
 /** What every Sesame process of one deployment shares. */
@@ -26,24 +27,28 @@ export async function sesameDeployment(storage: SesameDeployment['storage']): Pr
   return { port, baseUrl: `http://localhost:${port}`, secret: randomBytes(32).toString('base64url'), m2m: newCredentials('bench-m2m'), storage, smtpUrl };
 }
 
-/** One Sesame process: `node --import tsx src/main.ts` with the deployment's env, listening on `port`. */
-export function startSesame(
+/**
+ * One Sesame process with the deployment's env, listening on `port`: as
+ * `npm start` runs it (dist/main.mjs under plain node), or with `tsx` from
+ * the TypeScript sources (`node --import tsx src/main.ts`, as `npm run dev` does).
+ */
+export async function startSesame(
   name: string,
   deployment: SesameDeployment,
   port: number,
-  options: { logDir: string; nodeFlags?: string[]; logLevel?: string; bundle?: string },
+  options: { logDir: string; nodeFlags?: string[]; logLevel?: string; tsx?: boolean },
 ): Promise<ServerProcess> {
-  // On PostgreSQL, count the SQL each operation sends (a Map increment per query); not in the plain-node bundle.
-  const countQueries = 'databaseUrl' in deployment.storage && !options.bundle;
+  // On PostgreSQL, count the SQL each operation sends (a Map increment per query).
+  const countQueries = 'databaseUrl' in deployment.storage;
   return startServer({
     name,
-    script: options.bundle ?? 'src/main.ts',
-    tsx: !options.bundle,
+    script: options.tsx ? 'src/main.ts' : relative(repoRoot, await sesameBundle()),
+    tsx: options.tsx ?? false,
     port,
     readyPath: '/readyz',
     logDir: options.logDir,
     nodeFlags: options.nodeFlags,
-    ...(countQueries ? { preload: ['./bench/lib/count-queries.ts'], queryLog: join(options.logDir, `${name}.queries.jsonl`) } : {}),
+    ...(countQueries ? { preload: ['./bench/lib/count-queries.mjs'], queryLog: join(options.logDir, `${name}.queries.jsonl`) } : {}),
     env: {
       NODE_ENV: 'production',
       BASE_URL: deployment.baseUrl,

@@ -92,9 +92,10 @@ describe('resilience against a PostgreSQL that goes away (own cluster)', () => {
   const running: Running[] = [];
 
   /**
-   * The real server, as `npm start` runs it (tsx src/main.ts), but in one
-   * process: the tsx binary runs Node as a child, and a SIGKILL to tsx would
-   * leave that child serving.
+   * The real server from its sources, as `npm run dev` runs it (tsx
+   * src/main.ts), but in one process: the tsx binary runs Node as a child,
+   * and a SIGKILL to tsx would leave that child serving. (The compiled
+   * bundle `npm start` runs is tested in build.test.ts.)
    */
   function startSesame(): Running {
     const child = spawn(process.execPath, ['--import', 'tsx', 'src/main.ts'], {

@@ -12,7 +12,10 @@ const root = new URL('../..', import.meta.url).pathname;
 
 type Started = { child: ChildProcess; output: () => string; exited: Promise<number | null> };
 
-/** `npm start` as a newcomer runs it (tsx src/main.ts), waiting for the banner. */
+/**
+ * The server from its sources (`npm run dev`: tsx src/main.ts), waiting for the
+ * banner; `npm start` runs the same code compiled, tested in build.test.ts.
+ */
 async function start(env: Record<string, string>): Promise<Started> {
   const child = spawn(join(root, 'node_modules/.bin/tsx'), ['src/main.ts'], {
     cwd: root,
@@ -38,7 +41,7 @@ async function stop(started: Started): Promise<number | null> {
   return started.exited;
 }
 
-describe(`npm start (${databaseKind})`, () => {
+describe(`starting the server from its sources (${databaseKind})`, () => {
   const running: Started[] = [];
   afterEach(async () => {
     await Promise.all(running.splice(0).map(stop));

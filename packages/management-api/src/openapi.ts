@@ -1,8 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { STATUS_CODES } from 'node:http';
 import type Router from '@koa/router';
 import { z } from 'zod';
 import type { GuardedMiddleware, GuardSpec } from '../../../src/http/guard.ts';
+// Imported, not read from disk: the path then holds wherever the code runs from (source or the dist/ bundle).
+import packageJson from '../../../package.json' with { type: 'json' };
 
 /**
  * The OpenAPI 3.1 document of the Management API, generated from the routes'
@@ -40,7 +41,7 @@ export type OpenApiDocument = {
   components: { schemas: Record<string, JsonSchema>; securitySchemes: Record<string, JsonSchema> };
 };
 
-const packageVersion = (JSON.parse(readFileSync(new URL('../../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+const packageVersion = packageJson.version;
 
 const errorSchema: JsonSchema = {
   type: 'object',
