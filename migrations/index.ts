@@ -7,6 +7,7 @@ import * as mfa from './20261127026000_mfa.ts';
 import * as abuse from './20261127030000_abuse.ts';
 import * as audit from './20261127040000_audit.ts';
 import * as performance from './20261127050000_performance.ts';
+import * as invalidation from './20261127060000_invalidation.ts';
 
 type Migration = { name: string; up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -20,6 +21,7 @@ export const migrations: Migration[] = [
   { name: '20261127030000_abuse', ...abuse },
   { name: '20261127040000_audit', ...audit },
   { name: '20261127050000_performance', ...performance },
+  { name: '20261127060000_invalidation', ...invalidation },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

@@ -86,6 +86,13 @@ const envSchema = z.object({
       .optional(),
   ),
   DATABASE_PREPARED_STATEMENTS: flag('DATABASE_PREPARED_STATEMENTS', true),
+  DATABASE_LISTEN_URL: z.preprocess(
+    emptyToUndefined,
+    z
+      .string()
+      .regex(/^postgres(ql)?:\/\//, 'DATABASE_LISTEN_URL must start with postgres:// or postgresql://')
+      .optional(),
+  ),
   DATA_DIR: z.preprocess(emptyToUndefined, z.string().default('./data')),
   SESAME_SECRET: z.preprocess(
     emptyToUndefined,
@@ -179,6 +186,8 @@ export type Config = {
   databaseUrl: string | undefined;
   /** Hot statements as named prepared statements on PostgreSQL (src/db/statements.ts); off behind a pooler that cannot keep them. */
   preparedStatements: boolean;
+  /** Where the cache invalidation listener connects (a session, not a transaction-mode pooler); default: databaseUrl. */
+  databaseListenUrl: string | undefined;
   dataDir: string;
   secret: string;
   bootstrapClient: { id: string | undefined; secret: string | undefined };
@@ -253,6 +262,9 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     );
   }
   const e = parsed.data;
+  if (e.DATABASE_LISTEN_URL && !e.DATABASE_URL) {
+    throw new ConfigError(['DATABASE_LISTEN_URL: set it only with DATABASE_URL (the embedded database needs no listener)']);
+  }
   const baseUrl = (e.BASE_URL ?? `http://localhost:${e.PORT}`).replace(/\/+$/, '');
   const dataDir = resolve(e.DATA_DIR);
   const production = e.NODE_ENV === 'production';
@@ -264,6 +276,7 @@ export function loadConfig(env: NodeJS.ProcessEnv = process.env): Config {
     myAccountResource: `${baseUrl}/api/my-account`,
     databaseUrl: e.DATABASE_URL,
     preparedStatements: e.DATABASE_PREPARED_STATEMENTS,
+    databaseListenUrl: e.DATABASE_LISTEN_URL,
     dataDir,
     secret: e.SESAME_SECRET ?? loadOrCreateSecret(dataDir),
     bootstrapClient: { id: e.SESAME_BOOTSTRAP_CLIENT_ID, secret: e.SESAME_BOOTSTRAP_CLIENT_SECRET },

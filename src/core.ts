@@ -2,6 +2,7 @@ import { createApplicationRepository, createApplicationService } from './applica
 import { createAuditLog } from './audit/index.ts';
 import type { Config } from './config.ts';
 import type { Database } from './db/index.ts';
+import { withoutInvalidation, type InvalidationChannel } from './db/invalidation.ts';
 import { createEventBus } from './events/index.ts';
 import { createHooks } from './hooks/index.ts';
 import { createInvitationRepository, createInvitationService } from './invitations/index.ts';
@@ -17,6 +18,7 @@ import { createEmailSignIn } from './signin/email.ts';
 import { createSignInService } from './signin/index.ts';
 import { createTokenRepository, createTokenService } from './tokens/index.ts';
 import { createUserRepository } from './users/index.ts';
+import { createAccountCache, forgettingWrites } from './users/account-cache.ts';
 import { createUserService } from './users/service.ts';
 
 export type Core = ReturnType<typeof createCore>;
@@ -25,18 +27,30 @@ export type Core = ReturnType<typeof createCore>;
  * The domain services over one database, without HTTP: the server
  * (src/main.ts) and the CLI (src/cli/) build the same graph from here.
  */
-export function createCore(deps: { config: Config; db: Database; logger: Logger; clock?: () => Date }) {
+export function createCore(deps: {
+  config: Config;
+  db: Database;
+  logger: Logger;
+  clock?: () => Date;
+  /** What tells the caches of other writers' changes; without one (the CLI) nothing is served from memory. */
+  invalidation?: InvalidationChannel;
+}) {
   const { config, db, logger } = deps;
   const clock = deps.clock ?? (() => new Date());
+  const invalidation = deps.invalidation ?? withoutInvalidation();
   // Security events: every one is written to the audit log; some are queued for webhooks (sent by the server's worker).
   const events = createEventBus({ logger, clock });
   const audit = createAuditLog({ db, events, clock });
-  const hooks = createHooks({ db, events, sealKey: deriveKey(config.secret, 'hook-secrets'), clock, logger, delivery: config.hooks });
+  const hooks = createHooks({ db, events, sealKey: deriveKey(config.secret, 'hook-secrets'), clock, logger, delivery: config.hooks, invalidation });
   const applications = createApplicationService({
     repository: createApplicationRepository(db),
     sealKey: deriveKey(config.secret, 'application-secrets'),
+    invalidation,
   });
-  const users = createUserRepository(db);
+  const userRows = createUserRepository(db);
+  // findAccount's rows; every write through `users` drops the row it changed.
+  const accounts = createAccountCache({ users: userRows, invalidation });
+  const users = forgettingWrites(userRows, accounts);
   const organizations = createOrganizationRepository(db);
   const organizationService = createOrganizationService({ db, organizations, users, events });
   const userService = createUserService({ users, organizations, sessions: createSessionStore(db), clock, events });
@@ -93,6 +107,7 @@ export function createCore(deps: { config: Config; db: Database; logger: Logger;
     hooks,
     applications,
     users,
+    accounts,
     userService,
     organizations,
     organizationService,

@@ -16,6 +16,7 @@ import { createCleanupJob, retentionOf } from './cleanup/index.ts';
 import { createCore } from './core.ts';
 import { ConfigError, loadConfig, type Config } from './config.ts';
 import { createDatabase, migrateWhenReachable, type Database } from './db/index.ts';
+import { openInvalidationChannel } from './db/invalidation.ts';
 import { createHealthRouter } from './http/health.ts';
 import { denyFraming, errorHandler, pinOrigin, rejectNulBytes, requestLog } from './http/middleware.ts';
 import { html, renderPage } from './http/pages.ts';
@@ -69,7 +70,9 @@ export async function createSesame(options: SesameOptions) {
   const initialKeySet = await loadKeySet(db, config.secret);
   let jwks = publicJwks(initialKeySet.signing) as JSONWebKeySet;
 
-  const core = createCore({ config, db, logger, clock: options.clock });
+  // Other writers' changes (other instances, the CLI, SQL by hand) reach the caches through it.
+  const invalidation = await openInvalidationChannel(db, { listenUrl: config.databaseListenUrl, logger });
+  const core = createCore({ config, db, logger, clock: options.clock, invalidation });
   const { applications, users, userService, organizations, organizationService, tokens, outbox, mailer, invitations, signIn } = core;
   const metrics = createMetrics({ db });
   instrumentCore(core, metrics);
@@ -99,7 +102,7 @@ export async function createSesame(options: SesameOptions) {
   const providers = createProviderHolder({
     initial: initialKeySet,
     build: (keySet) => {
-      const built = createProvider({ config, db, keySet, applications, users, organizations, settings: core.settings, mfa: core.mfa });
+      const built = createProvider({ config, db, keySet, applications, users, accounts: core.accounts, organizations, settings: core.settings, mfa: core.mfa });
       built.proxy = config.trustProxy;
       // The provider answers its own failures (500 server_error): errorHandler logs them and maps an outage to 503.
       built.on('server_error', (ctx: Koa.Context, error: unknown) => {
@@ -242,6 +245,7 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
   return {
     app,
     db,
+    invalidation,
     provider,
     providers,
     managementApi,
@@ -267,7 +271,7 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
      * Stops the key poller, the cleanup job and the webhook worker and stops accepting
      * connections; requests in flight may finish for `drainMs` (default
      * 10 s), then the remaining connections are cut. Last, once a cleanup run
-     * in flight is done, closes the database when this instance opened it.
+     * in flight is done, closes the invalidation listener, and the database when this instance opened it.
      */
     async close({ drainMs = 10_000 }: { drainMs?: number } = {}): Promise<void> {
       providers.stop();
@@ -289,6 +293,7 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
       await hooksStopped;
       // Events of the last requests are written before the database closes.
       await core.events.flush();
+      await invalidation.close();
       if (!options.db) await db.destroy();
     },
   };

@@ -1,7 +1,7 @@
 import { AppError } from '../errors.ts';
 import { constantTimeEqual, randomToken, seal, unseal } from '../lib/crypto.ts';
 import { generateId } from '../lib/ids.ts';
-import { createTtlCache } from '../lib/ttl-cache.ts';
+import { invalidatedCache, type InvalidationChannel } from '../db/invalidation.ts';
 import { hasSecret, redirectUriProblem, toClientMetadata, type Application, type ApplicationType, type OidcClientMetadata } from './core.ts';
 import type { ApplicationRepository } from './repository.ts';
 
@@ -24,16 +24,24 @@ const newSecret = () => randomToken(32);
 /** How long an instance keeps an application it read (see `cached` below). */
 export const APPLICATION_CACHE_MS = 5_000;
 
-export function createApplicationService(deps: { repository: ApplicationRepository; sealKey: Buffer; cacheTtlMs?: number }) {
+export function createApplicationService(deps: {
+  repository: ApplicationRepository;
+  sealKey: Buffer;
+  cacheTtlMs?: number;
+  /** Announces changes made anywhere (`applications:<id>`); while it is down, nothing is kept. */
+  invalidation: InvalidationChannel;
+}) {
   const { repository, sealKey } = deps;
   /**
    * Every authorization, token and Management API request looks its client
    * up: the application and its unsealed secret are kept for a few seconds.
-   * This instance's own changes drop the entry at once; another instance's
-   * (or the CLI's) are seen within the TTL: a revoked Management API access
-   * or a deleted application keeps working there for up to that long.
+   * This instance's own changes drop the entry at once; another writer's
+   * (another instance, the CLI) as soon as the database trigger's notice
+   * arrives, milliseconds later. The TTL is a backstop.
    */
-  const cached = createTtlCache<string, { application: Application; secret: string | undefined }>({ ttlMs: deps.cacheTtlMs ?? APPLICATION_CACHE_MS });
+  const cached = invalidatedCache<{ application: Application; secret: string | undefined }>(deps.invalidation, 'applications', {
+    ttlMs: deps.cacheTtlMs ?? APPLICATION_CACHE_MS,
+  });
 
   function validateMetadata(type: ApplicationType, metadata: OidcClientMetadata): void {
     const problems: string[] = [];

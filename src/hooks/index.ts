@@ -1,4 +1,5 @@
 import type { Database } from '../db/index.ts';
+import type { InvalidationChannel } from '../db/invalidation.ts';
 import type { EventBus } from '../events/index.ts';
 import type { Logger } from '../logger.ts';
 import { createHookRepository } from './repository.ts';
@@ -11,9 +12,9 @@ export { createHookService, type HookService } from './service.ts';
 export { createHookWorker, type HookDeliveryOptions, type HookWorker } from './worker.ts';
 
 /** Webhooks over one database: the service (CRUD, queueing from the bus) and the worker that sends (started by the server only). */
-export function createHooks(deps: { db: Database; events: EventBus; sealKey: Buffer; clock: () => Date; logger: Logger; delivery: HookDeliveryOptions }) {
+export function createHooks(deps: { db: Database; events: EventBus; sealKey: Buffer; clock: () => Date; logger: Logger; delivery: HookDeliveryOptions; invalidation: InvalidationChannel }) {
   const repository = createHookRepository(deps.db);
   const worker = createHookWorker({ repository, sealKey: deps.sealKey, clock: deps.clock, logger: deps.logger, ...deps.delivery });
-  const service = createHookService({ repository, events: deps.events, sealKey: deps.sealKey, clock: deps.clock, logger: deps.logger, onQueued: () => worker.wake() });
+  const service = createHookService({ repository, events: deps.events, sealKey: deps.sealKey, clock: deps.clock, logger: deps.logger, onQueued: () => worker.wake(), invalidation: deps.invalidation });
   return { service, worker };
 }

@@ -2,7 +2,7 @@ import { AppError } from '../errors.ts';
 import type { EventBus, SesameEvent } from '../events/index.ts';
 import { randomToken, seal } from '../lib/crypto.ts';
 import { generateId } from '../lib/ids.ts';
-import { createTtlCache } from '../lib/ttl-cache.ts';
+import { invalidatedCache, type InvalidationChannel } from '../db/invalidation.ts';
 import type { Logger } from '../logger.ts';
 import { deliveryBody, isHookEvent } from './core.ts';
 import type { Hook, HookRepository, HookWithSecret } from './repository.ts';
@@ -30,15 +30,17 @@ export function createHookService(deps: {
   onQueued?: () => void;
   /** How long the hooks subscribed to an event are kept in memory (default 5 s). */
   cacheTtlMs?: number;
+  /** Announces hook changes made anywhere (`hooks:*`); while it is down, nothing is kept. */
+  invalidation: InvalidationChannel;
 }) {
   const { repository, sealKey, clock } = deps;
   /**
    * Every event asks which enabled hooks want it, nearly always none: the
-   * answer is kept per event name for a few seconds. Changes through this
-   * instance clear it at once; a hook created or changed on another instance
-   * (or by the CLI) gets this instance's events within the TTL.
+   * answer is kept per event name. Changes through this instance clear it at
+   * once; any other writer's (another instance, the CLI) as soon as the
+   * database trigger's notice arrives. The TTL is a backstop.
    */
-  const subscribed = createTtlCache<string, Hook[]>({ ttlMs: deps.cacheTtlMs ?? 5_000, maxEntries: 100 });
+  const subscribed = invalidatedCache<Hook[]>(deps.invalidation, 'hooks', { ttlMs: deps.cacheTtlMs ?? 5_000, maxEntries: 100 });
   const changed = <T>(result: T): T => {
     subscribed.clear();
     return result;

@@ -1,8 +1,10 @@
 /**
  * A small per-process read-through cache with a time to live, for rows read
- * on every request that change rarely (applications, webhooks). Changes made
- * through this process call `delete`/`clear` and are seen at once; changes
- * made by another process (another instance, the CLI) are seen within the TTL.
+ * on every request that change rarely (applications, webhooks, accounts).
+ * Changes made through this process call `delete`/`clear` and are seen at
+ * once; another process's (another instance, the CLI) reach it through the
+ * invalidation channel (`invalidatedCache` in src/db/invalidation.ts), or
+ * within the TTL for a cache used without one.
  *
  * Concurrent misses of one key share a single load. A load that started
  * before a `delete`/`clear` is answered to its caller but not kept, so an

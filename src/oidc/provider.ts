@@ -6,6 +6,7 @@ import { html, raw, renderErrorPage, renderPage } from '../http/pages.ts';
 import { negotiateLanguage, translator } from '../i18n/index.ts';
 import { defaultSignInSettings, type SettingsService } from '../settings/index.ts';
 import type { OrganizationRepository } from '../organizations/index.ts';
+import type { AccountCache } from '../users/account-cache.ts';
 import type { UserRepository } from '../users/index.ts';
 import { createAdapterFactory } from './adapter.ts';
 import type { KeySet } from './keys.ts';
@@ -40,6 +41,8 @@ export type ProviderDeps = {
   keySet: KeySet;
   applications: ApplicationService;
   users: UserRepository;
+  /** findAccount's user rows (src/users/account-cache.ts). */
+  accounts: Pick<AccountCache, 'find'>;
   organizations: OrganizationRepository;
   settings: SettingsService;
   mfa: MfaService;
@@ -80,7 +83,7 @@ async function organizationClaims(organizations: OrganizationRepository, userId:
 const resourcesOf = (model: { resource?: string | string[] | undefined }) =>
   model.resource === undefined ? [] : Array.isArray(model.resource) ? model.resource : [model.resource];
 
-export function createProvider({ config, db, keySet, applications, users, organizations, settings, mfa }: ProviderDeps): Provider {
+export function createProvider({ config, db, keySet, applications, users, accounts, organizations, settings, mfa }: ProviderDeps): Provider {
   const Adapter = createAdapterFactory(db, { findClient: (id) => applications.findClientMetadata(id) });
 
   const configuration: Configuration = {
@@ -202,7 +205,7 @@ ${raw(form)}
     issueRefreshToken: async (_ctx, client, code) =>
       client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
     findAccount: async (_ctx, sub) => {
-      const user = await users.findById(sub);
+      const user = await accounts.find(sub);
       // A suspended user stops being an account: no userinfo, no refresh.
       if (!user || user.isSuspended) return undefined;
       return {

@@ -5,6 +5,7 @@ import type { Database } from '../../src/db/index.ts';
 import { CookieClient, findForm } from '../helpers/browser-client.ts';
 import { databaseKind, uniqueEmail, withScratchDatabase } from '../helpers/db.ts';
 import { api, createTestApplication, managementToken, mintToken, startTestSesame, type TestSesame } from '../helpers/server.ts';
+import { discover } from '../helpers/sign-in.ts';
 
 const REDIRECT_URI = 'http://127.0.0.1:5995/callback';
 
@@ -13,20 +14,6 @@ async function twoInstances(db: Database, keyPollMs = 100): Promise<[TestSesame,
   const a = await startTestSesame({}, { db, keyPollMs });
   const b = await startTestSesame({}, { db, keyPollMs, baseUrl: a.baseUrl });
   return [a, b];
-}
-
-/** The client's view of the provider, with every endpoint reached through one instance's port. */
-async function discover(t: TestSesame, app: { id: string; secret: string | null }) {
-  const response = await fetch(`${t.listenUrl}/oidc/.well-known/openid-configuration`);
-  const metadata = (await response.json()) as Record<string, unknown>;
-  const through = Object.fromEntries(
-    Object.entries(metadata).map(([key, value]) =>
-      [key, typeof value === 'string' && key !== 'issuer' ? value.replace(t.baseUrl, t.listenUrl) : value],
-    ),
-  ) as unknown as oidc.ServerMetadata;
-  const config = new oidc.Configuration(through, app.id, app.secret!);
-  oidc.allowInsecureRequests(config);
-  return config;
 }
 
 async function jwksOf(t: TestSesame): Promise<JSONWebKeySet> {

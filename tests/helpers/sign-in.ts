@@ -103,3 +103,20 @@ export async function startAuthorization(
   const uid = /\/interaction\/([^/"]+)/.exec(landing.url.pathname)?.[1] ?? '';
   return { browser, landing, html, uid, verifier, state };
 }
+
+/**
+ * A client's view of the provider with every endpoint reached through one
+ * instance's port (a second instance on one database shares A's public URL).
+ */
+export async function discover(t: TestSesame, app: { id: string; secret: string | null }) {
+  const response = await fetch(`${t.listenUrl}/oidc/.well-known/openid-configuration`);
+  const metadata = (await response.json()) as Record<string, unknown>;
+  const through = Object.fromEntries(
+    Object.entries(metadata).map(([key, value]) =>
+      [key, typeof value === 'string' && key !== 'issuer' ? value.replace(t.baseUrl, t.listenUrl) : value],
+    ),
+  ) as unknown as oidc.ServerMetadata;
+  const config = new oidc.Configuration(through, app.id, app.secret!);
+  oidc.allowInsecureRequests(config);
+  return config;
+}

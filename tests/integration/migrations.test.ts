@@ -84,11 +84,12 @@ describe(`migrations (${databaseKind})`, () => {
     });
   });
 
-  it('take the abuse tables away and back with their migration (and the audit and performance ones after it), the rest untouched', async () => {
+  it('take the abuse tables away and back with their migration (and the audit, performance and invalidation ones after it), the rest untouched', async () => {
     await withScratchDatabase(async (db) => {
       await migrateToLatest(db);
       await db('banned_ips').insert({ ip: '192.0.2.1', reason: 'x', source: 'manual' });
       await expect(db('banned_ips').insert({ ip: '192.0.2.2', reason: 'x', source: 'guessed' })).rejects.toThrow();
+      await rollbackLast(db); // invalidation
       await rollbackLast(db); // performance
       await rollbackLast(db); // audit
       await rollbackLast(db); // abuse
@@ -112,13 +113,33 @@ describe(`migrations (${databaseKind})`, () => {
       expect(latest).toContain('one_time_tokens_active_expires_at');
       expect(latest).toContain('one_time_tokens_email_status_created_at');
       expect(latest).not.toContain('one_time_tokens_email_status_index');
-      await rollbackLast(db);
+      await rollbackLast(db); // invalidation
+      await rollbackLast(db); // performance
       const before = await indexes();
       expect(before).toContain('one_time_tokens_email_status_index');
       expect(before).not.toContain('one_time_tokens_active_expires_at');
       expect(before).not.toContain('one_time_tokens_email_status_created_at');
       await migrateToLatest(db);
       expect(await indexes()).toEqual(latest);
+    });
+  });
+
+  it('add the cache invalidation triggers and take them away again', async () => {
+    await withScratchDatabase(async (db) => {
+      const triggers = async () =>
+        ((await db.raw(`SELECT tgname FROM pg_trigger WHERE NOT tgisinternal ORDER BY tgname`)) as { rows: Array<{ tgname: string }> }).rows.map(
+          (row) => row.tgname,
+        );
+      await migrateToLatest(db);
+      expect(await triggers()).toEqual(['applications_invalidate', 'hooks_invalidate', 'users_invalidate', 'users_invalidate_delete']);
+      await rollbackLast(db);
+      expect(await triggers()).toEqual([]);
+      // Writes work without them.
+      await db('users').insert({ id: 'u1', primary_email: 'ada@example.test' });
+      await db('users').where({ id: 'u1' }).update({ is_suspended: true });
+      await migrateToLatest(db);
+      expect(await triggers()).toHaveLength(4);
+      await db('users').where({ id: 'u1' }).update({ is_suspended: false });
     });
   });
 });

@@ -72,6 +72,12 @@ describe('loading the configuration', () => {
       'postgresql://u@db/sesame',
     );
   });
+
+  it('listens for cache invalidations on DATABASE_URL unless DATABASE_LISTEN_URL names a direct connection', () => {
+    expect(loadConfig({ SESAME_SECRET: secret, DATABASE_URL: 'postgres://u@pgbouncer/sesame' }).databaseListenUrl).toBeUndefined();
+    const config = loadConfig({ SESAME_SECRET: secret, DATABASE_URL: 'postgres://u@pgbouncer/sesame', DATABASE_LISTEN_URL: 'postgres://u@db/sesame' });
+    expect(config.databaseListenUrl).toBe('postgres://u@db/sesame');
+  });
 });
 
 describe('a bad configuration fails with an error naming the variable', () => {
@@ -98,6 +104,11 @@ describe('a bad configuration fails with an error naming the variable', () => {
     expect(load('false').preparedStatements).toBe(false);
     expect(load('0').preparedStatements).toBe(false);
     expect(configErrorFor({ DATABASE_PREPARED_STATEMENTS: 'no' }).message).toContain('DATABASE_PREPARED_STATEMENTS must be true or false');
+  });
+
+  it('names DATABASE_LISTEN_URL when it is not a PostgreSQL URL, or is set without DATABASE_URL', () => {
+    expect(configErrorFor({ DATABASE_URL: 'postgres://u@db/sesame', DATABASE_LISTEN_URL: 'db:5432' }).message).toContain('DATABASE_LISTEN_URL');
+    expect(configErrorFor({ DATABASE_LISTEN_URL: 'postgres://u@db/sesame' }).message).toContain('DATABASE_LISTEN_URL');
   });
 
   it('names SESAME_SECRET when it is shorter than 32 characters', () => {

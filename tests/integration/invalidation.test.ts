@@ -1,0 +1,141 @@
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../../src/db/index.ts';
+import { openInvalidationChannel, type InvalidationChannel, type InvalidationTopic } from '../../src/db/invalidation.ts';
+import { createAccountCache, forgettingWrites } from '../../src/users/account-cache.ts';
+import { createUserRepository } from '../../src/users/index.ts';
+import { databaseKind, openTestDatabase, uniqueEmail, usingPostgres } from '../helpers/db.ts';
+
+/** Polls `check` every 10 ms for up to `ms`; the last answer. */
+async function within<T>(ms: number, read: () => T | Promise<T>, check: (value: T) => boolean): Promise<T> {
+  const deadline = Date.now() + ms;
+  for (;;) {
+    const value = await read();
+    if (check(value) || Date.now() > deadline) return value;
+    await new Promise((resolve) => setTimeout(resolve, 10));
+  }
+}
+
+describe(`cache invalidation through database triggers (${databaseKind})`, () => {
+  let db: Database;
+  let channel: InvalidationChannel;
+  const heard: string[] = [];
+
+  beforeAll(async () => {
+    db = await openTestDatabase();
+    // A slow first retry leaves a window to look at the channel while it is down.
+    channel = await openInvalidationChannel(db, { retryMs: { first: 1_000, max: 1_000 } });
+    for (const topic of ['users', 'applications', 'hooks'] as InvalidationTopic[]) {
+      channel.subscribe(topic, (id) => heard.push(`${topic}:${id}`));
+    }
+    await within(5_000, () => channel.isLive(), Boolean);
+  });
+
+  afterAll(async () => {
+    await channel?.close();
+    await db?.destroy();
+  });
+
+  /** Runs `write`, then a marker write, and answers what was heard up to the marker's notice (notices keep commit order). */
+  async function heardDuring(write: () => Promise<unknown>): Promise<string[]> {
+    const marker = `marker-${Math.random().toString(36).slice(2)}`;
+    await db('applications').insert({ id: marker, name: 'marker', type: 'SPA' });
+    const from = heard.length;
+    await write();
+    await db('applications').where({ id: marker }).delete();
+    const all = await within(2_000, () => heard.slice(from), (got) => got.includes(`applications:${marker}`));
+    expect(all).toContain(`applications:${marker}`);
+    return all.slice(0, all.indexOf(`applications:${marker}`)).filter((notice) => !notice.startsWith('applications:marker-') && !notice.endsWith(':*'));
+  }
+
+  it('is live once listening', () => {
+    expect(channel.isLive()).toBe(true);
+  });
+
+  it('announces a user when suspension, email, verification, name or avatar change, or the row goes; not on a sign-in timestamp', async () => {
+    const id = `inv-${Math.random().toString(36).slice(2)}`;
+    const user = () => db('users').where({ id });
+    const mine = (notices: string[]) => notices.filter((notice) => notice === `users:${id}`);
+    expect(mine(await heardDuring(() => db('users').insert({ id, primary_email: uniqueEmail('inv') })))).toEqual([]);
+    expect(mine(await heardDuring(() => user().update({ last_sign_in_at: new Date(), updated_at: new Date() })))).toEqual([]);
+    expect(mine(await heardDuring(() => user().update({ email_verified: false })))).toEqual([]);
+    expect(mine(await heardDuring(() => user().update({ password_hash: 'x', mfa_offered_at: new Date() })))).toEqual([]);
+    for (const change of [{ is_suspended: true }, { primary_email: uniqueEmail('moved') }, { email_verified: true }, { name: 'Ada' }, { avatar: 'https://example.test/a.png' }]) {
+      expect(mine(await heardDuring(() => user().update(change))), JSON.stringify(change)).toEqual([`users:${id}`]);
+    }
+    expect(mine(await heardDuring(() => user().delete()))).toEqual([`users:${id}`]);
+  });
+
+  it('announces every change to an application, and any change to hooks as hooks:*', async () => {
+    const id = `inv-app-${Math.random().toString(36).slice(2)}`;
+    await db('applications').insert({ id, name: 'App', type: 'Traditional' });
+    expect(await heardDuring(() => db('applications').where({ id }).update({ secret_sealed: 'rotated' }))).toContain(`applications:${id}`);
+    expect(await heardDuring(() => db('applications').where({ id }).delete())).toContain(`applications:${id}`);
+
+    const from = heard.length;
+    const hookId = `inv-hook-${Math.random().toString(36).slice(2)}`;
+    const now = new Date();
+    await db('hooks').insert({ id: hookId, name: 'h', url: 'https://example.test/h', events: JSON.stringify([]), secret_sealed: 's', created_at: now, updated_at: now });
+    await db('hooks').where({ id: hookId }).delete();
+    const notices = await within(2_000, () => heard.slice(from).filter((notice) => notice === 'hooks:*'), (got) => got.length >= 2);
+    expect(notices.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it("serves this instance's own writes at once, before (or without) their notice", async () => {
+    // Live, but deaf: only the local forgetting can drop a row here.
+    const deaf: InvalidationChannel = { isLive: () => true, subscribe: () => {}, listenerPid: () => undefined, close: async () => {} };
+    const rows = createUserRepository(db);
+    const accounts = createAccountCache({ users: rows, invalidation: deaf });
+    const users = forgettingWrites(rows, accounts);
+    const email = uniqueEmail('own');
+    const { user } = await users.findOrCreateVerifiedByEmail(email, new Date());
+    const cached = await accounts.find(user.id);
+    expect(await accounts.find(user.id)).toBe(cached);
+
+    await users.update(user.id, { isSuspended: true }, new Date());
+    expect(await accounts.find(user.id)).toMatchObject({ isSuspended: true });
+    await users.update(user.id, { name: 'Renamed', emailVerified: false }, new Date());
+    expect(await accounts.find(user.id)).toMatchObject({ name: 'Renamed', emailVerified: false });
+    await users.recordSignIn(user.id, new Date(), true);
+    expect(await accounts.find(user.id)).toMatchObject({ emailVerified: true });
+    await users.update(user.id, { emailVerified: false, isSuspended: false }, new Date());
+    await users.signInVerifiedEmail(email, new Date());
+    expect(await accounts.find(user.id)).toMatchObject({ emailVerified: true });
+    await users.delete(user.id);
+    expect(await accounts.find(user.id)).toBeUndefined();
+  });
+
+  it.skipIf(!usingPostgres)(
+    'bypasses the account cache while the listener connection is down, and serves no change made meanwhile once it is back',
+    async () => {
+      const users = createUserRepository(db);
+      const accounts = createAccountCache({ users, invalidation: channel });
+      const id = `inv-kill-${Math.random().toString(36).slice(2)}`;
+      await db('users').insert({ id, primary_email: uniqueEmail('kill'), name: 'Before' });
+      const cached = await accounts.find(id);
+      expect(await accounts.find(id)).toBe(cached);
+
+      const pid = channel.listenerPid();
+      expect(pid).toBeTypeOf('number');
+      await db.raw('SELECT pg_terminate_backend(?)', [pid!]);
+      expect(await within(2_000, () => channel.isLive(), (live) => !live)).toBe(false);
+
+      // Nobody listens now: this notice is lost.
+      await db('users').where({ id }).update({ name: 'While down', is_suspended: true });
+      const down = await accounts.find(id);
+      expect(down).toMatchObject({ name: 'While down', isSuspended: true });
+      expect(await accounts.find(id)).not.toBe(down);
+      expect(channel.isLive()).toBe(false);
+
+      expect(await within(5_000, () => channel.isLive(), Boolean)).toBe(true);
+      expect(channel.listenerPid()).not.toBe(pid);
+      const back = await accounts.find(id);
+      expect(back).toMatchObject({ name: 'While down', isSuspended: true });
+      expect(await accounts.find(id)).toBe(back);
+
+      // And notices flow again on the new connection.
+      await db('users').where({ id }).update({ is_suspended: false });
+      expect(await within(2_000, () => accounts.find(id), (user) => user?.isSuspended === false)).toMatchObject({ isSuspended: false });
+      await db('users').where({ id }).delete();
+    },
+  );
+});
