@@ -231,5 +231,8 @@ export function invalidatedCache<V>(
     get: (key, load) => (channel.isLive() ? cache.get(key, load) : load()),
     delete: (key) => cache.delete(key),
     clear: () => cache.clear(),
+    mark: () => cache.mark(),
+    // Going down or coming back clears the cache, which moves the mark: a write that straddled it is not kept.
+    put: (key, value, mark) => channel.isLive() && cache.put(key, value, mark),
   };
 }

@@ -15,6 +15,16 @@ export type TtlCache<K, V> = {
   get(key: K, load: () => Promise<V | undefined>): Promise<V | undefined>;
   delete(key: K): void;
   clear(): void;
+  /** A mark to pass to `put`: taken before a write whose result will be kept. */
+  mark(): number;
+  /**
+   * Keeps `value` (what a write just returned) unless anything was deleted or
+   * cleared since `mark` was taken: an invalidation that arrived while the
+   * write was in flight may be newer than the write's answer. A load of the
+   * key still in flight is not kept over it. Answers whether it was kept
+   * (when not, the caller drops the key as after any write).
+   */
+  put(key: K, value: V, mark: number): boolean;
 };
 
 export function createTtlCache<K, V>(options: { ttlMs: number; maxEntries?: number; now?: () => number }): TtlCache<K, V> {
@@ -59,6 +69,16 @@ export function createTtlCache<K, V>(options: { ttlMs: number; maxEntries?: numb
       generation += 1;
       entries.clear();
       loading.clear();
+    },
+    mark: () => generation,
+    put(key, value, mark) {
+      if (options.ttlMs <= 0 || mark !== generation) return false;
+      generation += 1;
+      loading.delete(key);
+      entries.delete(key);
+      if (entries.size >= maxEntries) entries.delete(entries.keys().next().value as K);
+      entries.set(key, { value, expiresAt: now() + options.ttlMs });
+      return true;
     },
   };
 }

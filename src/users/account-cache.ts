@@ -23,6 +23,16 @@ export function createAccountCache(deps: { users: UserRepository; invalidation: 
     find: (id: string) => rows.get(id, () => deps.users.findById(id)),
     /** Drops one row: this instance's own writes, before their notice arrives. */
     forget: (id: string) => rows.delete(id),
+    /**
+     * Runs a write that answers the whole row, and keeps that row, unless an
+     * invalidation arrived while it was in flight (then it only drops it).
+     */
+    async writeThrough<R extends { user: User }>(write: () => Promise<R>): Promise<R> {
+      const mark = rows.mark();
+      const result = await write();
+      if (!rows.put(result.user.id, result.user, mark)) rows.delete(result.user.id);
+      return result;
+    },
   };
 }
 
@@ -32,7 +42,7 @@ export function createAccountCache(deps: { users: UserRepository; invalidation: 
  * trigger's notice is on its way (it comes asynchronously, after the commit).
  * The SQL is the repository's, unchanged.
  */
-export function forgettingWrites(users: UserRepository, accounts: Pick<AccountCache, 'forget'>): UserRepository {
+export function forgettingWrites(users: UserRepository, accounts: Pick<AccountCache, 'forget' | 'writeThrough'>): UserRepository {
   const forgetting = <A extends [string, ...unknown[]], R>(write: (...args: A) => Promise<R>) =>
     async (...args: A): Promise<R> => {
       try {
@@ -53,10 +63,7 @@ export function forgettingWrites(users: UserRepository, accounts: Pick<AccountCa
         if (emailVerified) accounts.forget(id);
       }
     },
-    signInVerifiedEmail: async (email, now) => {
-      const result = await users.signInVerifiedEmail(email, now);
-      accounts.forget(result.user.id);
-      return result;
-    },
+    // The sign-in's upsert answers the row as committed: the account read right after (resume) needs no query.
+    signInVerifiedEmail: (email, now) => accounts.writeThrough(() => users.signInVerifiedEmail(email, now)),
   };
 }

@@ -96,4 +96,44 @@ describe('a cache invalidated through the channel', () => {
     expect(await slow).toBe('old row');
     expect(await cache.get('u1', async () => 'new row')).toBe('new row');
   });
+
+  it('keeps what a write answered, so the next read needs no query', async () => {
+    const manual = manualChannel();
+    const cache = invalidatedCache<string>(manual.channel, 'users', { ttlMs: 60_000 });
+    expect(await cache.get('u1', async () => 'before the write')).toBe('before the write');
+    const mark = cache.mark();
+    expect(cache.put('u1', 'written', mark)).toBe(true);
+    expect(await cache.get('u1', async () => 'from the database')).toBe('written');
+  });
+
+  it('does not keep what a write answered when a notice arrived while it was in flight (the notice may be newer)', async () => {
+    const manual = manualChannel();
+    const cache = invalidatedCache<string>(manual.channel, 'users', { ttlMs: 60_000 });
+    const mark = cache.mark();
+    manual.notice('users', 'u1'); // e.g. a suspension committed right after the write, announced before its answer came back
+    expect(cache.put('u1', 'not suspended', mark)).toBe(false);
+    expect(await cache.get('u1', async () => 'suspended')).toBe('suspended');
+  });
+
+  it('keeps nothing a write answered while the channel is down, nor across its return', async () => {
+    const manual = manualChannel();
+    const cache = invalidatedCache<string>(manual.channel, 'users', { ttlMs: 60_000 });
+    const before = cache.mark();
+    manual.goDown();
+    expect(cache.put('u1', 'written while down', cache.mark())).toBe(false);
+    manual.comeBack();
+    expect(cache.put('u1', 'written across the return', before)).toBe(false);
+    expect(await cache.get('u1', async () => 'from the database')).toBe('from the database');
+  });
+
+  it('does not let a read that started before the write overwrite what the write answered', async () => {
+    const manual = manualChannel();
+    const cache = invalidatedCache<string>(manual.channel, 'users', { ttlMs: 60_000 });
+    let answer = (_value: string) => {};
+    const slow = cache.get('u1', () => new Promise<string>((resolve) => (answer = resolve)));
+    expect(cache.put('u1', 'written', cache.mark())).toBe(true);
+    answer('read before the write');
+    await slow;
+    expect(await cache.get('u1', async () => 'from the database')).toBe('written');
+  });
 });
