@@ -72,4 +72,46 @@ describe('the compiled server (`npm start`)', () => {
     }
     expect(await exited, output).toBe(0);
   });
+
+  it('`npm start` builds and serves, and a SIGTERM sent to npm alone stops the server (as a container runtime sends it)', async () => {
+    const port = await freePort();
+    const baseUrl = `http://localhost:${port}`;
+    const npm = spawn('npm', ['start'], {
+      cwd: root,
+      env: {
+        PATH: process.env.PATH ?? '',
+        HOME: process.env.HOME ?? dataDir,
+        NODE_ENV: 'production',
+        PORT: String(port),
+        BASE_URL: baseUrl,
+        DATA_DIR: join(dataDir, 'npm-start'),
+        SESAME_SECRET: randomBytes(32).toString('base64url'),
+        LOG_LEVEL: 'info',
+      },
+      stdio: ['ignore', 'pipe', 'pipe'],
+    });
+    let output = '';
+    npm.stdout.on('data', (chunk) => (output += chunk));
+    npm.stderr.on('data', (chunk) => (output += chunk));
+    const exited = new Promise<number | null>((resolve) => npm.once('exit', (code) => resolve(code)));
+    const answers = () => fetch(`${baseUrl}/healthz`).then((response) => response.ok, () => false);
+    try {
+      const deadline = Date.now() + 60_000;
+      let ready = false;
+      while (!ready && Date.now() < deadline) {
+        if (npm.exitCode !== null) throw new Error(`npm start exited early (${npm.exitCode}):\n${output}`);
+        ready = await answers();
+        if (!ready) await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      expect(ready, `not ready within 60 s:\n${output}`).toBe(true);
+    } finally {
+      npm.kill('SIGTERM');
+    }
+    await exited;
+    // The server itself must be gone, not only npm: a shell between them would leave it serving.
+    const deadline = Date.now() + 10_000;
+    while ((await answers()) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await answers(), output).toBe(false);
+    expect(output).toContain('shutting down');
+  });
 });
