@@ -10,6 +10,49 @@ import { freePort } from '../helpers/server.ts';
 const root = new URL('../..', import.meta.url).pathname;
 const packageVersion = (JSON.parse(readFileSync(join(root, 'package.json'), 'utf8')) as { version: string }).version;
 
+
+/** Starts `command` with only the variables a deployment sets, collecting its output. */
+function startServer(command: string, args: string[], options: { cwd: string; port: number; dataDir: string; logLevel: string }) {
+  const baseUrl = `http://localhost:${options.port}`;
+  const child = spawn(command, args, {
+    cwd: options.cwd,
+    // No DATABASE_URL: the embedded database.
+    env: {
+      PATH: process.env.PATH ?? '',
+      HOME: process.env.HOME ?? options.dataDir,
+      NODE_ENV: 'production',
+      PORT: String(options.port),
+      BASE_URL: baseUrl,
+      DATA_DIR: options.dataDir,
+      SESAME_SECRET: randomBytes(32).toString('base64url'),
+      LOG_LEVEL: options.logLevel,
+    },
+    stdio: ['ignore', 'pipe', 'pipe'],
+  });
+  let output = '';
+  child.stdout.on('data', (chunk) => (output += chunk));
+  child.stderr.on('data', (chunk) => (output += chunk));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  const answers = (path: string) => fetch(`${baseUrl}${path}`).then((response) => response.ok, () => false);
+  return {
+    child,
+    baseUrl,
+    exited,
+    output: () => output,
+    answers,
+    /** Polls `path` until it answers 2xx (60 s at most); fails at once if the process exits. */
+    async waitUntilReady(path: string) {
+      const deadline = Date.now() + 60_000;
+      while (Date.now() < deadline) {
+        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`${command} exited early (${child.exitCode} ${child.signalCode}):\n${output}`);
+        if (await answers(path)) return;
+        await new Promise((resolve) => setTimeout(resolve, 200));
+      }
+      throw new Error(`not ready within 60 s:\n${output}`);
+    },
+  };
+}
+
 describe('the compiled server (`npm start`)', () => {
   // Inside the repository (dist/ is ignored), so the bundle finds node_modules as dist/main.mjs does.
   mkdirSync(join(root, 'dist'), { recursive: true });
@@ -25,37 +68,12 @@ describe('the compiled server (`npm start`)', () => {
     const bundle = await buildSesame({ outfile: join(buildDir, 'main.mjs') });
     expect(performance.now() - started).toBeLessThan(10_000);
 
-    const port = await freePort();
-    const baseUrl = `http://localhost:${port}`;
-    // Started from another folder, with only the variables a deployment sets (no DATABASE_URL: the embedded database).
-    const child = spawn(process.execPath, [bundle], {
-      cwd: dataDir,
-      env: {
-        PATH: process.env.PATH ?? '',
-        NODE_ENV: 'production',
-        PORT: String(port),
-        BASE_URL: baseUrl,
-        DATA_DIR: join(dataDir, 'data'),
-        SESAME_SECRET: randomBytes(32).toString('base64url'),
-        LOG_LEVEL: 'warn',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    child.stdout.on('data', (chunk) => (output += chunk));
-    child.stderr.on('data', (chunk) => (output += chunk));
-    const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
-
+    // Started from another folder than the repository.
+    const server = startServer(process.execPath, [bundle], { cwd: dataDir, port: await freePort(), dataDir: join(dataDir, 'data'), logLevel: 'warn' });
+    const { baseUrl } = server;
     try {
-      const deadline = Date.now() + 60_000;
-      let ready = false;
-      while (!ready && Date.now() < deadline) {
-        if (child.exitCode !== null || child.signalCode !== null) throw new Error(`the bundle exited early (${child.exitCode} ${child.signalCode}):\n${output}`);
-        ready = await fetch(`${baseUrl}/readyz`).then((response) => response.ok, () => false);
-        if (!ready) await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-      expect(ready, `not ready within 60 s:\n${output}`).toBe(true);
-      expect(output).toContain(`Sesame is listening on ${baseUrl}`);
+      await server.waitUntilReady('/readyz');
+      expect(server.output()).toContain(`Sesame is listening on ${baseUrl}`);
 
       const discovery = (await (await fetch(`${baseUrl}/oidc/.well-known/openid-configuration`)).json()) as { issuer: string };
       expect(discovery.issuer).toBe(`${baseUrl}/oidc`);
@@ -68,50 +86,23 @@ describe('the compiled server (`npm start`)', () => {
       expect(home.headers.get('content-type')).toMatch(/^text\/html/);
       expect(await home.text()).toContain('Sesame is running');
     } finally {
-      child.kill('SIGTERM');
+      server.child.kill('SIGTERM');
     }
-    expect(await exited, output).toBe(0);
+    expect(await server.exited, server.output()).toBe(0);
   });
 
   it('`npm start` builds and serves, and a SIGTERM sent to npm alone stops the server (as a container runtime sends it)', async () => {
-    const port = await freePort();
-    const baseUrl = `http://localhost:${port}`;
-    const npm = spawn('npm', ['start'], {
-      cwd: root,
-      env: {
-        PATH: process.env.PATH ?? '',
-        HOME: process.env.HOME ?? dataDir,
-        NODE_ENV: 'production',
-        PORT: String(port),
-        BASE_URL: baseUrl,
-        DATA_DIR: join(dataDir, 'npm-start'),
-        SESAME_SECRET: randomBytes(32).toString('base64url'),
-        LOG_LEVEL: 'info',
-      },
-      stdio: ['ignore', 'pipe', 'pipe'],
-    });
-    let output = '';
-    npm.stdout.on('data', (chunk) => (output += chunk));
-    npm.stderr.on('data', (chunk) => (output += chunk));
-    const exited = new Promise<number | null>((resolve) => npm.once('exit', (code) => resolve(code)));
-    const answers = () => fetch(`${baseUrl}/healthz`).then((response) => response.ok, () => false);
+    const npm = startServer('npm', ['start'], { cwd: root, port: await freePort(), dataDir: join(dataDir, 'npm-start'), logLevel: 'info' });
     try {
-      const deadline = Date.now() + 60_000;
-      let ready = false;
-      while (!ready && Date.now() < deadline) {
-        if (npm.exitCode !== null) throw new Error(`npm start exited early (${npm.exitCode}):\n${output}`);
-        ready = await answers();
-        if (!ready) await new Promise((resolve) => setTimeout(resolve, 200));
-      }
-      expect(ready, `not ready within 60 s:\n${output}`).toBe(true);
+      await npm.waitUntilReady('/healthz');
     } finally {
-      npm.kill('SIGTERM');
+      npm.child.kill('SIGTERM');
     }
-    await exited;
+    await npm.exited;
     // The server itself must be gone, not only npm: a shell between them would leave it serving.
     const deadline = Date.now() + 10_000;
-    while ((await answers()) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
-    expect(await answers(), output).toBe(false);
-    expect(output).toContain('shutting down');
+    while ((await npm.answers('/healthz')) && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 200));
+    expect(await npm.answers('/healthz'), npm.output()).toBe(false);
+    expect(npm.output()).toContain('shutting down');
   });
 });
