@@ -7,9 +7,10 @@
  * within the TTL for a cache used without one.
  *
  * Concurrent misses of one key share a single load. A load that started
- * before a `delete`/`clear` is answered to its caller but not kept, so an
- * invalidation is never undone by a slow read. `undefined` (not found) is not
- * kept either: something created elsewhere is found at once.
+ * before a `delete` of its key (or a `put` of it, or a `clear`) is answered
+ * to its caller but not kept, so an invalidation is never undone by a slow
+ * read. `undefined` (not found) is not kept either: something created
+ * elsewhere is found at once.
  */
 export type TtlCache<K, V> = {
   get(key: K, load: () => Promise<V | undefined>): Promise<V | undefined>;
@@ -18,11 +19,11 @@ export type TtlCache<K, V> = {
   /** A mark to pass to `put`: taken before a write whose result will be kept. */
   mark(): number;
   /**
-   * Keeps `value` (what a write just returned) unless anything was deleted or
-   * cleared since `mark` was taken: an invalidation that arrived while the
-   * write was in flight may be newer than the write's answer. A load of the
-   * key still in flight is not kept over it. Answers whether it was kept
-   * (when not, the caller drops the key as after any write).
+   * Keeps `value` (what a write just returned) unless the key was deleted or
+   * written, or the cache cleared, since `mark` was taken: an invalidation
+   * that arrived while the write was in flight may be newer than the write's
+   * answer. A load of the key still in flight is not kept over it. Answers
+   * whether it was kept (when not, the caller drops the key as after any write).
    */
   put(key: K, value: V, mark: number): boolean;
 };
@@ -32,7 +33,21 @@ export function createTtlCache<K, V>(options: { ttlMs: number; maxEntries?: numb
   const maxEntries = options.maxEntries ?? 1_000;
   const entries = new Map<K, { value: V; expiresAt: number }>();
   const loading = new Map<K, Promise<V | undefined>>();
+  // Every delete, clear and put moves `generation`; `changedAt` remembers when each key last changed
+  // and `clearedAt` the last clear, so a load or a put can tell whether *its* key changed meanwhile.
   let generation = 0;
+  let clearedAt = 0;
+  const changedAt = new Map<K, number>();
+  const changedSince = (key: K, since: number) => clearedAt > since || (changedAt.get(key) ?? 0) > since;
+  const changed = (key: K) => {
+    generation += 1;
+    changedAt.set(key, generation);
+    // Bounded: past the limit, forget the stamps and count it as a clear (in-flight loads and puts are then not kept).
+    if (changedAt.size > maxEntries * 2) {
+      changedAt.clear();
+      clearedAt = generation;
+    }
+  };
 
   return {
     async get(key, load) {
@@ -46,7 +61,7 @@ export function createTtlCache<K, V>(options: { ttlMs: number; maxEntries?: numb
       const promise = load().then(
         (value) => {
           if (loading.get(key) === promise) loading.delete(key);
-          if (value !== undefined && startedIn === generation) {
+          if (value !== undefined && !changedSince(key, startedIn)) {
             if (entries.size >= maxEntries) entries.delete(entries.keys().next().value as K);
             entries.set(key, { value, expiresAt: now() + options.ttlMs });
           }
@@ -61,19 +76,21 @@ export function createTtlCache<K, V>(options: { ttlMs: number; maxEntries?: numb
       return promise;
     },
     delete(key) {
-      generation += 1;
+      changed(key);
       entries.delete(key);
       loading.delete(key);
     },
     clear() {
       generation += 1;
+      clearedAt = generation;
+      changedAt.clear();
       entries.clear();
       loading.clear();
     },
     mark: () => generation,
     put(key, value, mark) {
-      if (options.ttlMs <= 0 || mark !== generation) return false;
-      generation += 1;
+      if (options.ttlMs <= 0 || changedSince(key, mark)) return false;
+      changed(key);
       loading.delete(key);
       entries.delete(key);
       if (entries.size >= maxEntries) entries.delete(entries.keys().next().value as K);

@@ -71,4 +71,29 @@ describe('ttl cache', () => {
     await cache.get('a', async () => ++loads);
     expect(await cache.get('a', async () => ++loads)).toBe(2);
   });
+
+  it('judges a load or a write by its own key: another key\'s invalidation meanwhile does not stop it being kept', async () => {
+    const cache = createTtlCache<string, string>({ ttlMs: 60_000 });
+    let release: (value: string) => void = () => {};
+    const slow = cache.get('a', () => new Promise<string>((resolve) => (release = resolve)));
+    const mark = cache.mark();
+    cache.delete('b');
+    release('a, read');
+    await slow;
+    expect(await cache.get('a', async () => 'a, read again')).toBe('a, read');
+    expect(cache.put('c', 'c, written', mark)).toBe(true);
+    cache.delete('c');
+    expect(cache.put('c', 'c, written before that delete', mark)).toBe(false);
+    cache.clear();
+    expect(cache.put('a', 'a, written before the clear', mark)).toBe(false);
+  });
+
+  it('keeps its per-key stamps bounded, refusing what was in flight when it forgets them', async () => {
+    const cache = createTtlCache<string, string>({ ttlMs: 60_000, maxEntries: 2 });
+    const mark = cache.mark();
+    for (const key of ['k1', 'k2', 'k3', 'k4', 'k5']) cache.delete(key);
+    expect(cache.put('other', 'written before the stamps were forgotten', mark)).toBe(false);
+    expect(cache.put('other', 'written after', cache.mark())).toBe(true);
+    expect(await cache.get('other', async () => 'loaded')).toBe('written after');
+  });
 });
