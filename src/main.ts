@@ -74,7 +74,7 @@ export async function createSesame(options: SesameOptions) {
   const invalidation = await openInvalidationChannel(db, { listenUrl: config.databaseListenUrl, logger });
   const core = createCore({ config, db, logger, clock: options.clock, invalidation });
   const { applications, users, userService, organizations, organizationService, tokens, outbox, mailer, invitations, signIn } = core;
-  const metrics = createMetrics({ db });
+  const metrics = createMetrics({ db, invalidation });
   instrumentCore(core, metrics);
   const cleanup = createCleanupJob({
     db,

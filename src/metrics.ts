@@ -3,6 +3,7 @@ import type { Middleware } from 'koa';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Core } from './core.ts';
 import type { Database } from './db/index.ts';
+import type { InvalidationChannel } from './db/invalidation.ts';
 import { AppError } from './errors.ts';
 import { routeOf } from './http/middleware.ts';
 import { constantTimeEqual } from './lib/crypto.ts';
@@ -18,7 +19,7 @@ type PoolStats = { numUsed(): number; numFree(): number; numPendingAcquires(): n
  * Labels only ever take values from small fixed sets: route patterns, methods,
  * statuses and result names, never raw paths, ids or tokens.
  */
-export function createMetrics(deps: { db: Database }) {
+export function createMetrics(deps: { db: Database; invalidation?: Pick<InvalidationChannel, 'isLive'> }) {
   const registry = new Registry();
   collectDefaultMetrics({ register: registry });
   const registers = [registry];
@@ -37,6 +38,14 @@ export function createMetrics(deps: { db: Database }) {
   poolGauge('sesame_db_pool_used', 'Database connections in use.', (stats) => stats.numUsed());
   poolGauge('sesame_db_pool_free', 'Idle database connections in the pool.', (stats) => stats.numFree());
   poolGauge('sesame_db_pool_pending', 'Requests waiting for a database connection.', (stats) => stats.numPendingAcquires());
+  new Gauge({
+    name: 'sesame_cache_invalidation_live',
+    help: 'Whether this instance hears the database\'s change notices (1), or bypasses its caches because its listener is down (0).',
+    registers,
+    collect() {
+      this.set(deps.invalidation?.isLive() ? 1 : 0);
+    },
+  });
 
   return {
     registry,

@@ -98,6 +98,8 @@ describe(`health, readiness and metrics (${databaseKind})`, () => {
     expect(text).toMatch(/^sesame_mails_total\{result="sent"\} 1$/m);
     expect(text).toContain('# TYPE sesame_rate_limit_hits_total counter');
     expect(text).toMatch(/^sesame_db_pool_used \d+$/m);
+    // The server listens for the database's change notices, so its caches are in use.
+    expect(text).toMatch(/^sesame_cache_invalidation_live 1$/m);
     expect(text).toMatch(/^sesame_db_pool_free \d+$/m);
     expect(text).toMatch(/^sesame_db_pool_pending \d+$/m);
 

@@ -1,6 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/index.ts';
 import { openInvalidationChannel, type InvalidationChannel, type InvalidationTopic } from '../../src/db/invalidation.ts';
+import { createMetrics } from '../../src/metrics.ts';
 import { createAccountCache, forgettingWrites } from '../../src/users/account-cache.ts';
 import { createUserRepository } from '../../src/users/index.ts';
 import { databaseKind, openTestDatabase, uniqueEmail, usingPostgres } from '../helpers/db.ts';
@@ -109,6 +110,9 @@ describe(`cache invalidation through database triggers (${databaseKind})`, () =>
     async () => {
       const users = createUserRepository(db);
       const accounts = createAccountCache({ users, invalidation: channel });
+      const metrics = createMetrics({ db, invalidation: channel });
+      const liveGauge = async () => /^sesame_cache_invalidation_live (\d)$/m.exec(await metrics.registry.metrics())?.[1];
+      expect(await liveGauge()).toBe('1');
       const id = `inv-kill-${Math.random().toString(36).slice(2)}`;
       await db('users').insert({ id, primary_email: uniqueEmail('kill'), name: 'Before' });
       const cached = await accounts.find(id);
@@ -125,9 +129,11 @@ describe(`cache invalidation through database triggers (${databaseKind})`, () =>
       expect(down).toMatchObject({ name: 'While down', isSuspended: true });
       expect(await accounts.find(id)).not.toBe(down);
       expect(channel.isLive()).toBe(false);
+      expect(await liveGauge()).toBe('0');
 
       expect(await within(5_000, () => channel.isLive(), Boolean)).toBe(true);
       expect(channel.listenerPid()).not.toBe(pid);
+      expect(await liveGauge()).toBe('1');
       const back = await accounts.find(id);
       expect(back).toMatchObject({ name: 'While down', isSuspended: true });
       expect(await accounts.find(id)).toBe(back);
