@@ -1,7 +1,7 @@
-import { createHash, randomBytes } from 'node:crypto';
 import { decodeJwt } from 'jose';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, describe, expect, it } from 'vitest';
+import { authorizationRequest, browserProfiles, exchangeCode, failureOf } from '../helpers/browser-flow.ts';
 import { launchChromium } from '../helpers/chromium.ts';
 import { startTestClient, type TestClient } from '../helpers/test-client.ts';
 import { databaseKind, uniqueEmail } from '../helpers/db.ts';
@@ -13,7 +13,7 @@ describe(`signing in with a real browser (${databaseKind})`, () => {
   let client: TestClient;
   let app: { id: string; secret: string };
   let adminToken: string;
-  const contexts: BrowserContext[] = [];
+  const { newPage, closeAll } = browserProfiles(() => browser, { timeoutMs: 20_000 });
 
   beforeAll(async () => {
     // Launch first: a missing Chromium fails here with a clear message.
@@ -26,7 +26,7 @@ describe(`signing in with a real browser (${databaseKind})`, () => {
     app = { id: created.id, secret: created.secret };
   });
   afterEach(async () => {
-    await Promise.all(contexts.splice(0).map((context) => context.close()));
+    await closeAll();
   });
   afterAll(async () => {
     await browser?.close();
@@ -34,33 +34,9 @@ describe(`signing in with a real browser (${databaseKind})`, () => {
     await t?.close();
   });
 
-  /** A fresh browser profile (no cookies) for one person. */
-  async function newPage(): Promise<Page> {
-    const context = await browser.newContext({ viewport: { width: 1024, height: 720 } });
-    context.setDefaultTimeout(20_000);
-    context.setDefaultNavigationTimeout(20_000);
-    contexts.push(context);
-    return context.newPage();
-  }
-
   /** The authorize URL the app's landing page would build for a magic link. */
-  function authorizeUrl(token: string, email: string) {
-    const verifier = randomBytes(32).toString('base64url');
-    const state = randomBytes(16).toString('base64url');
-    const url = new URL(`${t.issuer}/auth`);
-    url.search = new URLSearchParams({
-      client_id: app.id,
-      redirect_uri: client.redirectUri,
-      response_type: 'code',
-      scope: 'openid email',
-      state,
-      code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-      code_challenge_method: 'S256',
-      one_time_token: token,
-      login_hint: email,
-    }).toString();
-    return { url: url.toString(), verifier, state };
-  }
+  const authorizeUrl = (token: string, email: string) =>
+    authorizationRequest(t.issuer, { clientId: app.id, redirectUri: client.redirectUri }, { one_time_token: token, login_hint: email });
 
   /** Opens the link and checks the hosted Continue page shows the right email. */
   async function openContinuePage(page: Page, url: string, email: string) {
@@ -69,13 +45,6 @@ describe(`signing in with a real browser (${databaseKind})`, () => {
     expect(new URL(page.url()).origin).toBe(t.baseUrl);
     await page.getByText('Continue as').waitFor();
     expect(await page.locator('p:has-text("Continue as") .email').textContent()).toBe(email);
-  }
-
-  /** What a Sesame failure page says (title and error code), or undefined on any other page. */
-  async function failurePage(page: Page) {
-    const code = page.locator('main.card p.code code');
-    if ((await code.count()) === 0) return undefined;
-    return { title: (await page.locator('main.card h1').textContent())?.trim(), code: (await code.textContent())?.trim() };
   }
 
   /**
@@ -89,7 +58,7 @@ describe(`signing in with a real browser (${databaseKind})`, () => {
     if (!landsOn) return;
     const landed = new URL(page.url());
     if (!landsOn.is(landed)) {
-      const failure = await failurePage(page);
+      const failure = await failureOf(page);
       throw new Error(
         `after Continue the browser should land on ${landsOn.where}, but it is on ${landed.pathname} showing ` +
           (failure ? `"${failure.title}" (${failure.code})` : JSON.stringify((await page.locator('body').innerText()).slice(0, 300))),
@@ -102,19 +71,7 @@ describe(`signing in with a real browser (${databaseKind})`, () => {
     is: (url: URL) => url.origin === client.origin && url.pathname === '/callback',
   });
 
-  async function exchangeCode(code: string, verifier: string) {
-    const response = await fetch(`${t.issuer}/token`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        authorization: `Basic ${Buffer.from(`${encodeURIComponent(app.id)}:${encodeURIComponent(app.secret)}`).toString('base64')}`,
-      },
-      body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: client.redirectUri, code_verifier: verifier }),
-    });
-    const body = (await response.json()) as Record<string, unknown>;
-    expect(response.status, JSON.stringify(body)).toBe(200);
-    return body;
-  }
+  const exchange = (code: string, verifier: string) => exchangeCode(t.issuer, { ...app, redirectUri: client.redirectUri }, code, verifier);
 
   it('a newcomer signs in through the demo', async () => {
     const email = uniqueEmail('demo');
@@ -158,7 +115,7 @@ describe(`signing in with a real browser (${databaseKind})`, () => {
     expect(query.get('state')).toBe(flow.state);
     expect(query.get('iss')).toBe(t.issuer);
 
-    const tokens = await exchangeCode(query.get('code')!, flow.verifier);
+    const tokens = await exchange(query.get('code')!, flow.verifier);
     const claims = decodeJwt(String(tokens.id_token));
     expect(claims.email).toBe(email);
     expect(claims.email_verified).toBe(true);
@@ -184,7 +141,7 @@ describe(`signing in with a real browser (${databaseKind})`, () => {
     const page = await newPage();
     await openContinuePage(page, second.url, email);
     await clickContinue(page);
-    expect(await failurePage(page)).toEqual({ title: 'This link was already used', code: 'TOKEN_ALREADY_USED' });
+    expect(await failureOf(page)).toEqual({ title: 'This link was already used', code: 'TOKEN_ALREADY_USED' });
     await expect(page.getByText('already used').first().isVisible()).resolves.toBe(true);
     expect(await page.locator('body').innerText()).toContain('TOKEN_ALREADY_USED');
 

@@ -1,13 +1,14 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { decodeJwt, type JWTPayload } from 'jose';
-import type { Browser, BrowserContext, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { translator } from '../../src/i18n/index.ts';
 import { timeStep, totpCode } from '../../src/mfa/index.ts';
+import { authorizationRequest, browserProfiles, clickToCallback as clickToCallbackOf, exchangeCode, failureOf, openAuthorization, type Flow } from '../helpers/browser-flow.ts';
 import { launchChromium } from '../helpers/chromium.ts';
 import { startTestClient, type TestClient } from '../helpers/test-client.ts';
 import { databaseKind, openOwnDatabase, uniqueEmail } from '../helpers/db.ts';
-import { api, createTestApplication, managementToken, mintToken, startTestSesame, type TestSesame } from '../helpers/server.ts';
+import { api, authenticatorClock, createTestApplication, managementToken, mintToken, startTestSesame, type TestSesame } from '../helpers/server.ts';
 import { readSignInMail, startSmtpCapture, type SmtpCapture } from '../helpers/smtp.ts';
 
 /**
@@ -22,8 +23,6 @@ import { readSignInMail, startSmtpCapture, type SmtpCapture } from '../helpers/s
 
 const en = translator('en');
 
-type Flow = { url: string; verifier: string; state: string };
-
 describe(`second factors in Chromium (${databaseKind})`, () => {
   let t: TestSesame;
   let own: Awaited<ReturnType<typeof openOwnDatabase>>;
@@ -32,16 +31,10 @@ describe(`second factors in Chromium (${databaseKind})`, () => {
   let client: TestClient;
   let app: { id: string; secret: string };
   let adminToken: string;
-  const contexts: BrowserContext[] = [];
+  const { newPage, closeAll } = browserProfiles(() => browser, { locale: 'en-US' });
 
   /** Sesame's clock, moved forward so each authenticator code is in a fresh time step. */
-  let offsetSeconds = 0;
-  const now = () => new Date(Date.now() + offsetSeconds * 1000);
-  const advance = (seconds: number) => {
-    offsetSeconds += seconds;
-    t.advanceClock(seconds);
-  };
-  const codeFor = (secret: string) => totpCode(secret, timeStep(now()));
+  const { now, advance, codeFor } = authenticatorClock(() => t);
   /** A 6-digit code the authenticator does not show in the accepted window (±1 step). */
   const wrongCodeFor = (secret: string) => {
     const step = timeStep(now());
@@ -75,7 +68,7 @@ describe(`second factors in Chromium (${databaseKind})`, () => {
     });
   });
   afterEach(async () => {
-    await Promise.all(contexts.splice(0).map((context) => context.close()));
+    await closeAll();
   });
   afterAll(async () => {
     await browser?.close();
@@ -113,68 +106,18 @@ describe(`second factors in Chromium (${databaseKind})`, () => {
     return { email, id: user.id, secret, backupCodes };
   }
 
-  /** A fresh browser profile (no cookies) for one person. */
-  async function newPage(): Promise<Page> {
-    const context = await browser.newContext({ viewport: { width: 1024, height: 720 }, locale: 'en-US' });
-    context.setDefaultTimeout(15_000);
-    context.setDefaultNavigationTimeout(15_000);
-    contexts.push(context);
-    return context.newPage();
-  }
-
   /** The authorization request an app sends (code + PKCE to the test client). */
-  function authorize(params: Record<string, string> = {}): Flow {
-    const verifier = randomBytes(32).toString('base64url');
-    const state = randomBytes(16).toString('base64url');
-    const url = new URL(`${t.issuer}/auth`);
-    url.search = new URLSearchParams({
-      client_id: app.id,
-      redirect_uri: client.redirectUri,
-      response_type: 'code',
-      scope: 'openid email',
-      state,
-      code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-      code_challenge_method: 'S256',
-      ...params,
-    }).toString();
-    return { url: url.toString(), verifier, state };
-  }
+  const authorize = (params: Record<string, string> = {}) => authorizationRequest(t.issuer, { clientId: app.id, redirectUri: client.redirectUri }, params);
 
-  /** Opens the authorization request and waits for Sesame's hosted page. */
-  async function start(page: Page, flow: Flow) {
-    await page.goto(flow.url);
-    await page.waitForURL((current) => current.origin === t.baseUrl && current.pathname.startsWith('/interaction/'));
-  }
-
-  const isCallback = (url: URL) => url.origin === client.origin && url.pathname === '/callback';
+  const start = (page: Page, flow: Flow) => openAuthorization(page, flow, t.baseUrl);
   const heading = async (page: Page) => (await page.locator('main h1').textContent())?.trim();
+  const isCallback = (url: URL) => url.origin === client.origin && url.pathname === '/callback';
 
-  /** What a Sesame failure page says, or undefined on any other page. */
-  async function failureOf(page: Page) {
-    const code = page.locator('main.card p.code code');
-    if ((await code.count()) === 0) return undefined;
-    return { title: (await page.locator('main.card h1').textContent())?.trim(), code: (await code.textContent())?.trim() };
-  }
-
-  /** Clicks and waits for the app's callback; fails with what the page shows when it lands elsewhere. */
+  /** Clicks and waits for the app's callback, which must be reached exactly once. */
   async function clickToCallback(page: Page, click: () => Promise<void>, flow: Flow) {
-    const before = page.url();
     const callbacks = client.count();
-    await click();
-    await page.waitForURL((current) => current.href !== before && (isCallback(current) || current.origin === t.baseUrl));
-    await page.waitForURL(isCallback, { timeout: 5_000 }).catch(() => undefined);
-    const landed = new URL(page.url());
-    if (!isCallback(landed)) {
-      const failure = await failureOf(page);
-      throw new Error(
-        `the browser should be at the app's callback but is on ${landed.pathname} showing ` +
-          (failure ? `"${failure.title}" (${failure.code})` : JSON.stringify((await page.locator('body').innerText()).slice(0, 400))),
-      );
-    }
+    const query = await clickToCallbackOf(page, click, { baseUrl: t.baseUrl, issuer: t.issuer, client }, flow);
     expect(client.count()).toBe(callbacks + 1);
-    const query = client.takeCallback();
-    expect(query.get('state')).toBe(flow.state);
-    expect(query.get('iss')).toBe(t.issuer);
     return query;
   }
 
@@ -188,16 +131,7 @@ describe(`second factors in Chromium (${databaseKind})`, () => {
   async function signedIn(query: URLSearchParams, flow: Flow): Promise<JWTPayload> {
     expect(query.get('error'), query.get('error_description') ?? '').toBeNull();
     expect(query.get('code')).toBeTruthy();
-    const response = await fetch(`${t.issuer}/token`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        authorization: `Basic ${Buffer.from(`${encodeURIComponent(app.id)}:${encodeURIComponent(app.secret)}`).toString('base64')}`,
-      },
-      body: new URLSearchParams({ grant_type: 'authorization_code', code: query.get('code')!, redirect_uri: client.redirectUri, code_verifier: flow.verifier }),
-    });
-    const body = (await response.json()) as Record<string, unknown>;
-    expect(response.status, JSON.stringify(body)).toBe(200);
+    const body = await exchangeCode(t.issuer, { ...app, redirectUri: client.redirectUri }, query.get('code')!, flow.verifier);
     return decodeJwt(String(body.id_token));
   }
 

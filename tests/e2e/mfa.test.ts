@@ -1,11 +1,10 @@
 import { decodeJwt } from 'jose';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, beforeEach, describe, expect, it } from 'vitest';
-import { timeStep, totpCode } from '../../src/mfa/index.ts';
 import { startAuthorization } from '../helpers/sign-in.ts';
 import { CookieClient } from '../helpers/browser-client.ts';
 import { databaseKind, openOwnDatabase, uniqueEmail } from '../helpers/db.ts';
-import { api, createTestApplication, managementToken, mintToken, startTestSesame, type TestSesame } from '../helpers/server.ts';
+import { api, authenticatorClock, createTestApplication, managementToken, mintToken, startTestSesame, type TestSesame } from '../helpers/server.ts';
 
 const REDIRECT_URI = 'http://127.0.0.1:5993/callback';
 
@@ -15,13 +14,7 @@ describe(`second factors in the sign-in (${databaseKind})`, () => {
   let config: oidc.Configuration;
   let admin: string;
   /** Sesame's clock, which the tests move forward so each TOTP step is fresh. */
-  let offsetSeconds = 0;
-  const now = () => new Date(Date.now() + offsetSeconds * 1000);
-  const advance = (seconds: number) => {
-    offsetSeconds += seconds;
-    t.advanceClock(seconds);
-  };
-  const codeFor = (secret: string) => totpCode(secret, timeStep(now()));
+  const { advance, codeFor } = authenticatorClock(() => t);
 
   beforeAll(async () => {
     own = await openOwnDatabase();

@@ -2,8 +2,8 @@ import { createServer, type Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import * as oidc from 'openid-client';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { CookieClient } from '../helpers/browser-client.ts';
 import { databaseKind, openOwnDatabase, uniqueEmail } from '../helpers/db.ts';
+import { startAuthorization } from '../helpers/sign-in.ts';
 import { api, createTestApplication, managementToken, mintToken, startTestSesame, type TestSesame } from '../helpers/server.ts';
 
 const REDIRECT_URI = 'http://127.0.0.1:5992/callback';
@@ -46,18 +46,8 @@ describe(`sign-in events in the audit log and webhooks (${databaseKind})`, () =>
     await new Promise((resolve) => receiver?.close(resolve));
   });
 
-  async function start(extra: Record<string, string> = {}) {
-    const url = oidc.buildAuthorizationUrl(config, {
-      redirect_uri: REDIRECT_URI,
-      scope: 'openid email',
-      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
-      code_challenge_method: 'S256',
-      ...extra,
-    });
-    const browser = new CookieClient(t.baseUrl);
-    const landing = await browser.follow(url.toString());
-    return { browser, html: await landing.response.text() };
-  }
+  const start = (extra: Record<string, string> = {}) => startAuthorization(t, config, REDIRECT_URI, extra);
+
 
   const logs = async (query: Record<string, string>) =>
     (await api(t, 'GET', `/api/logs?${new URLSearchParams(query)}`, { token: admin })).body as Array<{

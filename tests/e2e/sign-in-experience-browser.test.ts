@@ -1,8 +1,9 @@
-import { createHash, randomBytes } from 'node:crypto';
+import { randomBytes } from 'node:crypto';
 import { decodeJwt } from 'jose';
-import type { Browser, BrowserContext, BrowserContextOptions, Page } from 'playwright-core';
+import type { Browser, Page } from 'playwright-core';
 import { afterAll, afterEach, beforeAll, beforeEach, describe, expect, it } from 'vitest';
 import { translator } from '../../src/i18n/index.ts';
+import { authorizationRequest, browserProfiles, clickToCallback as clickToCallbackOf, exchangeCode, failureOf, openAuthorization, type Flow } from '../helpers/browser-flow.ts';
 import { launchChromium } from '../helpers/chromium.ts';
 import { startTestClient, type TestClient } from '../helpers/test-client.ts';
 import { databaseKind, openOwnDatabase, uniqueEmail } from '../helpers/db.ts';
@@ -23,8 +24,6 @@ const ja = translator('ja');
 /** Another 6-digit code than `code`. */
 const wrongCode = (code: string) => String((Number(code) + 1) % 1_000_000).padStart(6, '0');
 
-type Flow = { url: string; verifier: string; state: string };
-
 describe(`the hosted sign-in experience in Chromium (${databaseKind})`, () => {
   let t: TestSesame;
   let own: Awaited<ReturnType<typeof openOwnDatabase>>;
@@ -33,7 +32,7 @@ describe(`the hosted sign-in experience in Chromium (${databaseKind})`, () => {
   let client: TestClient;
   let app: { id: string; secret: string };
   let adminToken: string;
-  const contexts: BrowserContext[] = [];
+  const { newPage, closeAll } = browserProfiles(() => browser, { locale: 'en-US' });
 
   beforeAll(async () => {
     // Launch first: a missing Chromium fails here with a clear message.
@@ -59,7 +58,7 @@ describe(`the hosted sign-in experience in Chromium (${databaseKind})`, () => {
     });
   });
   afterEach(async () => {
-    await Promise.all(contexts.splice(0).map((context) => context.close()));
+    await closeAll();
   });
   afterAll(async () => {
     await browser?.close();
@@ -81,85 +80,17 @@ describe(`the hosted sign-in experience in Chromium (${databaseKind})`, () => {
     return response.body as { id: string; primaryEmail: string };
   }
 
-  /** A fresh browser profile (no cookies) for one person. */
-  async function newContext(options: BrowserContextOptions = {}): Promise<BrowserContext> {
-    const context = await browser.newContext({ viewport: { width: 1024, height: 720 }, locale: 'en-US', ...options });
-    context.setDefaultTimeout(15_000);
-    context.setDefaultNavigationTimeout(15_000);
-    contexts.push(context);
-    return context;
-  }
-  const newPage = async (options?: BrowserContextOptions) => (await newContext(options)).newPage();
-
   /** The authorization request an app sends (code + PKCE to the test client). */
-  function authorize(params: Record<string, string> = {}, clientId = app.id): Flow {
-    const verifier = randomBytes(32).toString('base64url');
-    const state = randomBytes(16).toString('base64url');
-    const url = new URL(`${t.issuer}/auth`);
-    url.search = new URLSearchParams({
-      client_id: clientId,
-      redirect_uri: client.redirectUri,
-      response_type: 'code',
-      scope: 'openid email',
-      state,
-      code_challenge: createHash('sha256').update(verifier).digest('base64url'),
-      code_challenge_method: 'S256',
-      ...params,
-    }).toString();
-    return { url: url.toString(), verifier, state };
-  }
+  const authorize = (params: Record<string, string> = {}, clientId = app.id) =>
+    authorizationRequest(t.issuer, { clientId, redirectUri: client.redirectUri }, params);
 
-  /** Opens the authorization request and waits for Sesame's hosted page. */
-  async function start(page: Page, flow: Flow) {
-    await page.goto(flow.url);
-    await page.waitForURL((current) => current.origin === t.baseUrl && current.pathname.startsWith('/interaction/'));
-  }
-
+  const hosted = () => ({ baseUrl: t.baseUrl, issuer: t.issuer, client });
+  const start = (page: Page, flow: Flow) => openAuthorization(page, flow, t.baseUrl);
   const isCallback = (url: URL) => url.origin === client.origin && url.pathname === '/callback';
+  const clickToCallback = (page: Page, click: () => Promise<void>, flow?: Flow) => clickToCallbackOf(page, click, hosted(), flow);
 
-  /** What a Sesame failure page says, or undefined on any other page. */
-  async function failureOf(page: Page) {
-    const code = page.locator('main.card p.code code');
-    if ((await code.count()) === 0) return undefined;
-    return { title: (await page.locator('main.card h1').textContent())?.trim(), code: (await code.textContent())?.trim() };
-  }
-
-  /** Clicks and waits for the app's callback; fails with what the page shows when it lands elsewhere. */
-  async function clickToCallback(page: Page, click: () => Promise<void>, flow?: Flow) {
-    const before = page.url();
-    await click();
-    await page.waitForURL((current) => current.href !== before && (isCallback(current) || current.origin === t.baseUrl));
-    // A Sesame page may auto-submit on (oidc-provider's session-ending form post): give it time to reach the client.
-    await page.waitForURL(isCallback, { timeout: 10_000 }).catch(() => undefined);
-    const landed = new URL(page.url());
-    if (!isCallback(landed)) {
-      const failure = await failureOf(page);
-      throw new Error(
-        `the browser should be at the app's callback but is on ${landed.pathname} showing ` +
-          (failure ? `"${failure.title}" (${failure.code})` : JSON.stringify((await page.locator('body').innerText()).slice(0, 400))),
-      );
-    }
-    const query = client.takeCallback();
-    if (flow) {
-      expect(query.get('state')).toBe(flow.state);
-      expect(query.get('iss')).toBe(t.issuer);
-    }
-    return query;
-  }
-
-  async function exchange(code: string, flow: Flow, credentials = app) {
-    const response = await fetch(`${t.issuer}/token`, {
-      method: 'POST',
-      headers: {
-        'content-type': 'application/x-www-form-urlencoded',
-        authorization: `Basic ${Buffer.from(`${encodeURIComponent(credentials.id)}:${encodeURIComponent(credentials.secret)}`).toString('base64')}`,
-      },
-      body: new URLSearchParams({ grant_type: 'authorization_code', code, redirect_uri: client.redirectUri, code_verifier: flow.verifier }),
-    });
-    const body = (await response.json()) as Record<string, unknown>;
-    expect(response.status, JSON.stringify(body)).toBe(200);
-    return decodeJwt(String(body.id_token));
-  }
+  const exchange = async (code: string, flow: Flow, credentials = app) =>
+    decodeJwt(String((await exchangeCode(t.issuer, { ...credentials, redirectUri: client.redirectUri }, code, flow.verifier)).id_token));
 
   /** The callback carries a code (no error) that the app exchanges for these ID-token claims. */
   async function signedIn(query: URLSearchParams, flow: Flow, credentials = app) {

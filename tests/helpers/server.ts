@@ -7,6 +7,7 @@ import { inject } from 'vitest';
 import { loadConfig, type Config } from '../../src/config.ts';
 import { createSesame, type Sesame } from '../../src/main.ts';
 import type { Database } from '../../src/db/index.ts';
+import { timeStep, totpCode } from '../../src/mfa/index.ts';
 import { openTestDatabase } from './db.ts';
 
 export async function freePort(): Promise<number> {
@@ -149,4 +150,22 @@ export async function createTestApplication(t: TestSesame, token: string, redire
   });
   if (response.status !== 201) throw new Error(`application failed: ${response.status} ${response.text}`);
   return response.body as { id: string; secret: string | null };
+}
+
+/**
+ * An authenticator app reading Sesame's clock: `advance` moves Sesame's clock
+ * (so each code can be in a fresh time step), `codeFor` shows the code of the
+ * current step.
+ */
+export function authenticatorClock(sesame: () => TestSesame) {
+  let offsetSeconds = 0;
+  const now = () => new Date(Date.now() + offsetSeconds * 1000);
+  return {
+    now,
+    advance(seconds: number) {
+      offsetSeconds += seconds;
+      sesame().advanceClock(seconds);
+    },
+    codeFor: (secret: string) => totpCode(secret, timeStep(now())),
+  };
 }

@@ -3,6 +3,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { timeStep, totpCode } from '../../src/mfa/index.ts';
 import { CookieClient, findForm } from '../helpers/browser-client.ts';
 import { databaseKind, openOwnDatabase, uniqueEmail } from '../helpers/db.ts';
+import { startAuthorization } from '../helpers/sign-in.ts';
 import { api, createTestApplication, managementToken, startTestSesame, type TestSesame } from '../helpers/server.ts';
 import { startSmtpCapture, type SmtpCapture } from '../helpers/smtp.ts';
 
@@ -32,19 +33,8 @@ describe(`sign-in experience attacks (${databaseKind})`, () => {
     await smtp?.close();
   });
 
-  async function start(extra: Record<string, string> = {}) {
-    const url = oidc.buildAuthorizationUrl(config, {
-      redirect_uri: REDIRECT_URI,
-      scope: 'openid email',
-      code_challenge: await oidc.calculatePKCECodeChallenge(oidc.randomPKCECodeVerifier()),
-      code_challenge_method: 'S256',
-      ...extra,
-    });
-    const browser = new CookieClient(t.baseUrl);
-    const landing = await browser.follow(url.toString());
-    const uid = /\/interaction\/([^/"]+)/.exec(landing.url.pathname)![1]!;
-    return { browser, uid, html: await landing.response.text() };
-  }
+  const start = (extra: Record<string, string> = {}) => startAuthorization(t, config, REDIRECT_URI, extra);
+
 
   const json = (browser: CookieClient, path: string, body: unknown, headers: Record<string, string> = {}) =>
     browser.request(`/api/experience${path}`, {
