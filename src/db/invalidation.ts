@@ -7,8 +7,8 @@ import type { Database } from './index.ts';
 /** The channel the triggers of migrations/20261127060000_invalidation.ts notify on. */
 export const INVALIDATION_CHANNEL = 'sesame_invalidate';
 
-/** What a notice names: `users:<id>`, `applications:<id>`, `hooks:*`. */
-export type InvalidationTopic = 'users' | 'applications' | 'hooks';
+/** What a notice names: `users:<id>`, `applications:<id>`, `hooks:*`, `grants:<id>` (oidc-provider's Grant rows). */
+export type InvalidationTopic = 'users' | 'applications' | 'hooks' | 'grants';
 
 /**
  * Tells this process's caches that rows changed, whoever changed them. While

@@ -3,6 +3,7 @@ import type { Middleware } from 'koa';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Database } from '../db/index.ts';
 import { run, statement } from '../db/statements.ts';
+import type { CachedGrant, GrantCache } from './grant-cache.ts';
 
 type Row = { payload: AdapterPayload; expires_at: Date | null; consumed_at: Date | null };
 
@@ -43,11 +44,13 @@ export const adapterReadCache = (): Middleware => (_ctx, next) => readCache.run(
  * Persists every oidc-provider model in one JSONB table. Clients are the
  * exception: they come from the applications table. `consume` is a
  * conditional UPDATE, so of two parallel redemptions of one code or refresh
- * token exactly one wins; the loser gets `invalid_grant`.
+ * token exactly one wins; the loser gets `invalid_grant`. Grants are also
+ * kept across requests in `deps.grants` (src/oidc/grant-cache.ts), written
+ * through on save and dropped on every change.
  */
 export function createAdapterFactory(
   db: Database,
-  deps: { findClient: (id: string) => Promise<Record<string, unknown> | undefined> },
+  deps: { findClient: (id: string) => Promise<Record<string, unknown> | undefined>; grants?: GrantCache },
 ) {
   const toPayload = (row: Row | undefined): AdapterPayload | undefined => {
     if (!row) return undefined;
@@ -57,8 +60,20 @@ export function createAdapterFactory(
       : row.payload;
   };
 
+  const readRow = (name: string, id: string) => run<Row>(db, SQL.find, [name, id]).then((rows) => rows[0]);
+  const loadGrant = async (id: string): Promise<CachedGrant | undefined> => {
+    const row = await readRow('Grant', id);
+    const payload = toPayload(row);
+    return payload && { payload, expiresAt: row?.expires_at ? new Date(row.expires_at).getTime() : null };
+  };
+
   return class DatabaseAdapter implements Adapter {
-    constructor(readonly name: string) {}
+    /** The grant cache, for the Grant model only. */
+    private readonly grants: GrantCache | undefined;
+
+    constructor(readonly name: string) {
+      this.grants = name === 'Grant' ? deps.grants : undefined;
+    }
 
     private rows() {
       return db(TABLE).where('model_name', this.name);
@@ -71,10 +86,18 @@ export function createAdapterFactory(
       else cache.delete(`${this.name}:${id}`);
     }
 
+    /** A write of `id` (undefined: of several rows), with the grant cache dropping what it changes. */
+    private dropping<T>(id: string | undefined, write: () => Promise<T>): Promise<T> {
+      return this.grants ? this.grants.dropping(id, write) : write();
+    }
+
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       this.forget(id);
       const expiresAt = expiresIn ? new Date(Date.now() + expiresIn * 1000) : null;
-      await run(db, SQL.upsert, [this.name, id, JSON.stringify(payload), expiresAt, payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null]);
+      const write = async () => {
+        await run(db, SQL.upsert, [this.name, id, JSON.stringify(payload), expiresAt, payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null]);
+      };
+      await (this.grants ? this.grants.writeThrough(id, payload, expiresAt?.getTime() ?? null, write) : write());
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
@@ -87,7 +110,7 @@ export function createAdapterFactory(
         if (hit === null || (typeof hit.exp === 'number' && hit.exp * 1000 <= Date.now())) return undefined;
         return structuredClone(hit);
       }
-      const payload = toPayload((await run<Row>(db, SQL.find, [this.name, id]))[0]);
+      const payload = this.grants ? await this.grants.find(id, () => loadGrant(id)) : toPayload(await readRow(this.name, id));
       cache?.set(key, payload === undefined ? null : structuredClone(payload));
       return payload;
     }
@@ -102,13 +125,13 @@ export function createAdapterFactory(
 
     async consume(id: string): Promise<void> {
       this.forget(id);
-      const rows = await run(db, SQL.consume, [this.name, id]);
+      const rows = await this.dropping(id, () => run(db, SQL.consume, [this.name, id]));
       if (rows.length === 0) throw new errors.InvalidGrant(`${this.name} already consumed`);
     }
 
     async destroy(id: string): Promise<void> {
       this.forget(id);
-      await run(db, SQL.destroy, [this.name, id]);
+      await this.dropping(id, () => run(db, SQL.destroy, [this.name, id]));
     }
 
     /**
@@ -118,7 +141,7 @@ export function createAdapterFactory(
      */
     async revokeByGrantId(grantId: string): Promise<void> {
       this.forget();
-      await this.rows().andWhere('grant_id', grantId).delete();
+      await this.dropping(undefined, () => this.rows().andWhere('grant_id', grantId).delete());
     }
   };
 }

@@ -1,4 +1,5 @@
 import type { Database } from '../db/index.ts';
+import type { GrantCache } from './grant-cache.ts';
 
 const TABLE = 'oidc_model_instances';
 
@@ -16,7 +17,9 @@ export type SessionSummary = {
  * Ending them also revokes every grant of the account, and with the grants
  * every token issued under them (codes, access and refresh tokens).
  */
-export function createSessionStore(db: Database) {
+export function createSessionStore(db: Database, deps: { grants?: Pick<GrantCache, 'dropping'> } = {}) {
+  // This instance forgets the grants at once; the others when the trigger's notice arrives.
+  const droppingGrants = <T>(write: () => Promise<T>) => (deps.grants ? deps.grants.dropping(undefined, write) : write());
   return {
     async listForAccount(accountId: string, now: Date): Promise<SessionSummary[]> {
       const rows = await db(TABLE)
@@ -36,7 +39,7 @@ export function createSessionStore(db: Database) {
 
     /** Ends every session and revokes every grant of the account; answers how many sessions ended. */
     async endForAccount(accountId: string): Promise<number> {
-      return db.transaction(async (trx) => {
+      return droppingGrants(() => db.transaction(async (trx) => {
         const grantIds = (
           await trx(TABLE).where({ model_name: 'Grant' }).whereRaw(`payload->>'accountId' = ?`, [accountId]).select('id')
         ).map((row: { id: string }) => row.id);
@@ -50,7 +53,7 @@ export function createSessionStore(db: Database) {
           .whereRaw(`payload->>'accountId' = ?`, [accountId])
           .delete();
         return Number(await trx(TABLE).where({ model_name: 'Session' }).whereRaw(`payload->>'accountId' = ?`, [accountId]).delete());
-      });
+      }));
     },
   };
 }

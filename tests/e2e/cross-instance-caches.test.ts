@@ -51,25 +51,32 @@ async function clientCredentials(t: TestSesame, client: { id: string; secret: st
   return response.status;
 }
 
+/**
+ * Signs a new user in on A; `userinfo()` asks B with the access token and
+ * answers 'served' or B's refusal.
+ */
+async function signedInOnA(a: TestSesame, b: TestSesame, label: string) {
+  const app = await createTestApplication(a, await managementToken(a), REDIRECT_URI);
+  const email = uniqueEmail(label);
+  const minted = await mintToken(a, await managementToken(a), { email });
+  const { tokens } = await signInWithLink(a, await discover(a, app), { token: minted.token, email, redirectUri: REDIRECT_URI });
+  const viaB = await discover(b, app);
+  const sub = tokens.claims()!.sub;
+  const userinfo = () =>
+    oidc.fetchUserInfo(viaB, tokens.access_token, sub).then((info) => (info.email === email ? 'served' : 'wrong user'), (error: unknown) => String((error as Error).message));
+  return { sub, userinfo };
+}
+
 describe(`caches across instances on one database (${databaseKind})`, () => {
   it("a user suspended by plain SQL (as an operator or another process would) loses B's userinfo at once, though B had the account cached", async () => {
     await withTwoInstances(async (a, b, db) => {
-      const app = await createTestApplication(a, await managementToken(a), REDIRECT_URI);
-      const email = uniqueEmail('suspend-sql');
-      const minted = await mintToken(a, await managementToken(a), { email });
-      const { tokens } = await signInWithLink(a, await discover(a, app), { token: minted.token, email, redirectUri: REDIRECT_URI });
-      const viaB = await discover(b, app);
-      const sub = tokens.claims()!.sub;
-
-      expect((await oidc.fetchUserInfo(viaB, tokens.access_token, sub)).email).toBe(email);
+      const { sub, userinfo } = await signedInOnA(a, b, 'suspend-sql');
+      expect(await userinfo()).toBe('served');
       const cached = await b.sesame.services.accounts.find(sub);
       expect(await b.sesame.services.accounts.find(sub)).toBe(cached);
 
       await db('users').where({ id: sub }).update({ is_suspended: true });
-      const refused = await soon(
-        () => oidc.fetchUserInfo(viaB, tokens.access_token, sub).then(() => 'served', (error: unknown) => String((error as Error).message)),
-        (outcome) => outcome !== 'served',
-      );
+      const refused = await soon(userinfo, (outcome) => outcome !== 'served');
       expect(refused).not.toBe('served');
       expect(await b.sesame.services.accounts.find(sub)).toMatchObject({ isSuspended: true });
     });
@@ -91,6 +98,21 @@ describe(`caches across instances on one database (${databaseKind})`, () => {
 
       expect((await api(a, 'DELETE', `/api/users/${id}`, { token: await managementToken(a) })).status).toBe(204);
       expect(await soon(() => b.sesame.services.accounts.find(id), (user) => user === undefined)).toBeUndefined();
+    });
+  });
+
+  it("a grant deleted by plain SQL stops B's userinfo at once, though B had the grant cached", async () => {
+    await withTwoInstances(async (a, b, db) => {
+      const { sub, userinfo } = await signedInOnA(a, b, 'grant-sql');
+      // B reads the grant twice (the second from memory).
+      expect(await userinfo()).toBe('served');
+      expect(await userinfo()).toBe('served');
+
+      // Only the grant goes: the access token's row stays, so only the grant's absence can refuse it.
+      const deleted = await db('oidc_model_instances').where({ model_name: 'Grant' }).whereRaw(`payload->>'accountId' = ?`, [sub]).delete();
+      expect(deleted).toBe(1);
+      const refused = await soon(userinfo, (outcome) => outcome !== 'served');
+      expect(refused).not.toBe('served');
     });
   });
 

@@ -3,6 +3,7 @@ import { readFileSync } from 'node:fs';
 import { PGlite } from '@electric-sql/pglite';
 import { inject } from 'vitest';
 import knexFactory from 'knex';
+import pg from 'pg';
 import { createDatabase, migrateToLatest, type Database } from '../../src/db/index.ts';
 
 export const usingPostgres = Boolean(process.env.DATABASE_URL);
@@ -82,4 +83,29 @@ export async function openOwnDatabase(): Promise<{ db: Database; close: () => Pr
   const own = await openScratchDatabase();
   await migrateToLatest(own.db);
   return { db: own.db, close: own.drop };
+}
+
+/**
+ * Counts the statements sent to `db` while `body` runs: on PostgreSQL at the
+ * driver (the hot statements bypass knex, src/db/statements.ts), on the
+ * embedded database through knex's query event.
+ */
+export async function countQueries(db: Database, body: () => Promise<unknown>): Promise<number> {
+  let queries = 0;
+  const count = () => (queries += 1);
+  const prototype = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
+  const query = prototype.query;
+  if (usingPostgres) {
+    prototype.query = function counted(this: unknown, ...args: unknown[]) {
+      count();
+      return query.apply(this, args);
+    };
+  } else db.on('query', count);
+  try {
+    await body();
+  } finally {
+    prototype.query = query;
+    db.off('query', count);
+  }
+  return queries;
 }

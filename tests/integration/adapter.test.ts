@@ -1,11 +1,10 @@
 import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errors, type AdapterPayload } from 'oidc-provider';
-import pg from 'pg';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/index.ts';
 import { adapterReadCache, createAdapterFactory } from '../../src/oidc/adapter.ts';
-import { databaseKind, openTestDatabase, usingPostgres } from '../helpers/db.ts';
+import { countQueries, databaseKind, openTestDatabase } from '../helpers/db.ts';
 
 /** Ids of our own, so parallel files on the shared PostgreSQL database never meet. */
 const unique = (label: string) => `${label}-${randomBytes(8).toString('hex')}`;
@@ -209,36 +208,11 @@ describe(`the oidc-provider adapter (${databaseKind})`, () => {
       });
       return result;
     };
-    /**
-     * Counts statements on the database while `body` runs: on PostgreSQL at the
-     * driver (the hot statements bypass knex, src/db/statements.ts), on the
-     * embedded database through knex's query event.
-     */
-    const countingQueries = async (body: () => Promise<void>): Promise<number> => {
-      let queries = 0;
-      const count = () => (queries += 1);
-      const prototype = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
-      const query = prototype.query;
-      if (usingPostgres) {
-        prototype.query = function counted(this: unknown, ...args: unknown[]) {
-          count();
-          return query.apply(this, args);
-        };
-      } else db.on('query', count);
-      try {
-        await body();
-      } finally {
-        prototype.query = query;
-        db.off('query', count);
-      }
-      return queries;
-    };
-
     it('reads a model once per request and answers copies', async () => {
       const interactions = new Adapter('Interaction');
       const id = unique('int');
       await interactions.upsert(id, { jti: id, kind: 'Interaction', params: { a: 1 } }, 600);
-      const queries = await countingQueries(() =>
+      const queries = await countQueries(db, () =>
         inRequest(async () => {
           const first = await interactions.find(id);
           (first!.params as Record<string, unknown>).a = 2;

@@ -25,7 +25,7 @@ describe(`cache invalidation through database triggers (${databaseKind})`, () =>
     db = await openTestDatabase();
     // A slow first retry leaves a window to look at the channel while it is down.
     channel = await openInvalidationChannel(db, { retryMs: { first: 1_000, max: 1_000 } });
-    for (const topic of ['users', 'applications', 'hooks'] as InvalidationTopic[]) {
+    for (const topic of ['users', 'applications', 'hooks', 'grants'] as InvalidationTopic[]) {
       channel.subscribe(topic, (id) => heard.push(`${topic}:${id}`));
     }
     await within(5_000, () => channel.isLive(), Boolean);
@@ -79,6 +79,22 @@ describe(`cache invalidation through database triggers (${databaseKind})`, () =>
     await db('hooks').where({ id: hookId }).delete();
     const notices = await within(2_000, () => heard.slice(from).filter((notice) => notice === 'hooks:*'), (got) => got.length >= 2);
     expect(notices.length).toBeGreaterThanOrEqual(2);
+  });
+
+  it("announces a Grant row's update and deletion, not its insertion, and no other model's writes", async () => {
+    const id = `inv-grant-${Math.random().toString(36).slice(2)}`;
+    const row = (model: string) => db('oidc_model_instances').where({ model_name: model, id });
+    const mine = (notices: string[]) => notices.filter((notice) => notice.endsWith(id));
+    expect(mine(await heardDuring(() => db('oidc_model_instances').insert({ model_name: 'Grant', id, payload: '{}' })))).toEqual([]);
+    for (const model of ['Session', 'AccessToken', 'Interaction']) {
+      expect(mine(await heardDuring(async () => {
+        await db('oidc_model_instances').insert({ model_name: model, id, payload: '{}' });
+        await row(model).update({ payload: '{"changed":true}' });
+        await row(model).delete();
+      })), model).toEqual([]);
+    }
+    expect(mine(await heardDuring(() => row('Grant').update({ payload: '{"changed":true}' })))).toEqual([`grants:${id}`]);
+    expect(mine(await heardDuring(() => row('Grant').delete()))).toEqual([`grants:${id}`]);
   });
 
   it("serves this instance's own writes at once, before (or without) their notice", async () => {

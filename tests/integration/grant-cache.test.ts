@@ -1,0 +1,136 @@
+import { randomBytes } from 'node:crypto';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import type { Database } from '../../src/db/index.ts';
+import { openInvalidationChannel, withoutInvalidation, type InvalidationChannel } from '../../src/db/invalidation.ts';
+import { createAdapterFactory } from '../../src/oidc/adapter.ts';
+import { createGrantCache } from '../../src/oidc/grant-cache.ts';
+import { createSessionStore } from '../../src/oidc/sessions.ts';
+import { countQueries, databaseKind, openTestDatabase } from '../helpers/db.ts';
+
+const unique = (label: string) => `${label}-${randomBytes(8).toString('hex')}`;
+
+/** Polls `read` every 10 ms for up to 2 s (far below the 60 s TTL); the last answer. */
+async function soon<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
+  const deadline = Date.now() + 2_000;
+  for (;;) {
+    const value = await read();
+    if (done(value) || Date.now() > deadline) return value;
+    await sleep(10);
+  }
+}
+
+/** Live, but deaf: only this instance's own forgetting can drop a grant. */
+const deaf: InvalidationChannel = { isLive: () => true, subscribe: () => {}, listenerPid: () => undefined, close: async () => {} };
+
+describe(`oidc-provider grants kept across requests (${databaseKind})`, () => {
+  let db: Database;
+  let channel: InvalidationChannel;
+  const adapterWith = (invalidation: InvalidationChannel) => {
+    const grants = createGrantCache({ invalidation });
+    return { grants, Adapter: createAdapterFactory(db, { findClient: async () => undefined, grants }) };
+  };
+  const grantPayload = (id: string, scope = 'openid') => ({ jti: id, kind: 'Grant', accountId: 'acc', clientId: 'app', openid: { scope } });
+  const rowOf = (id: string) => db('oidc_model_instances').where({ model_name: 'Grant', id });
+
+  beforeAll(async () => {
+    db = await openTestDatabase();
+    channel = await openInvalidationChannel(db);
+    await soon(async () => channel.isLive(), Boolean);
+  });
+
+  afterAll(async () => {
+    await channel?.close();
+    await db?.destroy();
+  });
+
+  it('answers a saved grant from memory in later requests, as copies', async () => {
+    const { Adapter } = adapterWith(channel);
+    const grants = new Adapter('Grant');
+    const id = unique('grant');
+    await grants.upsert(id, grantPayload(id), 600);
+    const queries = await countQueries(db, async () => {
+      const first = await grants.find(id);
+      (first!.openid as { scope: string }).scope = 'changed by the caller';
+      expect(await grants.find(id)).toEqual(grantPayload(id));
+      expect(await new Adapter('Grant').find(id)).toEqual(grantPayload(id));
+    });
+    expect(queries).toBe(0);
+  });
+
+  it('reads a grant it did not write once, then from memory; other models are read every time', async () => {
+    const { Adapter } = adapterWith(channel);
+    const id = unique('grant');
+    await db('oidc_model_instances').insert({ model_name: 'Grant', id, payload: JSON.stringify(grantPayload(id)), expires_at: new Date(Date.now() + 600_000) });
+    await db('oidc_model_instances').insert({ model_name: 'Session', id, payload: JSON.stringify({ jti: id }), expires_at: new Date(Date.now() + 600_000) });
+    expect(await countQueries(db, async () => {
+      for (let i = 0; i < 3; i += 1) expect(await new Adapter('Grant').find(id)).toEqual(grantPayload(id));
+    })).toBe(1);
+    expect(await countQueries(db, async () => {
+      for (let i = 0; i < 3; i += 1) expect(await new Adapter('Session').find(id)).toEqual({ jti: id });
+    })).toBe(3);
+  });
+
+  it('does not keep a miss: a grant inserted elsewhere right after is found', async () => {
+    const { Adapter } = adapterWith(channel);
+    const id = unique('grant');
+    expect(await new Adapter('Grant').find(id)).toBeUndefined();
+    await db('oidc_model_instances').insert({ model_name: 'Grant', id, payload: JSON.stringify(grantPayload(id)), expires_at: new Date(Date.now() + 600_000) });
+    expect(await new Adapter('Grant').find(id)).toEqual(grantPayload(id));
+  });
+
+  it('drops a grant another writer changes or deletes (plain SQL), when its notice arrives', async () => {
+    const { Adapter } = adapterWith(channel);
+    const grants = new Adapter('Grant');
+    const id = unique('grant');
+    await grants.upsert(id, grantPayload(id), 600);
+    expect(await grants.find(id)).toEqual(grantPayload(id));
+
+    await rowOf(id).update({ payload: JSON.stringify(grantPayload(id, 'openid email')) });
+    const changed = await soon(() => grants.find(id), (grant) => (grant?.openid as { scope?: string } | undefined)?.scope === 'openid email');
+    expect(changed).toEqual(grantPayload(id, 'openid email'));
+
+    await rowOf(id).delete();
+    expect(await soon(() => grants.find(id), (grant) => grant === undefined)).toBeUndefined();
+  });
+
+  it("serves this instance's own update, destroy and ended sessions at once, before (or without) a notice", async () => {
+    const { grants: cache, Adapter } = adapterWith(deaf);
+    const grants = new Adapter('Grant');
+    const id = unique('grant');
+    await grants.upsert(id, grantPayload(id), 600);
+    await grants.upsert(id, grantPayload(id, 'openid profile'), 600);
+    expect(await grants.find(id)).toEqual(grantPayload(id, 'openid profile'));
+    await grants.destroy(id);
+    expect(await grants.find(id)).toBeUndefined();
+
+    const accountId = unique('account');
+    const other = unique('grant');
+    await grants.upsert(other, { ...grantPayload(other), accountId }, 600);
+    expect(await grants.find(other)).toMatchObject({ accountId });
+    await createSessionStore(db, { grants: cache }).endForAccount(accountId);
+    expect(await grants.find(other)).toBeUndefined();
+  });
+
+  it('does not serve a cached grant past its expiry', async () => {
+    const { Adapter } = adapterWith(deaf);
+    const grants = new Adapter('Grant');
+    const id = unique('grant');
+    await grants.upsert(id, grantPayload(id), 1);
+    expect(await grants.find(id)).toEqual(grantPayload(id));
+    await sleep(1_100);
+    expect(await grants.find(id)).toBeUndefined();
+  });
+
+  it('reads the database every time while the channel is not live', async () => {
+    const { Adapter } = adapterWith(withoutInvalidation());
+    const grants = new Adapter('Grant');
+    const id = unique('grant');
+    await grants.upsert(id, grantPayload(id), 600);
+    expect(await countQueries(db, async () => {
+      for (let i = 0; i < 3; i += 1) expect(await grants.find(id)).toEqual(grantPayload(id));
+    })).toBe(3);
+    await rowOf(id).update({ payload: JSON.stringify(grantPayload(id, 'openid email')) });
+    expect(await grants.find(id)).toEqual(grantPayload(id, 'openid email'));
+  });
+});
