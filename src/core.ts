@@ -81,6 +81,7 @@ export function createCore(deps: {
     sealKey: deriveKey(config.secret, 'mfa-secrets'),
     hashKey: deriveKey(config.secret, 'backup-codes'),
     issuer: new URL(config.baseUrl).host,
+    invalidation,
   });
   const signIn = createSignInService({ tokens, users, organizations: organizationService, invitations, settings, clock });
   const emailSignIn = createEmailSignIn({

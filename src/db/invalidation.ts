@@ -7,8 +7,11 @@ import type { Database } from './index.ts';
 /** The channel the triggers of migrations/20261127060000_invalidation.ts notify on. */
 export const INVALIDATION_CHANNEL = 'sesame_invalidate';
 
-/** What a notice names: `users:<id>`, `applications:<id>`, `hooks:*`, `grants:<id>` (oidc-provider's Grant rows). */
-export type InvalidationTopic = 'users' | 'applications' | 'hooks' | 'grants';
+/**
+ * What a notice names: `users:<id>`, `applications:<id>`, `hooks:*`,
+ * `grants:<id>` (oidc-provider's Grant rows), `mfa:<user id>` (a user's authenticators).
+ */
+export type InvalidationTopic = 'users' | 'applications' | 'hooks' | 'grants' | 'mfa';
 
 /**
  * Tells this process's caches that rows changed, whoever changed them. While

@@ -1,6 +1,7 @@
 import { createHmac, randomInt } from 'node:crypto';
 import QRCode from 'qrcode';
 import type { Database } from '../db/index.ts';
+import { invalidatedCache, withoutInvalidation, type InvalidationChannel } from '../db/invalidation.ts';
 import { run, statement } from '../db/statements.ts';
 import { AppError } from '../errors.ts';
 import { seal, unseal } from '../lib/crypto.ts';
@@ -10,6 +11,8 @@ import { generateTotpSecret, matchTotp, otpauthUri } from './totp.ts';
 export { generateTotpSecret, matchTotp, otpauthUri, totpCode, timeStep } from './totp.ts';
 
 export const BACKUP_CODE_COUNT = 10;
+/** How long an instance keeps whether a user has an authenticator (a backstop: changes are announced). */
+export const HAS_TOTP_CACHE_MS = 60_000;
 /** Consecutive failures that lock a factor for one sign-in. */
 export const MAX_FACTOR_FAILURES = 5;
 
@@ -55,8 +58,26 @@ export type MfaService = ReturnType<typeof createMfaService>;
  * once per user (an atomic compare on `last_used_step`), so a replayed or
  * parallel code fails. Backup codes are HMAC-hashed and used once.
  */
-export function createMfaService(deps: { db: Database; clock: () => Date; sealKey: Buffer; hashKey: Buffer; issuer: string }) {
+export function createMfaService(deps: {
+  db: Database;
+  clock: () => Date;
+  sealKey: Buffer;
+  hashKey: Buffer;
+  issuer: string;
+  /** What announces other writers' changes to authenticators; without one `hasTotp` reads the database every time. */
+  invalidation?: InvalidationChannel;
+}) {
   const { db, clock, sealKey, hashKey, issuer } = deps;
+  // Whether a user has a confirmed authenticator: asked at every sign-in's resume.
+  const confirmed = invalidatedCache<boolean>(deps.invalidation ?? withoutInvalidation(), 'mfa', { ttlMs: HAS_TOTP_CACHE_MS, maxEntries: 10_000 });
+  /** Runs a write of the user's authenticators; this instance forgets its answer when it returns, before the notice. */
+  const changing = async <T>(userId: string, write: () => Promise<T>): Promise<T> => {
+    try {
+      return await write();
+    } finally {
+      confirmed.delete(userId);
+    }
+  };
   const factors = () => db<FactorRow>('user_mfa_factors');
   const backupCodes = () => db('user_backup_codes');
   const hashBackup = (userId: string, code: string) =>
@@ -83,8 +104,13 @@ export function createMfaService(deps: { db: Database; clock: () => Date; sealKe
       return { totp: Boolean(row?.confirmed_at), backupCodesLeft: Number(count) };
     },
 
+    /**
+     * Whether the user has a confirmed authenticator, kept per instance while
+     * the invalidation channel is live (a factor's confirmation or removal is
+     * announced by a trigger, whoever makes it; this instance's own at once).
+     */
     async hasTotp(userId: string): Promise<boolean> {
-      return Boolean((await totpRow(userId))?.confirmed_at);
+      return (await confirmed.get(userId, async () => Boolean((await totpRow(userId))?.confirmed_at))) ?? false;
     },
 
     async listFactors(userId: string): Promise<MfaFactor[]> {
@@ -128,7 +154,7 @@ export function createMfaService(deps: { db: Database; clock: () => Date; sealKe
       if (row.confirmed_at) throw new AppError('CONFLICT', 'The authenticator is already set up.');
       const step = matchTotp(unseal(sealKey, row.secret_sealed), code.replace(/\s/g, ''), clock());
       if (step === undefined) throw new AppError('TOTP_INVALID');
-      return db.transaction(async (trx) => {
+      return changing(userId, () => db.transaction(async (trx) => {
         const [updated] = await trx('user_mfa_factors')
           .where({ id: row.id })
           .whereNull('confirmed_at')
@@ -136,7 +162,7 @@ export function createMfaService(deps: { db: Database; clock: () => Date; sealKe
           .returning('id');
         if (!updated) throw new AppError('CONFLICT', 'The authenticator is already set up.');
         return { backupCodes: options.issueBackupCodes === false ? [] : await replaceBackupCodes(userId, trx) };
-      });
+      }));
     },
 
     /** Checks a TOTP code; each time step works once (atomically). */
@@ -167,11 +193,11 @@ export function createMfaService(deps: { db: Database; clock: () => Date; sealKe
 
     /** Removes the authenticator and the backup codes. */
     async removeTotp(userId: string): Promise<boolean> {
-      return db.transaction(async (trx) => {
+      return changing(userId, () => db.transaction(async (trx) => {
         const removed = await trx('user_mfa_factors').where({ user_id: userId, type: 'totp' }).delete();
         await trx('user_backup_codes').where({ user_id: userId }).delete();
         return removed > 0;
-      });
+      }));
     },
 
     async removeFactor(userId: string, factorId: string): Promise<boolean> {

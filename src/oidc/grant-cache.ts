@@ -13,7 +13,7 @@ export type CachedGrant = { payload: AdapterPayload; expiresAt: number | null };
  * oidc-provider's Grant rows, read at every resume, code exchange, userinfo
  * and refresh, kept while the invalidation channel is live. A grant changes
  * only when a sign-in adds scopes to it or it is revoked (logout, ended
- * sessions, cleanup); the triggers of migration 20261127070000_grant_invalidation
+ * sessions, cleanup); the triggers of migration 20261127070000_grant_mfa_invalidation
  * announce every UPDATE and DELETE of a Grant row, whoever makes it. New
  * grants need no notice: a miss is never kept. While the channel is down
  * every read goes to the database.

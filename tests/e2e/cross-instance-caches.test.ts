@@ -4,6 +4,7 @@ import type { Database } from '../../src/db/index.ts';
 import { databaseKind, uniqueEmail, withScratchDatabase } from '../helpers/db.ts';
 import { api, createTestApplication, managementToken, mintToken, startTestSesame, type TestSesame } from '../helpers/server.ts';
 import { discover, signInWithLink } from '../helpers/sign-in.ts';
+import { within } from '../helpers/wait.ts';
 
 const REDIRECT_URI = 'http://127.0.0.1:5996/callback';
 
@@ -14,15 +15,7 @@ const REDIRECT_URI = 'http://127.0.0.1:5996/callback';
  */
 const NOTICE_BOUND_MS = 2_000;
 
-/** Polls `read` every 20 ms until `done` or NOTICE_BOUND_MS; the last value. */
-async function soon<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
-  const deadline = Date.now() + NOTICE_BOUND_MS;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 20));
-  }
-}
+const soon = <T>(read: () => Promise<T>, done: (value: T) => boolean) => within(NOTICE_BOUND_MS, read, done);
 
 /** Two instances on one database behind one public URL (A's), each listening on its own port. */
 async function withTwoInstances(run: (a: TestSesame, b: TestSesame, db: Database) => Promise<void>): Promise<void> {

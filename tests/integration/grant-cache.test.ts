@@ -7,18 +7,12 @@ import { createAdapterFactory } from '../../src/oidc/adapter.ts';
 import { createGrantCache } from '../../src/oidc/grant-cache.ts';
 import { createSessionStore } from '../../src/oidc/sessions.ts';
 import { countQueries, databaseKind, openTestDatabase } from '../helpers/db.ts';
+import { within } from '../helpers/wait.ts';
 
 const unique = (label: string) => `${label}-${randomBytes(8).toString('hex')}`;
 
-/** Polls `read` every 10 ms for up to 2 s (far below the 60 s TTL); the last answer. */
-async function soon<T>(read: () => Promise<T>, done: (value: T) => boolean): Promise<T> {
-  const deadline = Date.now() + 2_000;
-  for (;;) {
-    const value = await read();
-    if (done(value) || Date.now() > deadline) return value;
-    await sleep(10);
-  }
-}
+/** Far below the 60 s TTL: a pass is the notice's doing. */
+const soon = <T>(read: () => Promise<T>, done: (value: T) => boolean) => within(2_000, read, done);
 
 /** Live, but deaf: only this instance's own forgetting can drop a grant. */
 const deaf: InvalidationChannel = { isLive: () => true, subscribe: () => {}, listenerPid: () => undefined, close: async () => {} };

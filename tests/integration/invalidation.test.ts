@@ -5,16 +5,7 @@ import { createMetrics } from '../../src/metrics.ts';
 import { createAccountCache, forgettingWrites } from '../../src/users/account-cache.ts';
 import { createUserRepository } from '../../src/users/index.ts';
 import { databaseKind, openTestDatabase, uniqueEmail, usingPostgres } from '../helpers/db.ts';
-
-/** Polls `check` every 10 ms for up to `ms`; the last answer. */
-async function within<T>(ms: number, read: () => T | Promise<T>, check: (value: T) => boolean): Promise<T> {
-  const deadline = Date.now() + ms;
-  for (;;) {
-    const value = await read();
-    if (check(value) || Date.now() > deadline) return value;
-    await new Promise((resolve) => setTimeout(resolve, 10));
-  }
-}
+import { within } from '../helpers/wait.ts';
 
 describe(`cache invalidation through database triggers (${databaseKind})`, () => {
   let db: Database;
@@ -25,7 +16,7 @@ describe(`cache invalidation through database triggers (${databaseKind})`, () =>
     db = await openTestDatabase();
     // A slow first retry leaves a window to look at the channel while it is down.
     channel = await openInvalidationChannel(db, { retryMs: { first: 1_000, max: 1_000 } });
-    for (const topic of ['users', 'applications', 'hooks', 'grants'] as InvalidationTopic[]) {
+    for (const topic of ['users', 'applications', 'hooks', 'grants', 'mfa'] as InvalidationTopic[]) {
       channel.subscribe(topic, (id) => heard.push(`${topic}:${id}`));
     }
     await within(5_000, () => channel.isLive(), Boolean);
@@ -95,6 +86,20 @@ describe(`cache invalidation through database triggers (${databaseKind})`, () =>
     }
     expect(mine(await heardDuring(() => row('Grant').update({ payload: '{"changed":true}' })))).toEqual([`grants:${id}`]);
     expect(mine(await heardDuring(() => row('Grant').delete()))).toEqual([`grants:${id}`]);
+  });
+
+  it("announces a user's authenticator when added, confirmed, moved or removed (also with the user), not on a verification's last_used_step", async () => {
+    const userId = `inv-mfa-${Math.random().toString(36).slice(2)}`;
+    await db('users').insert({ id: userId, primary_email: uniqueEmail('inv-mfa') });
+    const factor = () => db('user_mfa_factors').where({ user_id: userId });
+    const mine = (notices: string[]) => notices.filter((notice) => notice === `mfa:${userId}`);
+    const id = `factor-${userId}`;
+    expect(mine(await heardDuring(() => db('user_mfa_factors').insert({ id, user_id: userId, type: 'totp', secret_sealed: 'v1.x', created_at: new Date() })))).toEqual([`mfa:${userId}`]);
+    expect(mine(await heardDuring(() => factor().update({ confirmed_at: new Date() })))).toEqual([`mfa:${userId}`]);
+    expect(mine(await heardDuring(() => factor().update({ last_used_step: 42 })))).toEqual([]);
+    expect(mine(await heardDuring(() => factor().delete()))).toEqual([`mfa:${userId}`]);
+    await db('user_mfa_factors').insert({ id, user_id: userId, type: 'totp', secret_sealed: 'v1.x', created_at: new Date(), confirmed_at: new Date() });
+    expect(mine(await heardDuring(() => db('users').where({ id: userId }).delete()))).toEqual([`mfa:${userId}`]);
   });
 
   it("serves this instance's own writes at once, before (or without) their notice", async () => {

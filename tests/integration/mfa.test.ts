@@ -1,10 +1,12 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/index.ts';
+import { openInvalidationChannel, withoutInvalidation, type InvalidationChannel } from '../../src/db/invalidation.ts';
 import { AppError } from '../../src/errors.ts';
 import { deriveKey } from '../../src/lib/crypto.ts';
 import { createMfaService, MAX_FACTOR_FAILURES, timeStep, totpCode, type MfaService } from '../../src/mfa/index.ts';
 import { createUserRepository } from '../../src/users/index.ts';
-import { databaseKind, openTestDatabase, uniqueEmail } from '../helpers/db.ts';
+import { countQueries, databaseKind, openTestDatabase, uniqueEmail } from '../helpers/db.ts';
+import { within } from '../helpers/wait.ts';
 
 describe(`second factors on a real database (${databaseKind})`, () => {
   let db: Database;
@@ -99,5 +101,62 @@ describe(`second factors on a real database (${databaseKind})`, () => {
     await mfa.confirmTotp(user.id, code(secret));
     expect(await mfa.hasTotp(user.id)).toBe(true);
     expect(await refusal(mfa.startTotp(user.id, 'x'))).toBe('CONFLICT');
+  });
+
+  describe('whether a user has an authenticator, kept per instance', () => {
+    let channel: InvalidationChannel;
+    const keys = { sealKey: deriveKey('integration-secret-integration-secret', 'mfa'), hashKey: deriveKey('integration-secret-integration-secret', 'backup'), issuer: 'sesame.test' };
+    const serviceWith = (invalidation: InvalidationChannel) => createMfaService({ db, clock: () => now, ...keys, invalidation });
+    /** Live, but deaf: only this instance's own forgetting can drop an answer. */
+    const deaf: InvalidationChannel = { isLive: () => true, subscribe: () => {}, listenerPid: () => undefined, close: async () => {} };
+    const newUser = async () => (await createUserRepository(db).findOrCreateVerifiedByEmail(uniqueEmail('kept'), now)).user.id;
+
+    beforeAll(async () => {
+      channel = await openInvalidationChannel(db);
+      await within(5_000, () => channel.isLive(), Boolean);
+    });
+    afterAll(async () => {
+      await channel?.close();
+    });
+
+    it('asks the database once while the channel is live, and this instance sees its own confirmation and removal at once', async () => {
+      const local = serviceWith(deaf);
+      const userId = await newUser();
+      expect(await countQueries(db, async () => {
+        for (let i = 0; i < 3; i += 1) expect(await local.hasTotp(userId)).toBe(false);
+      })).toBe(1);
+      const { secret } = await local.startTotp(userId, 'x');
+      expect(await local.hasTotp(userId)).toBe(false);
+      await local.confirmTotp(userId, code(secret));
+      expect(await local.hasTotp(userId)).toBe(true);
+      // A verification (it writes last_used_step) changes nothing kept.
+      now = new Date(now.getTime() + 60_000);
+      await local.verifyTotp(userId, code(secret));
+      expect(await countQueries(db, () => local.hasTotp(userId))).toBe(0);
+      await local.removeTotp(userId);
+      expect(await local.hasTotp(userId)).toBe(false);
+    });
+
+    it("hears another writer's confirmation and removal (plain SQL) when the notice arrives", async () => {
+      const kept = serviceWith(channel);
+      const userId = await newUser();
+      expect(await kept.hasTotp(userId)).toBe(false);
+      const { secret } = await mfa.startTotp(userId, 'x');
+      await mfa.confirmTotp(userId, code(secret));
+      expect(await within(2_000, () => kept.hasTotp(userId), Boolean)).toBe(true);
+      await db('user_mfa_factors').where({ user_id: userId }).delete();
+      expect(await within(2_000, () => kept.hasTotp(userId), (has) => !has)).toBe(false);
+    });
+
+    it('reads the database every time while the channel is not live', async () => {
+      const unkept = serviceWith(withoutInvalidation());
+      const userId = await newUser();
+      expect(await countQueries(db, async () => {
+        for (let i = 0; i < 3; i += 1) expect(await unkept.hasTotp(userId)).toBe(false);
+      })).toBe(3);
+      const { secret } = await mfa.startTotp(userId, 'x');
+      await mfa.confirmTotp(userId, code(secret));
+      expect(await unkept.hasTotp(userId)).toBe(true);
+    });
   });
 });
