@@ -8,7 +8,7 @@ import * as abuse from './20261127030000_abuse.ts';
 import * as audit from './20261127040000_audit.ts';
 import * as performance from './20261127050000_performance.ts';
 import * as invalidation from './20261127060000_invalidation.ts';
-import * as grantMfaInvalidation from './20261127070000_grant_mfa_invalidation.ts';
+import * as modelMfaInvalidation from './20261127070000_model_mfa_invalidation.ts';
 
 type Migration = { name: string; up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -23,7 +23,7 @@ export const migrations: Migration[] = [
   { name: '20261127040000_audit', ...audit },
   { name: '20261127050000_performance', ...performance },
   { name: '20261127060000_invalidation', ...invalidation },
-  { name: '20261127070000_grant_mfa_invalidation', ...grantMfaInvalidation },
+  { name: '20261127070000_model_mfa_invalidation', ...modelMfaInvalidation },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

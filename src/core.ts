@@ -19,7 +19,7 @@ import { createSignInService } from './signin/index.ts';
 import { createTokenRepository, createTokenService } from './tokens/index.ts';
 import { createUserRepository } from './users/index.ts';
 import { createAccountCache, forgettingWrites } from './users/account-cache.ts';
-import { createGrantCache } from './oidc/grant-cache.ts';
+import { createModelCache } from './oidc/model-cache.ts';
 import { createUserService } from './users/service.ts';
 
 export type Core = ReturnType<typeof createCore>;
@@ -52,11 +52,11 @@ export function createCore(deps: {
   // findAccount's rows; every write through `users` drops the row it changed.
   const accounts = createAccountCache({ users: userRows, invalidation });
   const users = forgettingWrites(userRows, accounts);
-  // oidc-provider's Grant rows (src/oidc/adapter.ts); one cache for every provider the key rotation builds.
-  const grants = createGrantCache({ invalidation });
+  // oidc-provider's grants and access tokens (src/oidc/adapter.ts); one cache for every provider the key rotation builds.
+  const models = createModelCache({ invalidation });
   const organizations = createOrganizationRepository(db);
   const organizationService = createOrganizationService({ db, organizations, users, events });
-  const userService = createUserService({ users, organizations, sessions: createSessionStore(db, { grants }), clock, events });
+  const userService = createUserService({ users, organizations, sessions: createSessionStore(db, { models }), clock, events });
   const tokens = createTokenService({
     repository: createTokenRepository(db),
     clock,
@@ -112,7 +112,7 @@ export function createCore(deps: {
     applications,
     users,
     accounts,
-    grants,
+    models,
     userService,
     organizations,
     organizationService,

@@ -102,7 +102,7 @@ export async function createSesame(options: SesameOptions) {
   const providers = createProviderHolder({
     initial: initialKeySet,
     build: (keySet) => {
-      const built = createProvider({ config, db, keySet, applications, users, accounts: core.accounts, grants: core.grants, organizations, settings: core.settings, mfa: core.mfa });
+      const built = createProvider({ config, db, keySet, applications, users, accounts: core.accounts, models: core.models, organizations, settings: core.settings, mfa: core.mfa });
       built.proxy = config.trustProxy;
       // The provider answers its own failures (500 server_error): errorHandler logs them and maps an outage to 503.
       built.on('server_error', (ctx: Koa.Context, error: unknown) => {

@@ -9,9 +9,9 @@ export const INVALIDATION_CHANNEL = 'sesame_invalidate';
 
 /**
  * What a notice names: `users:<id>`, `applications:<id>`, `hooks:*`,
- * `grants:<id>` (oidc-provider's Grant rows), `mfa:<user id>` (a user's authenticators).
+ * `models:<model>:<id>` (oidc-provider's Grant and AccessToken rows), `mfa:<user id>` (a user's authenticators).
  */
-export type InvalidationTopic = 'users' | 'applications' | 'hooks' | 'grants' | 'mfa';
+export type InvalidationTopic = 'users' | 'applications' | 'hooks' | 'models' | 'mfa';
 
 /**
  * Tells this process's caches that rows changed, whoever changed them. While

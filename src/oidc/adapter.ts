@@ -3,7 +3,7 @@ import type { Middleware } from 'koa';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Database } from '../db/index.ts';
 import { run, statement } from '../db/statements.ts';
-import type { CachedGrant, GrantCache } from './grant-cache.ts';
+import type { CachedModel, ModelCache } from './model-cache.ts';
 
 type Row = { payload: AdapterPayload; expires_at: Date | null; consumed_at: Date | null };
 
@@ -44,13 +44,13 @@ export const adapterReadCache = (): Middleware => (_ctx, next) => readCache.run(
  * Persists every oidc-provider model in one JSONB table. Clients are the
  * exception: they come from the applications table. `consume` is a
  * conditional UPDATE, so of two parallel redemptions of one code or refresh
- * token exactly one wins; the loser gets `invalid_grant`. Grants are also
- * kept across requests in `deps.grants` (src/oidc/grant-cache.ts), written
- * through on save and dropped on every change.
+ * token exactly one wins; the loser gets `invalid_grant`. Grants and access
+ * tokens are also kept across requests in `deps.models`
+ * (src/oidc/model-cache.ts), written through on save and dropped on every change.
  */
 export function createAdapterFactory(
   db: Database,
-  deps: { findClient: (id: string) => Promise<Record<string, unknown> | undefined>; grants?: GrantCache },
+  deps: { findClient: (id: string) => Promise<Record<string, unknown> | undefined>; models?: ModelCache },
 ) {
   const toPayload = (row: Row | undefined): AdapterPayload | undefined => {
     if (!row) return undefined;
@@ -61,18 +61,18 @@ export function createAdapterFactory(
   };
 
   const readRow = (name: string, id: string) => run<Row>(db, SQL.find, [name, id]).then((rows) => rows[0]);
-  const loadGrant = async (id: string): Promise<CachedGrant | undefined> => {
-    const row = await readRow('Grant', id);
+  const loadModel = async (name: string, id: string): Promise<CachedModel | undefined> => {
+    const row = await readRow(name, id);
     const payload = toPayload(row);
     return payload && { payload, expiresAt: row?.expires_at ? new Date(row.expires_at).getTime() : null };
   };
 
   return class DatabaseAdapter implements Adapter {
-    /** The grant cache, for the Grant model only. */
-    private readonly grants: GrantCache | undefined;
+    /** The cross-request cache, for the models it keeps. */
+    private readonly models: ModelCache | undefined;
 
     constructor(readonly name: string) {
-      this.grants = name === 'Grant' ? deps.grants : undefined;
+      this.models = deps.models?.keeps(name) ? deps.models : undefined;
     }
 
     private rows() {
@@ -86,9 +86,9 @@ export function createAdapterFactory(
       else cache.delete(`${this.name}:${id}`);
     }
 
-    /** A write of `id` (undefined: of several rows), with the grant cache dropping what it changes. */
+    /** A write of `id` (undefined: of several rows), with the model cache dropping what it changes. */
     private dropping<T>(id: string | undefined, write: () => Promise<T>): Promise<T> {
-      return this.grants ? this.grants.dropping(id, write) : write();
+      return this.models ? this.models.dropping(this.name, id, write) : write();
     }
 
     async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
@@ -97,7 +97,7 @@ export function createAdapterFactory(
       const write = async () => {
         await run(db, SQL.upsert, [this.name, id, JSON.stringify(payload), expiresAt, payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null]);
       };
-      await (this.grants ? this.grants.writeThrough(id, payload, expiresAt?.getTime() ?? null, write) : write());
+      await (this.models ? this.models.writeThrough(this.name, id, payload, expiresAt?.getTime() ?? null, write) : write());
     }
 
     async find(id: string): Promise<AdapterPayload | undefined> {
@@ -110,7 +110,7 @@ export function createAdapterFactory(
         if (hit === null || (typeof hit.exp === 'number' && hit.exp * 1000 <= Date.now())) return undefined;
         return structuredClone(hit);
       }
-      const payload = this.grants ? await this.grants.find(id, () => loadGrant(id)) : toPayload(await readRow(this.name, id));
+      const payload = this.models ? await this.models.find(this.name, id, () => loadModel(this.name, id)) : toPayload(await readRow(this.name, id));
       cache?.set(key, payload === undefined ? null : structuredClone(payload));
       return payload;
     }

@@ -9,7 +9,7 @@ import type { OrganizationRepository } from '../organizations/index.ts';
 import type { AccountCache } from '../users/account-cache.ts';
 import type { UserRepository } from '../users/index.ts';
 import { createAdapterFactory } from './adapter.ts';
-import type { GrantCache } from './grant-cache.ts';
+import type { ModelCache } from './model-cache.ts';
 import type { KeySet } from './keys.ts';
 import {
   installOrganizationTokens,
@@ -44,8 +44,8 @@ export type ProviderDeps = {
   users: UserRepository;
   /** findAccount's user rows (src/users/account-cache.ts). */
   accounts: Pick<AccountCache, 'find'>;
-  /** oidc-provider's grants, kept across requests (src/oidc/grant-cache.ts). */
-  grants?: GrantCache;
+  /** oidc-provider's grants and access tokens, kept across requests (src/oidc/model-cache.ts). */
+  models?: ModelCache;
   organizations: OrganizationRepository;
   settings: SettingsService;
   mfa: MfaService;
@@ -86,8 +86,8 @@ async function organizationClaims(organizations: OrganizationRepository, userId:
 const resourcesOf = (model: { resource?: string | string[] | undefined }) =>
   model.resource === undefined ? [] : Array.isArray(model.resource) ? model.resource : [model.resource];
 
-export function createProvider({ config, db, keySet, applications, users, accounts, grants, organizations, settings, mfa }: ProviderDeps): Provider {
-  const Adapter = createAdapterFactory(db, { findClient: (id) => applications.findClientMetadata(id), grants });
+export function createProvider({ config, db, keySet, applications, users, accounts, models, organizations, settings, mfa }: ProviderDeps): Provider {
+  const Adapter = createAdapterFactory(db, { findClient: (id) => applications.findClientMetadata(id), models });
 
   const configuration: Configuration = {
     adapter: Adapter,

@@ -1,5 +1,5 @@
 import type { Database } from '../db/index.ts';
-import type { GrantCache } from './grant-cache.ts';
+import type { ModelCache } from './model-cache.ts';
 
 const TABLE = 'oidc_model_instances';
 
@@ -17,9 +17,9 @@ export type SessionSummary = {
  * Ending them also revokes every grant of the account, and with the grants
  * every token issued under them (codes, access and refresh tokens).
  */
-export function createSessionStore(db: Database, deps: { grants?: Pick<GrantCache, 'dropping'> } = {}) {
-  // This instance forgets the grants at once; the others when the trigger's notice arrives.
-  const droppingGrants = <T>(write: () => Promise<T>) => (deps.grants ? deps.grants.dropping(undefined, write) : write());
+export function createSessionStore(db: Database, deps: { models?: Pick<ModelCache, 'dropping'> } = {}) {
+  // This instance forgets the grants and tokens at once; the others when the triggers' notices arrive.
+  const droppingGrants = <T>(write: () => Promise<T>) => (deps.models ? deps.models.dropping('Grant', undefined, write) : write());
   return {
     async listForAccount(accountId: string, now: Date): Promise<SessionSummary[]> {
       const rows = await db(TABLE)

@@ -57,7 +57,7 @@ async function signedInOnA(a: TestSesame, b: TestSesame, label: string) {
   const sub = tokens.claims()!.sub;
   const userinfo = () =>
     oidc.fetchUserInfo(viaB, tokens.access_token, sub).then((info) => (info.email === email ? 'served' : 'wrong user'), (error: unknown) => String((error as Error).message));
-  return { sub, userinfo };
+  return { sub, userinfo, tokens, viaA: await discover(a, app) };
 }
 
 describe(`caches across instances on one database (${databaseKind})`, () => {
@@ -106,6 +106,16 @@ describe(`caches across instances on one database (${databaseKind})`, () => {
       expect(deleted).toBe(1);
       const refused = await soon(userinfo, (outcome) => outcome !== 'served');
       expect(refused).not.toBe('served');
+    });
+  });
+
+  it("an access token revoked on A stops B's userinfo at once, though B had the token cached", async () => {
+    await withTwoInstances(async (a, b) => {
+      const { userinfo, tokens, viaA } = await signedInOnA(a, b, 'revoke-at');
+      expect(await userinfo()).toBe('served');
+      expect(await userinfo()).toBe('served');
+      await oidc.tokenRevocation(viaA, tokens.access_token, { token_type_hint: 'access_token' });
+      expect(await soon(userinfo, (outcome) => outcome !== 'served')).not.toBe('served');
     });
   });
 

@@ -16,7 +16,7 @@ describe(`cache invalidation through database triggers (${databaseKind})`, () =>
     db = await openTestDatabase();
     // A slow first retry leaves a window to look at the channel while it is down.
     channel = await openInvalidationChannel(db, { retryMs: { first: 1_000, max: 1_000 } });
-    for (const topic of ['users', 'applications', 'hooks', 'grants', 'mfa'] as InvalidationTopic[]) {
+    for (const topic of ['users', 'applications', 'hooks', 'models', 'mfa'] as InvalidationTopic[]) {
       channel.subscribe(topic, (id) => heard.push(`${topic}:${id}`));
     }
     await within(5_000, () => channel.isLive(), Boolean);
@@ -72,20 +72,28 @@ describe(`cache invalidation through database triggers (${databaseKind})`, () =>
     expect(notices.length).toBeGreaterThanOrEqual(2);
   });
 
-  it("announces a Grant row's update and deletion, not its insertion, and no other model's writes", async () => {
-    const id = `inv-grant-${Math.random().toString(36).slice(2)}`;
+  it("announces a live Grant or AccessToken row's update and deletion; not their insertion, an expired row's deletion, or other models' writes", async () => {
+    const id = `inv-model-${Math.random().toString(36).slice(2)}`;
     const row = (model: string) => db('oidc_model_instances').where({ model_name: model, id });
+    const insert = (model: string, expiresAt: Date | null = new Date(Date.now() + 600_000)) =>
+      db('oidc_model_instances').insert({ model_name: model, id, payload: '{}', expires_at: expiresAt });
     const mine = (notices: string[]) => notices.filter((notice) => notice.endsWith(id));
-    expect(mine(await heardDuring(() => db('oidc_model_instances').insert({ model_name: 'Grant', id, payload: '{}' })))).toEqual([]);
-    for (const model of ['Session', 'AccessToken', 'Interaction']) {
+    for (const model of ['Session', 'RefreshToken', 'AuthorizationCode', 'Interaction']) {
       expect(mine(await heardDuring(async () => {
-        await db('oidc_model_instances').insert({ model_name: model, id, payload: '{}' });
+        await insert(model);
         await row(model).update({ payload: '{"changed":true}' });
         await row(model).delete();
       })), model).toEqual([]);
     }
-    expect(mine(await heardDuring(() => row('Grant').update({ payload: '{"changed":true}' })))).toEqual([`grants:${id}`]);
-    expect(mine(await heardDuring(() => row('Grant').delete()))).toEqual([`grants:${id}`]);
+    for (const model of ['Grant', 'AccessToken']) {
+      expect(mine(await heardDuring(() => insert(model))), model).toEqual([]);
+      expect(mine(await heardDuring(() => row(model).update({ payload: '{"changed":true}' }))), model).toEqual([`models:${model}:${id}`]);
+      expect(mine(await heardDuring(() => row(model).delete())), model).toEqual([`models:${model}:${id}`]);
+      await insert(model, null);
+      expect(mine(await heardDuring(() => row(model).delete())), `${model} without expiry`).toEqual([`models:${model}:${id}`]);
+      await insert(model, new Date(Date.now() - 1_000));
+      expect(mine(await heardDuring(() => row(model).delete())), `expired ${model}`).toEqual([]);
+    }
   });
 
   it("announces a user's authenticator when added, confirmed, moved or removed (also with the user), not on a verification's last_used_step", async () => {

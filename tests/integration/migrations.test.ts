@@ -89,7 +89,7 @@ describe(`migrations (${databaseKind})`, () => {
       await migrateToLatest(db);
       await db('banned_ips').insert({ ip: '192.0.2.1', reason: 'x', source: 'manual' });
       await expect(db('banned_ips').insert({ ip: '192.0.2.2', reason: 'x', source: 'guessed' })).rejects.toThrow();
-      await rollbackLast(db); // grant and MFA invalidation
+      await rollbackLast(db); // model and MFA invalidation
       await rollbackLast(db); // invalidation
       await rollbackLast(db); // performance
       await rollbackLast(db); // audit
@@ -114,7 +114,7 @@ describe(`migrations (${databaseKind})`, () => {
       expect(latest).toContain('one_time_tokens_active_expires_at');
       expect(latest).toContain('one_time_tokens_email_status_created_at');
       expect(latest).not.toContain('one_time_tokens_email_status_index');
-      await rollbackLast(db); // grant and MFA invalidation
+      await rollbackLast(db); // model and MFA invalidation
       await rollbackLast(db); // invalidation
       await rollbackLast(db); // performance
       const before = await indexes();
@@ -126,17 +126,17 @@ describe(`migrations (${databaseKind})`, () => {
     });
   });
 
-  it('add the cache invalidation triggers (users, applications, hooks; then grants and authenticators) and take them away again', async () => {
+  it('add the cache invalidation triggers (users, applications, hooks; then provider models and authenticators) and take them away again', async () => {
     await withScratchDatabase(async (db) => {
       const triggers = async () =>
         ((await db.raw(`SELECT tgname FROM pg_trigger WHERE NOT tgisinternal ORDER BY tgname`)) as { rows: Array<{ tgname: string }> }).rows.map(
           (row) => row.tgname,
         );
       await migrateToLatest(db);
-      const all = ['applications_invalidate', 'grants_invalidate', 'hooks_invalidate', 'mfa_factors_invalidate', 'mfa_factors_invalidate_update', 'users_invalidate', 'users_invalidate_delete'];
+      const all = ['applications_invalidate', 'hooks_invalidate', 'mfa_factors_invalidate', 'mfa_factors_invalidate_update', 'models_invalidate', 'users_invalidate', 'users_invalidate_delete'];
       expect(await triggers()).toEqual(all);
-      await rollbackLast(db); // grant and MFA invalidation
-      expect(await triggers()).toEqual(all.filter((name) => !name.startsWith('grants_') && !name.startsWith('mfa_')));
+      await rollbackLast(db); // model and MFA invalidation
+      expect(await triggers()).toEqual(all.filter((name) => !name.startsWith('models_') && !name.startsWith('mfa_')));
       await rollbackLast(db); // invalidation
       expect(await triggers()).toEqual([]);
       // Writes work without them.

@@ -4,12 +4,13 @@ import type { Knex } from 'knex';
  * Two more caches hear of changes on the `sesame_invalidate` channel
  * (src/db/invalidation.ts):
  *
- * - oidc-provider's grants (src/oidc/grant-cache.ts): every UPDATE (a sign-in
- *   adding scopes to a grant it reuses) and DELETE (logout, revocation, ended
- *   sessions, cleanup) of a Grant row announces `grants:<id>`. An INSERT
- *   needs no notice: the caches never keep a miss. The WHEN clause keeps
- *   every other model's writes (tokens, interactions, sessions) from calling
- *   the function at all.
+ * - oidc-provider's grants and access tokens (src/oidc/model-cache.ts):
+ *   every UPDATE (a sign-in adding scopes to a grant it reuses) and DELETE
+ *   (logout, revocation, ended sessions) of a live Grant or AccessToken row
+ *   announces `models:<model>:<id>`. An INSERT needs no notice: the caches
+ *   never keep a miss. Nor does an expired row (the cleanup's deletes): no
+ *   cache serves it. The WHEN clause keeps every other write (codes,
+ *   interactions, sessions, refresh tokens) from calling the function at all.
  * - whether a user has a confirmed authenticator (src/mfa/index.ts, asked at
  *   every sign-in): a factor added, confirmed or removed (also by the cascade
  *   of a user's deletion) announces `mfa:<user id>`; the `last_used_step`
@@ -17,16 +18,16 @@ import type { Knex } from 'knex';
  */
 export async function up(knex: Knex): Promise<void> {
   await knex.raw(`
-    CREATE FUNCTION sesame_notify_grant() RETURNS trigger LANGUAGE plpgsql AS $$
+    CREATE FUNCTION sesame_notify_model() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
-      PERFORM pg_notify('sesame_invalidate', 'grants:' || OLD.id);
+      PERFORM pg_notify('sesame_invalidate', 'models:' || OLD.model_name || ':' || OLD.id);
       RETURN NULL;
     END
     $$`);
   await knex.raw(`
-    CREATE TRIGGER grants_invalidate AFTER UPDATE OR DELETE ON oidc_model_instances FOR EACH ROW
-    WHEN (OLD.model_name = 'Grant')
-    EXECUTE FUNCTION sesame_notify_grant()`);
+    CREATE TRIGGER models_invalidate AFTER UPDATE OR DELETE ON oidc_model_instances FOR EACH ROW
+    WHEN (OLD.model_name IN ('Grant', 'AccessToken') AND (OLD.expires_at IS NULL OR OLD.expires_at > now()))
+    EXECUTE FUNCTION sesame_notify_model()`);
   await knex.raw(`
     CREATE FUNCTION sesame_notify_mfa() RETURNS trigger LANGUAGE plpgsql AS $$
     BEGIN
@@ -50,6 +51,6 @@ export async function down(knex: Knex): Promise<void> {
   await knex.raw('DROP TRIGGER mfa_factors_invalidate_update ON user_mfa_factors');
   await knex.raw('DROP TRIGGER mfa_factors_invalidate ON user_mfa_factors');
   await knex.raw('DROP FUNCTION sesame_notify_mfa()');
-  await knex.raw('DROP TRIGGER grants_invalidate ON oidc_model_instances');
-  await knex.raw('DROP FUNCTION sesame_notify_grant()');
+  await knex.raw('DROP TRIGGER models_invalidate ON oidc_model_instances');
+  await knex.raw('DROP FUNCTION sesame_notify_model()');
 }

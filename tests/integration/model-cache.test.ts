@@ -4,7 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/index.ts';
 import { openInvalidationChannel, withoutInvalidation, type InvalidationChannel } from '../../src/db/invalidation.ts';
 import { createAdapterFactory } from '../../src/oidc/adapter.ts';
-import { createGrantCache } from '../../src/oidc/grant-cache.ts';
+import { createModelCache } from '../../src/oidc/model-cache.ts';
 import { createSessionStore } from '../../src/oidc/sessions.ts';
 import { countQueries, databaseKind, openTestDatabase } from '../helpers/db.ts';
 import { within } from '../helpers/wait.ts';
@@ -17,12 +17,12 @@ const soon = <T>(read: () => Promise<T>, done: (value: T) => boolean) => within(
 /** Live, but deaf: only this instance's own forgetting can drop a grant. */
 const deaf: InvalidationChannel = { isLive: () => true, subscribe: () => {}, listenerPid: () => undefined, close: async () => {} };
 
-describe(`oidc-provider grants kept across requests (${databaseKind})`, () => {
+describe(`oidc-provider grants and access tokens kept across requests (${databaseKind})`, () => {
   let db: Database;
   let channel: InvalidationChannel;
   const adapterWith = (invalidation: InvalidationChannel) => {
-    const grants = createGrantCache({ invalidation });
-    return { grants, Adapter: createAdapterFactory(db, { findClient: async () => undefined, grants }) };
+    const models = createModelCache({ invalidation });
+    return { models, Adapter: createAdapterFactory(db, { findClient: async () => undefined, models }) };
   };
   const grantPayload = (id: string, scope = 'openid') => ({ jti: id, kind: 'Grant', accountId: 'acc', clientId: 'app', openid: { scope } });
   const rowOf = (id: string) => db('oidc_model_instances').where({ model_name: 'Grant', id });
@@ -89,7 +89,7 @@ describe(`oidc-provider grants kept across requests (${databaseKind})`, () => {
   });
 
   it("serves this instance's own update, destroy and ended sessions at once, before (or without) a notice", async () => {
-    const { grants: cache, Adapter } = adapterWith(deaf);
+    const { models, Adapter } = adapterWith(deaf);
     const grants = new Adapter('Grant');
     const id = unique('grant');
     await grants.upsert(id, grantPayload(id), 600);
@@ -102,8 +102,36 @@ describe(`oidc-provider grants kept across requests (${databaseKind})`, () => {
     const other = unique('grant');
     await grants.upsert(other, { ...grantPayload(other), accountId }, 600);
     expect(await grants.find(other)).toMatchObject({ accountId });
-    await createSessionStore(db, { grants: cache }).endForAccount(accountId);
+    await createSessionStore(db, { models }).endForAccount(accountId);
     expect(await grants.find(other)).toBeUndefined();
+  });
+
+  it('keeps an access token from its save to the userinfo call, and drops it when revoked here or deleted elsewhere', async () => {
+    const { Adapter } = adapterWith(channel);
+    const tokens = new Adapter('AccessToken');
+    const id = unique('at');
+    const payload = { jti: id, kind: 'AccessToken', accountId: 'acc', clientId: 'app', grantId: 'g', scope: 'openid' };
+    await tokens.upsert(id, payload, 600);
+    expect(await countQueries(db, async () => expect(await new Adapter('AccessToken').find(id)).toEqual(payload))).toBe(0);
+    await tokens.destroy(id);
+    expect(await tokens.find(id)).toBeUndefined();
+
+    const other = unique('at');
+    await tokens.upsert(other, { ...payload, jti: other }, 600);
+    expect(await tokens.find(other)).toMatchObject({ jti: other });
+    await db('oidc_model_instances').where({ model_name: 'AccessToken', id: other }).delete();
+    expect(await soon(() => tokens.find(other), (token) => token === undefined)).toBeUndefined();
+  });
+
+  it("drops every token of a grant this instance revokes (oidc-provider's revokeByGrantId)", async () => {
+    const { Adapter } = adapterWith(deaf);
+    const tokens = new Adapter('AccessToken');
+    const grantId = unique('grant');
+    const id = unique('at');
+    await tokens.upsert(id, { jti: id, kind: 'AccessToken', grantId }, 600);
+    expect(await tokens.find(id)).toMatchObject({ grantId });
+    await tokens.revokeByGrantId(grantId);
+    expect(await tokens.find(id)).toBeUndefined();
   });
 
   it('does not serve a cached grant past its expiry', async () => {
