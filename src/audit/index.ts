@@ -1,5 +1,6 @@
 import type { Database } from '../db/index.ts';
 import { AppError } from '../errors.ts';
+import { createGroupCommit } from '../lib/group-commit.ts';
 import type { EventBus, SesameEvent } from '../events/index.ts';
 import { createAuditRepository, type AuditFilter } from './repository.ts';
 import { dailyStats, daysBetween } from './stats.ts';
@@ -19,54 +20,8 @@ const isErrorCode = (key: string, value: unknown) => key === 'code' && typeof va
 
 const MAX_DAYS = 366;
 
+/** Audit rows per INSERT at most (group commit: src/lib/group-commit.ts). */
 const MAX_BATCH = 500;
-
-/**
- * Group commit: rows that arrive while an INSERT is in flight are written
- * together by the next one, and each `write` resolves once its own row is
- * in the table (what `EventBus.publish` promises). Alone, a row is written
- * at once (on the next turn of the event loop); under load a sign-in's
- * several events and those of concurrent requests share statements. If a
- * batch fails, its rows are retried one by one so one bad row loses only itself.
- */
-function createGroupWriter(repository: ReturnType<typeof createAuditRepository>) {
-  type Entry = ReturnType<typeof auditEntryOf>;
-  let queue: Array<{ entry: Entry; resolve: () => void; reject: (error: unknown) => void }> = [];
-  let running = false;
-
-  async function drain(): Promise<void> {
-    running = true;
-    while (queue.length > 0) {
-      const batch = queue.slice(0, MAX_BATCH);
-      queue = queue.slice(batch.length);
-      try {
-        await repository.insertMany(batch.map((item) => item.entry));
-        for (const item of batch) item.resolve();
-      } catch (error) {
-        if (batch.length === 1) {
-          batch[0]!.reject(error);
-          continue;
-        }
-        for (const item of batch) {
-          await repository.insert(item.entry).then(item.resolve, item.reject);
-        }
-      }
-    }
-    running = false;
-  }
-
-  return {
-    write(entry: Entry): Promise<void> {
-      return new Promise<void>((resolve, reject) => {
-        queue.push({ entry, resolve, reject });
-        if (!running) {
-          running = true;
-          setImmediate(() => void drain());
-        }
-      });
-    },
-  };
-}
 
 export type AuditLog = ReturnType<typeof createAuditLog>;
 
@@ -96,8 +51,12 @@ export function auditEntryOf(event: SesameEvent) {
 /** The audit log: every event on the bus becomes a row; the Management API reads and counts them. */
 export function createAuditLog(deps: { db: Database; events: EventBus; clock: () => Date }) {
   const repository = createAuditRepository(deps.db);
-  const writer = createGroupWriter(repository);
-  deps.events.subscribe((event) => writer.write(auditEntryOf(event)));
+  // Each event's publish resolves once its own row is in the table; a sign-in's several events and those of concurrent requests share statements.
+  const write = createGroupCommit(async (entries: Array<ReturnType<typeof auditEntryOf>>) => {
+    await repository.insertMany(entries);
+    return entries.map(() => undefined);
+  }, { maxBatch: MAX_BATCH });
+  deps.events.subscribe((event) => write(auditEntryOf(event)));
 
   return {
     list: (filter: AuditFilter, page: { page: number; pageSize: number }) => repository.list(filter, page),

@@ -2,6 +2,7 @@ import type { Database } from '../db/index.ts';
 import { run, statement } from '../db/statements.ts';
 import type { Knex } from 'knex';
 import type { StoredStatus, TokenContext, TokenRecord, TokenStatus } from './core.ts';
+import { createGroupCommit } from '../lib/group-commit.ts';
 
 type Row = {
   id: string;
@@ -37,6 +38,14 @@ const SQL = {
     `INSERT INTO one_time_tokens (id, email, token_hash, status, context, expires_at, created_at)
      VALUES (?, ?, ?, 'active', ?::jsonb, ?, ?) RETURNING ${COLUMNS}`,
   ),
+  /** Several mints in one statement, whatever their number (one array per column). */
+  insertMany: statement(
+    'one_time_tokens_insert_many',
+    `INSERT INTO one_time_tokens (id, email, token_hash, status, context, expires_at, created_at)
+     SELECT id, email, token_hash, 'active', context, expires_at, created_at
+     FROM unnest(?::text[], ?::text[], ?::text[], ?::jsonb[], ?::timestamptz[], ?::timestamptz[]) AS t(id, email, token_hash, context, expires_at, created_at)
+     RETURNING ${COLUMNS}`,
+  ),
   consume: statement(
     'one_time_tokens_consume',
     `UPDATE one_time_tokens
@@ -53,8 +62,25 @@ export type TokenFilter = { email?: string; status?: TokenStatus };
 
 type NewToken = { id: string; email: string; hash: string; context: TokenContext; expiresAt: Date; createdAt: Date };
 
+/** Mints per INSERT at most (group commit). */
+const MAX_MINT_BATCH = 100;
+
 export function createTokenRepository(db: Database) {
   const table = (trx: Knex = db) => trx<Row>('one_time_tokens');
+  const valuesOf = (token: NewToken) => [token.id, token.email, token.hash, JSON.stringify(token.context), token.expiresAt, token.createdAt];
+  const insertOne = async (token: NewToken, trx: Knex = db) => toRecord((await run<Row>(trx, SQL.insert, valuesOf(token)))[0]!);
+  /**
+   * Mints that arrive while another mint's INSERT is in flight share the
+   * next one (src/lib/group-commit.ts): under load a mint costs a fraction
+   * of a statement. Each resolves once its own row is committed.
+   */
+  const insertGrouped = createGroupCommit(async (tokens: NewToken[]): Promise<TokenRecord[]> => {
+    if (tokens.length === 1) return [await insertOne(tokens[0]!)];
+    const rows = tokens.map(valuesOf);
+    const columns = rows[0]!.map((_, column) => rows.map((values) => values[column]));
+    const byId = new Map((await run<Row>(db, SQL.insertMany, columns)).map((row) => [row.id, toRecord(row)] as const));
+    return tokens.map((token) => byId.get(token.id)!);
+  }, { maxBatch: MAX_MINT_BATCH });
 
   /** Expiry is computed at read time: `active` and `expired` split on expires_at. */
   function applyFilter(query: Knex.QueryBuilder, filter: TokenFilter, now: Date) {
@@ -82,16 +108,11 @@ export function createTokenRepository(db: Database) {
      * lock, so two parallel mints leave exactly one active token.
      */
     async insert(token: NewToken, options: { revokePrevious?: boolean } = {}) {
-      const insertOne = async (trx: Knex) => {
-        const values = [token.id, token.email, token.hash, JSON.stringify(token.context), token.expiresAt, token.createdAt];
-        const [row] = await run<Row>(trx, SQL.insert, values);
-        return toRecord(row!);
-      };
-      if (!options.revokePrevious) return insertOne(db);
+      if (!options.revokePrevious) return insertGrouped(token);
       return db.transaction(async (trx) => {
         await trx.raw('SELECT pg_advisory_xact_lock(hashtext(?))', [`one-time-token:${token.email}`]);
         await table(trx).where({ email: token.email, status: 'active' }).update({ status: 'revoked', revoked_at: token.createdAt });
-        return insertOne(trx);
+        return insertOne(token, trx);
       });
     },
 

@@ -5,7 +5,7 @@ import type { Database } from '../../src/db/index.ts';
 import { AppError } from '../../src/errors.ts';
 import { createEventBus } from '../../src/events/index.ts';
 import { createTokenRepository, createTokenService, type TokenService } from '../../src/tokens/index.ts';
-import { databaseKind, openTestDatabase, uniqueEmail } from '../helpers/db.ts';
+import { countQueries, databaseKind, openTestDatabase, uniqueEmail } from '../helpers/db.ts';
 
 const limits = { defaultExpiresIn: 600, maxExpiresIn: 7 * 24 * 3600 };
 
@@ -56,6 +56,38 @@ describe(`one-time tokens (${databaseKind})`, () => {
       expect(JSON.stringify(row)).not.toContain(minted.token);
       expect(Object.values(row as Record<string, unknown>)).not.toContain(minted.token);
       expect(row.token_hash).toMatch(/^[0-9a-f]{64}$/);
+    });
+
+    it('writes parallel mints together (fewer statements than mints), each answered with its own record, and each usable', async () => {
+      resetClock();
+      const emails = Array.from({ length: 40 }, () => uniqueEmail('grouped'));
+      let minted: Array<Awaited<ReturnType<TokenService['mint']>>> = [];
+      const statements = await countQueries(db, async () => {
+        minted = await Promise.all(emails.map((email, index) => tokens.mint({ email, expiresIn: 600 + index })));
+      });
+      expect(statements).toBeLessThan(emails.length / 2);
+      expect(minted.map((record) => record.email)).toEqual(emails);
+      minted.forEach((record, index) => expect(record.expiresAt.getTime() - record.createdAt.getTime()).toBe((600 + index) * 1000));
+      const rows = await db('one_time_tokens').whereIn('id', minted.map((record) => record.id)).select('id', 'email');
+      expect(new Map(rows.map((row: { id: string; email: string }) => [row.id, row.email]))).toEqual(new Map(minted.map((record) => [record.id, record.email])));
+      for (const [index, record] of minted.slice(0, 3).entries()) {
+        expect((await tokens.consume({ token: record.token, email: emails[index]! })).id).toBe(record.id);
+      }
+    });
+
+    it('fails only the mint whose row the database refuses when mints are written together', async () => {
+      const repository = createTokenRepository(db);
+      const now = clock();
+      const token = (id: string, hash: string) => ({ id, email: uniqueEmail('bad'), hash, context: {}, createdAt: now, expiresAt: new Date(now.getTime() + 600_000) });
+      const taken = randomBytes(32).toString('hex');
+      await repository.insert(token(`taken-${taken.slice(0, 8)}`, taken));
+      const outcomes = await Promise.allSettled([
+        repository.insert(token(`ok1-${taken.slice(0, 8)}`, randomBytes(32).toString('hex'))),
+        repository.insert(token(`dup-${taken.slice(0, 8)}`, taken)),
+        repository.insert(token(`ok2-${taken.slice(0, 8)}`, randomBytes(32).toString('hex'))),
+      ]);
+      expect(outcomes.map((outcome) => outcome.status)).toEqual(['fulfilled', 'rejected', 'fulfilled']);
+      expect(await db('one_time_tokens').where('id', 'like', `%-${taken.slice(0, 8)}`).pluck('id')).toHaveLength(3);
     });
 
     it('returns a url-safe token of at least 128 bits that differs every time', async () => {

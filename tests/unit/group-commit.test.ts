@@ -1,0 +1,45 @@
+import { describe, expect, it } from 'vitest';
+import { createGroupCommit } from '../../src/lib/group-commit.ts';
+
+describe('group commit', () => {
+  it('writes one item alone, and items arriving while a write is in flight together in the next one, each with its own result', async () => {
+    const batches: number[][] = [];
+    let release = () => {};
+    const write = createGroupCommit(async (items: number[]) => {
+      batches.push(items);
+      if (batches.length === 1) await new Promise<void>((resolve) => (release = resolve));
+      return items.map((item) => item * 10);
+    }, { maxBatch: 3 });
+    const first = write(1);
+    await new Promise((resolve) => setImmediate(resolve));
+    const rest = [2, 3, 4, 5].map(write);
+    release();
+    expect(await Promise.all([first, ...rest])).toEqual([10, 20, 30, 40, 50]);
+    expect(batches).toEqual([[1], [2, 3, 4], [5]]);
+  });
+
+  it('retries a failed batch one item at a time, so only the bad item fails', async () => {
+    const batches: string[][] = [];
+    const write = createGroupCommit(async (items: string[]) => {
+      batches.push(items);
+      if (items.includes('bad')) throw new Error('refused');
+      return items.map((item) => item.toUpperCase());
+    }, { maxBatch: 10 });
+    const outcomes = await Promise.allSettled(['a', 'bad', 'c'].map(write));
+    expect(outcomes).toEqual([
+      { status: 'fulfilled', value: 'A' },
+      { status: 'rejected', reason: new Error('refused') },
+      { status: 'fulfilled', value: 'C' },
+    ]);
+    expect(batches).toEqual([['a', 'bad', 'c'], ['a'], ['bad'], ['c']]);
+  });
+
+  it('keeps going after a lone item fails', async () => {
+    const write = createGroupCommit(async (items: string[]) => {
+      if (items[0] === 'bad') throw new Error('refused');
+      return items;
+    }, { maxBatch: 10 });
+    await expect(write('bad')).rejects.toThrow('refused');
+    expect(await write('good')).toBe('good');
+  });
+});
