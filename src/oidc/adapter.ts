@@ -3,6 +3,7 @@ import type { Middleware } from 'koa';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Database } from '../db/index.ts';
 import { run, statement } from '../db/statements.ts';
+import { createGroupCommit } from '../lib/group-commit.ts';
 import type { CachedModel, ModelCache } from './model-cache.ts';
 
 type Row = { payload: AdapterPayload; expires_at: Date | null; consumed_at: Date | null };
@@ -33,9 +34,40 @@ const SQL = {
     ON CONFLICT (model_name, id) DO UPDATE SET payload = EXCLUDED.payload, expires_at = EXCLUDED.expires_at,
       grant_id = EXCLUDED.grant_id, uid = EXCLUDED.uid, user_code = EXCLUDED.user_code`,
   ),
+  /** Several upserts in one statement, whatever their number (one array per column); each key at most once. */
+  upsertMany: statement(
+    'oidc_upsert_many',
+    `INSERT INTO ${TABLE} (model_name, id, payload, expires_at, grant_id, uid, user_code)
+    SELECT * FROM unnest(?::text[], ?::text[], ?::jsonb[], ?::timestamptz[], ?::text[], ?::text[], ?::text[])
+    ON CONFLICT (model_name, id) DO UPDATE SET payload = EXCLUDED.payload, expires_at = EXCLUDED.expires_at,
+      grant_id = EXCLUDED.grant_id, uid = EXCLUDED.uid, user_code = EXCLUDED.user_code`,
+  ),
   consume: statement('oidc_consume', `UPDATE ${TABLE} SET consumed_at = CURRENT_TIMESTAMP WHERE model_name = ? AND id = ? AND consumed_at IS NULL RETURNING 1`),
   destroy: statement('oidc_destroy', `DELETE FROM ${TABLE} WHERE model_name = ? AND id = ?`),
 };
+
+/** Upserts per statement at most (group commit). */
+const MAX_UPSERT_BATCH = 100;
+
+/** An upsert's values, in the order of the statements' columns. */
+type UpsertValues = [model: string, id: string, payload: string, expiresAt: Date | null, grantId: unknown, uid: unknown, userCode: unknown];
+
+/**
+ * Splits upserts into rounds in which each (model, id) occurs once, keeping
+ * their order (one statement cannot update a row twice; the later write must
+ * win).
+ */
+function uniqueRounds(rows: UpsertValues[]): UpsertValues[][] {
+  const rounds: UpsertValues[][] = [];
+  const seen = new Map<string, number>();
+  for (const row of rows) {
+    const key = `${row[0]}:${row[1]}`;
+    const round = (seen.get(key) ?? -1) + 1;
+    seen.set(key, round);
+    (rounds[round] ??= []).push(row);
+  }
+  return rounds;
+}
 
 /** Koa middleware giving each request its own adapter read cache. */
 export const adapterReadCache = (): Middleware => (_ctx, next) => readCache.run(new Map(), next);
@@ -60,6 +92,19 @@ export function createAdapterFactory(
       : row.payload;
   };
 
+  /**
+   * Upserts that arrive while another is in flight share the next statement
+   * (src/lib/group-commit.ts): a sign-in saves eight models, a refresh two,
+   * and under load concurrent requests' saves go together. Each resolves
+   * once its own row is committed.
+   */
+  const upsertGrouped = createGroupCommit(async (rows: UpsertValues[]) => {
+    for (const round of uniqueRounds(rows)) {
+      if (round.length === 1) await run(db, SQL.upsert, round[0]!);
+      else await run(db, SQL.upsertMany, round[0]!.map((_, column) => round.map((values) => values[column])));
+    }
+    return rows.map(() => undefined);
+  }, { maxBatch: MAX_UPSERT_BATCH });
   const readRow = (name: string, id: string) => run<Row>(db, SQL.find, [name, id]).then((rows) => rows[0]);
   const loadModel = async (name: string, id: string): Promise<CachedModel | undefined> => {
     const row = await readRow(name, id);
@@ -95,7 +140,7 @@ export function createAdapterFactory(
       this.forget(id);
       const expiresAt = expiresIn ? new Date(Date.now() + expiresIn * 1000) : null;
       const write = async () => {
-        await run(db, SQL.upsert, [this.name, id, JSON.stringify(payload), expiresAt, payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null]);
+        await upsertGrouped([this.name, id, JSON.stringify(payload), expiresAt, payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null]);
       };
       await (this.models ? this.models.writeThrough(this.name, id, payload, expiresAt?.getTime() ?? null, write) : write());
     }

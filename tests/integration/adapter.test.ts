@@ -52,6 +52,21 @@ describe(`the oidc-provider adapter (${databaseKind})`, () => {
     expect(await sessions.find(id)).toEqual({ jti: id, accountId: 'second' });
   });
 
+  it('writes parallel upserts together (fewer statements than upserts), every row stored, the later of two writes of one id winning', async () => {
+    const sessions = new Adapter('Session');
+    const ids = Array.from({ length: 30 }, () => unique('batched'));
+    const statements = await countQueries(db, () =>
+      Promise.all([
+        ...ids.map((id) => sessions.upsert(id, { jti: id, n: 1 }, 3600)),
+        sessions.upsert(ids[0]!, { jti: ids[0], n: 2 }, 3600),
+        sessions.upsert(ids[0]!, { jti: ids[0], n: 3 }, 3600),
+      ]),
+    );
+    expect(statements).toBeLessThan(ids.length / 2);
+    for (const id of ids.slice(1)) expect(await sessions.find(id)).toEqual({ jti: id, n: 1 });
+    expect(await sessions.find(ids[0]!)).toEqual({ jti: ids[0], n: 3 });
+  });
+
   it('keeps models of different kinds apart even when they share an id', async () => {
     const id = unique('shared');
     await new Adapter('AccessToken').upsert(id, { jti: id, kind: 'AccessToken' }, 3600);
