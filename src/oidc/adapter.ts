@@ -28,6 +28,12 @@ const readCache = new AsyncLocalStorage<Map<string, AdapterPayload | null>>();
  */
 const SQL = {
   find: statement('oidc_find', `SELECT payload, expires_at, consumed_at FROM ${TABLE} WHERE model_name = ? AND id = ? LIMIT 1`),
+  /** Several reads in one statement (one array per key column). */
+  findMany: statement(
+    'oidc_find_many',
+    `SELECT t.model_name, t.id, t.payload, t.expires_at, t.consumed_at FROM ${TABLE} t
+    JOIN unnest(?::text[], ?::text[]) AS k(model_name, id) ON t.model_name = k.model_name AND t.id = k.id`,
+  ),
   upsert: statement(
     'oidc_upsert',
     `INSERT INTO ${TABLE} (model_name, id, payload, expires_at, grant_id, uid, user_code) VALUES (?, ?, ?::jsonb, ?, ?, ?, ?)
@@ -46,8 +52,8 @@ const SQL = {
   destroy: statement('oidc_destroy', `DELETE FROM ${TABLE} WHERE model_name = ? AND id = ?`),
 };
 
-/** Upserts per statement at most (group commit). */
-const MAX_UPSERT_BATCH = 100;
+/** Upserts or reads per statement at most (group commit). */
+const MAX_BATCH = 100;
 
 /** An upsert's values, in the order of the statements' columns. */
 type UpsertValues = [model: string, id: string, payload: string, expiresAt: Date | null, grantId: unknown, uid: unknown, userCode: unknown];
@@ -104,10 +110,24 @@ export function createAdapterFactory(
       else await run(db, SQL.upsertMany, round[0]!.map((_, column) => round.map((values) => values[column])));
     }
     return rows.map(() => undefined);
-  }, { maxBatch: MAX_UPSERT_BATCH });
-  const readRow = (name: string, id: string) => run<Row>(db, SQL.find, [name, id]).then((rows) => rows[0]);
+  }, { maxBatch: MAX_BATCH });
+  /** Reads that arrive while another is in flight share the next statement, like the upserts. */
+  const readRow = createGroupCommit(async (keys: Array<[name: string, id: string]>): Promise<Array<Row | undefined>> => {
+    if (keys.length === 1) return [(await run<Row>(db, SQL.find, keys[0]!))[0]];
+    const rows = await run<Row & { model_name: string; id: string }>(db, SQL.findMany, [keys.map(([name]) => name), keys.map(([, id]) => id)]);
+    const byKey = new Map<string, Row>(rows.map((row) => [`${row.model_name}:${row.id}`, row]));
+    // Two reads of one key get a row each (a copy for the second): the provider changes what it is given.
+    const given = new Set<string>();
+    return keys.map(([name, id]) => {
+      const key = `${name}:${id}`;
+      const row = byKey.get(key);
+      if (row && given.has(key)) return { ...row, payload: structuredClone(row.payload) };
+      given.add(key);
+      return row;
+    });
+  }, { maxBatch: MAX_BATCH });
   const loadModel = async (name: string, id: string): Promise<CachedModel | undefined> => {
-    const row = await readRow(name, id);
+    const row = await readRow([name, id]);
     const payload = toPayload(row);
     return payload && { payload, expiresAt: row?.expires_at ? new Date(row.expires_at).getTime() : null };
   };
@@ -155,7 +175,7 @@ export function createAdapterFactory(
         if (hit === null || (typeof hit.exp === 'number' && hit.exp * 1000 <= Date.now())) return undefined;
         return structuredClone(hit);
       }
-      const payload = this.models ? await this.models.find(this.name, id, () => loadModel(this.name, id)) : toPayload(await readRow(this.name, id));
+      const payload = this.models ? await this.models.find(this.name, id, () => loadModel(this.name, id)) : toPayload(await readRow([this.name, id]));
       cache?.set(key, payload === undefined ? null : structuredClone(payload));
       return payload;
     }

@@ -67,6 +67,22 @@ describe(`the oidc-provider adapter (${databaseKind})`, () => {
     expect(await sessions.find(ids[0]!)).toEqual({ jti: ids[0], n: 3 });
   });
 
+  it('reads in parallel together (fewer statements than reads), each answered with its own row or nothing, and copies for repeated ids', async () => {
+    const sessions = new Adapter('Session');
+    const ids = Array.from({ length: 30 }, () => unique('read'));
+    for (const id of ids) await sessions.upsert(id, { jti: id, nested: { n: 1 } }, 3600);
+    const missing = unique('missing');
+    let found: Array<AdapterPayload | undefined> = [];
+    const statements = await countQueries(db, async () => {
+      found = await Promise.all([...ids, ids[0]!, missing].map((id) => sessions.find(id)));
+    });
+    expect(statements).toBeLessThan(ids.length / 2);
+    expect(found.slice(0, ids.length)).toEqual(ids.map((id) => ({ jti: id, nested: { n: 1 } })));
+    expect(found[ids.length]).toEqual(found[0]);
+    expect(found[ids.length]!.nested).not.toBe(found[0]!.nested);
+    expect(found[ids.length + 1]).toBeUndefined();
+  });
+
   it('keeps models of different kinds apart even when they share an id', async () => {
     const id = unique('shared');
     await new Adapter('AccessToken').upsert(id, { jti: id, kind: 'AccessToken' }, 3600);
