@@ -49,7 +49,17 @@ const SQL = {
       grant_id = EXCLUDED.grant_id, uid = EXCLUDED.uid, user_code = EXCLUDED.user_code`,
   ),
   consume: statement('oidc_consume', `UPDATE ${TABLE} SET consumed_at = CURRENT_TIMESTAMP WHERE model_name = ? AND id = ? AND consumed_at IS NULL RETURNING 1`),
+  /** Several consumptions in one statement: answers the keys it consumed (each row once). */
+  consumeMany: statement(
+    'oidc_consume_many',
+    `UPDATE ${TABLE} t SET consumed_at = CURRENT_TIMESTAMP FROM unnest(?::text[], ?::text[]) AS k(model_name, id)
+    WHERE t.model_name = k.model_name AND t.id = k.id AND t.consumed_at IS NULL RETURNING t.model_name, t.id`,
+  ),
   destroy: statement('oidc_destroy', `DELETE FROM ${TABLE} WHERE model_name = ? AND id = ?`),
+  destroyMany: statement(
+    'oidc_destroy_many',
+    `DELETE FROM ${TABLE} t USING unnest(?::text[], ?::text[]) AS k(model_name, id) WHERE t.model_name = k.model_name AND t.id = k.id`,
+  ),
 };
 
 /** Upserts or reads per statement at most (group commit). */
@@ -98,6 +108,8 @@ export function createAdapterFactory(
       : row.payload;
   };
 
+  /** (model, id) pairs as the two arrays the *_many statements take. */
+  const keyColumns = (keys: Array<[name: string, id: string]>) => [keys.map(([name]) => name), keys.map(([, id]) => id)];
   /**
    * Upserts that arrive while another is in flight share the next statement
    * (src/lib/group-commit.ts): a sign-in saves eight models, a refresh two,
@@ -114,7 +126,7 @@ export function createAdapterFactory(
   /** Reads that arrive while another is in flight share the next statement, like the upserts. */
   const readRow = createGroupCommit(async (keys: Array<[name: string, id: string]>): Promise<Array<Row | undefined>> => {
     if (keys.length === 1) return [(await run<Row>(db, SQL.find, keys[0]!))[0]];
-    const rows = await run<Row & { model_name: string; id: string }>(db, SQL.findMany, [keys.map(([name]) => name), keys.map(([, id]) => id)]);
+    const rows = await run<Row & { model_name: string; id: string }>(db, SQL.findMany, keyColumns(keys));
     const byKey = new Map<string, Row>(rows.map((row) => [`${row.model_name}:${row.id}`, row]));
     // Two reads of one key get a row each (a copy for the second): the provider changes what it is given.
     const given = new Set<string>();
@@ -125,6 +137,22 @@ export function createAdapterFactory(
       given.add(key);
       return row;
     });
+  }, { maxBatch: MAX_BATCH });
+  /**
+   * Consumptions that arrive while another is in flight share the next
+   * statement. Of several consumptions of one key, in one statement or not,
+   * exactly one wins: the row is consumed once, and only the first asker of
+   * a key in a batch is told it won.
+   */
+  const consumeGrouped = createGroupCommit(async (keys: Array<[name: string, id: string]>): Promise<boolean[]> => {
+    if (keys.length === 1) return [(await run(db, SQL.consume, keys[0]!)).length > 0];
+    const consumed = new Set((await run<{ model_name: string; id: string }>(db, SQL.consumeMany, keyColumns(keys))).map((row) => `${row.model_name}:${row.id}`));
+    return keys.map(([name, id]) => consumed.delete(`${name}:${id}`));
+  }, { maxBatch: MAX_BATCH });
+  /** Deletions, grouped the same way. */
+  const destroyGrouped = createGroupCommit(async (keys: Array<[name: string, id: string]>) => {
+    await (keys.length === 1 ? run(db, SQL.destroy, keys[0]!) : run(db, SQL.destroyMany, keyColumns(keys)));
+    return keys.map(() => undefined);
   }, { maxBatch: MAX_BATCH });
   const loadModel = async (name: string, id: string): Promise<CachedModel | undefined> => {
     const row = await readRow([name, id]);
@@ -190,13 +218,13 @@ export function createAdapterFactory(
 
     async consume(id: string): Promise<void> {
       this.forget(id);
-      const rows = await this.dropping(id, () => run(db, SQL.consume, [this.name, id]));
-      if (rows.length === 0) throw new errors.InvalidGrant(`${this.name} already consumed`);
+      const won = await this.dropping(id, () => consumeGrouped([this.name, id]));
+      if (!won) throw new errors.InvalidGrant(`${this.name} already consumed`);
     }
 
     async destroy(id: string): Promise<void> {
       this.forget(id);
-      await this.dropping(id, () => run(db, SQL.destroy, [this.name, id]));
+      await this.dropping(id, () => destroyGrouped([this.name, id]));
     }
 
     /**

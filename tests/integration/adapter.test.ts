@@ -207,6 +207,32 @@ describe(`the oidc-provider adapter (${databaseKind})`, () => {
     for (const { reason } of rejected) expect(reason).toBeInstanceOf(errors.InvalidGrant);
   });
 
+  it('lets exactly one redemption of each code win when parallel redemptions of several codes, each twice, are written together', async () => {
+    const ids = Array.from({ length: 10 }, () => unique('code'));
+    for (const id of ids) await new Adapter('AuthorizationCode').upsert(id, { jti: id, kind: 'AuthorizationCode' }, 600);
+    let results: Array<PromiseSettledResult<void>> = [];
+    const statements = await countQueries(db, async () => {
+      results = await Promise.allSettled([...ids, ...ids].map((id) => new Adapter('AuthorizationCode').consume(id)));
+    });
+    expect(statements).toBeLessThan(ids.length);
+    for (const [index] of ids.entries()) {
+      const outcomes = [results[index]!.status, results[index + ids.length]!.status].sort();
+      expect(outcomes).toEqual(['fulfilled', 'rejected']);
+    }
+    const consumed = await db('oidc_model_instances').where({ model_name: 'AuthorizationCode' }).whereIn('id', ids).whereNotNull('consumed_at').count({ n: '*' });
+    expect(Number(consumed[0]!.n)).toBe(ids.length);
+  });
+
+  it('deletes in parallel together, each row gone, the others kept', async () => {
+    const sessions = new Adapter('Session');
+    const ids = Array.from({ length: 20 }, () => unique('gone'));
+    for (const id of ids) await sessions.upsert(id, { jti: id }, 3600);
+    const statements = await countQueries(db, () => Promise.all(ids.slice(0, 15).map((id) => sessions.destroy(id))));
+    expect(statements).toBeLessThan(8);
+    for (const id of ids.slice(0, 15)) expect(await sessions.find(id)).toBeUndefined();
+    for (const id of ids.slice(15)) expect(await sessions.find(id)).toEqual({ jti: id });
+  });
+
   it('returns nested JSON payloads exactly as stored', async () => {
     const interactions = new Adapter('Interaction');
     const id = unique('interaction');
