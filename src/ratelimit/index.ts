@@ -44,7 +44,12 @@
  * (src/http/client-ip.ts); IPv6 addresses are counted by their /64.
  *
  * Counters live in PostgreSQL (`rate_limits`, shared by all instances) when
- * Sesame runs on PostgreSQL, and in memory on the embedded database. A new
+ * Sesame runs on PostgreSQL, and in memory on the embedded database.
+ * `tokenMint` is leased (./lease.ts): each instance takes
+ * max(1, min(10, ⌊points/100⌋)) points of the store at once (6 of the default
+ * 600/1m) and hands them out from memory, so a mint costs a sixth of a
+ * counter write; never more than the limit pass, but other instances' unused
+ * leases count as used. The security limits count every request. A new
  * limit is a name in `LimitName`/`LimitSubject` and its counters in
  * `limitRules` (./rules.ts) plus its env variable in src/config.ts.
  */
@@ -53,6 +58,7 @@ import type { RateLimitStore } from './service.ts';
 
 export { createRateLimits, type RateLimits, type RateLimitStore } from './service.ts';
 export { limitRules, ipBucket, counterKey, verdict, type LimitName, type LimitSubject } from './rules.ts';
+export { leaseSize, grantedPoints, leaseState } from './lease.ts';
 
 /** PostgreSQL keeps the counters when the database is PostgreSQL; the embedded one keeps them in memory. */
 export function rateLimitStore(db: Database): RateLimitStore {

@@ -15,8 +15,13 @@ export type LimitSubject = {
 
 type Dimension = 'ip' | 'email' | 'ipEmail' | 'client';
 
-/** One counter of a limit; `id` is its key prefix in the store. */
-export type Counter = { id: string; by: Dimension; rate: Rate };
+/**
+ * One counter of a limit; `id` is its key prefix in the store. A `leased`
+ * counter takes its points from the store several at a time (./lease.ts): for
+ * high quotas, where a few points of a window going unused across instances
+ * matter less than a store write per request.
+ */
+export type Counter = { id: string; by: Dimension; rate: Rate; leased?: boolean };
 
 /** A limit's counters (all must allow) and whether its refusals count towards an automatic IP ban. */
 export type LimitRule = { counters: Counter[]; countsTowardBans: boolean };
@@ -24,11 +29,12 @@ export type LimitRule = { counters: Counter[]; countsTowardBans: boolean };
 /**
  * The limits from the configuration; a switched-off counter (null) is left
  * out. Management API minting is per authenticated client: its refusals are a
- * quota, not an anonymous abuser, so they never ban the client's address.
+ * quota, not an anonymous abuser, so they never ban the client's address, and
+ * its counter is leased. The others are security limits and count exactly.
  */
 export function limitRules(config: RateLimitConfig): Record<LimitName, LimitRule> {
-  const counters = (...list: Array<[string, Dimension, Rate | null]>): Counter[] =>
-    list.flatMap(([id, by, rate]) => (rate ? [{ id, by, rate }] : []));
+  const counters = (...list: Array<[string, Dimension, Rate | null, { leased: true }?]>): Counter[] =>
+    list.flatMap(([id, by, rate, options]) => (rate ? [{ id, by, rate, ...options }] : []));
   return {
     emailSend: {
       counters: counters(['emailSend:email', 'email', config.emailSendPerEmail], ['emailSend:ip', 'ip', config.emailSendPerIp]),
@@ -36,7 +42,7 @@ export function limitRules(config: RateLimitConfig): Record<LimitName, LimitRule
     },
     verification: { counters: counters(['verification:ip', 'ip', config.verificationPerIp]), countsTowardBans: true },
     password: { counters: counters(['password:ipEmail', 'ipEmail', config.passwordPerIpEmail]), countsTowardBans: true },
-    tokenMint: { counters: counters(['tokenMint:client', 'client', config.tokenMintPerClient]), countsTowardBans: false },
+    tokenMint: { counters: counters(['tokenMint:client', 'client', config.tokenMintPerClient, { leased: true }]), countsTowardBans: false },
   };
 }
 

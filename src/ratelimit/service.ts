@@ -9,6 +9,7 @@ import { AppError } from '../errors.ts';
 import { clientIp } from '../http/client-ip.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
+import { createLeasedCounter, leaseSize, type LeasedCounter } from './lease.ts';
 import { counterKey, ipBucket, limitRules, verdict, type Counter, type CounterState, type LimitName, type LimitRule, type LimitSubject } from './rules.ts';
 
 /** Where counters live: PostgreSQL (shared by every instance) or this process's memory (the embedded database). */
@@ -74,16 +75,36 @@ export function createRateLimits(deps: {
   const { store, bans, logger, metrics } = deps;
   const rules = limitRules(deps.limits);
   const limiters = new Map<string, RateLimiterAbstract>();
+  /** Leased counters whose lease is more than one point (with one, a lease would be a plain consume). */
+  const leased = new Map<string, LeasedCounter>();
   for (const rule of Object.values(rules)) {
-    for (const counter of rule.counters) limiters.set(counter.id, createLimiter(store, counter.id, counter.rate));
+    for (const counter of rule.counters) {
+      const limiter = createLimiter(store, counter.id, counter.rate);
+      limiters.set(counter.id, limiter);
+      const size = leaseSize(counter.rate.points);
+      if (counter.leased && size > 1) {
+        leased.set(counter.id, createLeasedCounter({ rate: counter.rate, size, reserve: async (key, points) => stateOf(counter, await settle(limiter.consume(key, points))) }));
+      }
+    }
   }
   const refusals = deps.autoBan.after && createLimiter(store, 'autoBan:ip', deps.autoBan.after);
 
-  /** Runs one limiter operation on each counter of the limit, with the counter's key for this request. */
-  function eachCounter(ctx: Context, rule: LimitRule, subject: object, operation: (limiter: RateLimiterAbstract, key: string) => Promise<RateLimiterRes | null>) {
+  /** Runs one operation on each counter of the limit, with the counter's key for this request. */
+  function eachCounter(ctx: Context, rule: LimitRule, subject: object, operation: (counter: Counter, key: string) => Promise<CounterState>) {
     const ip = clientIp(ctx);
-    return Promise.all(rule.counters.map(async (counter) => stateOf(counter, await operation(limiters.get(counter.id)!, counterKey(counter.by, { ip, ...subject })))));
+    return Promise.all(rule.counters.map((counter) => operation(counter, counterKey(counter.by, { ip, ...subject }))));
   }
+
+  /** A limiter operation on the counter's store, read as the counter's state. */
+  const inStore =
+    (operation: (limiter: RateLimiterAbstract, key: string) => Promise<RateLimiterRes | null>) =>
+    async (counter: Counter, key: string): Promise<CounterState> =>
+      stateOf(counter, await operation(limiters.get(counter.id)!, key));
+
+  const consumeInStore = inStore((limiter, key) => settle(limiter.consume(key)));
+
+  /** Takes a point: from this instance's lease of a leased counter, otherwise from the store. */
+  const takePoint = (counter: Counter, key: string): Promise<CounterState> => leased.get(counter.id)?.take(key) ?? consumeInStore(counter, key);
 
   async function countRefusal(ip: string): Promise<void> {
     if (!refusals || ip === 'unknown') return;
@@ -111,19 +132,19 @@ export function createRateLimits(deps: {
 
   async function consume<N extends LimitName>(ctx: Context, name: N, subject: LimitSubject[N]): Promise<void> {
     const rule = rules[name];
-    const states = await eachCounter(ctx, rule, subject, (limiter, key) => settle(limiter.consume(key)));
+    const states = await eachCounter(ctx, rule, subject, takePoint);
     await answer(ctx, name, subject, states, (state) => state.consumed > state.rate.points);
   }
 
   async function reward<N extends LimitName>(ctx: Context, name: N, subject: LimitSubject[N], points = 1): Promise<void> {
     const rule = rules[name];
-    const states = await eachCounter(ctx, rule, subject, (limiter, key) => limiter.reward(key, points));
+    const states = await eachCounter(ctx, rule, subject, inStore((limiter, key) => limiter.reward(key, points)));
     await answer(ctx, name, subject, states, () => false);
   }
 
   async function check<N extends LimitName>(ctx: Context, name: N, subject: LimitSubject[N]): Promise<void> {
     const rule = rules[name];
-    const states = await eachCounter(ctx, rule, subject, (limiter, key) => limiter.get(key));
+    const states = await eachCounter(ctx, rule, subject, inStore((limiter, key) => limiter.get(key)));
     await answer(ctx, name, subject, states, (state) => state.consumed >= state.rate.points);
   }
 
@@ -135,9 +156,10 @@ export function createRateLimits(deps: {
 
     async reset<N extends LimitName>(ctx: Context, name: N, subject: LimitSubject[N]): Promise<void> {
       const rule = rules[name];
-      const states = await eachCounter(ctx, rule, subject, async (limiter, key) => {
-        await limiter.delete(key);
-        return null;
+      const states = await eachCounter(ctx, rule, subject, async (counter, key) => {
+        leased.get(counter.id)?.forget(key);
+        await limiters.get(counter.id)!.delete(key);
+        return stateOf(counter, null);
       });
       await answer(ctx, name, subject, states, () => false);
     },
@@ -162,7 +184,7 @@ export function createRateLimits(deps: {
         return await run();
       } catch (error) {
         const rule = rules[name];
-        const states = await eachCounter(ctx, rule, subject, (limiter, key) => settle(limiter.consume(key)));
+        const states = await eachCounter(ctx, rule, subject, takePoint);
         await answer(ctx, name, subject, states, () => false);
         throw error;
       }

@@ -1,5 +1,6 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/index.ts';
+import { counterKey } from '../../src/ratelimit/index.ts';
 import { CookieClient, findForm } from '../helpers/browser-client.ts';
 import { databaseKind, openOwnDatabase, uniqueEmail, usingPostgres } from '../helpers/db.ts';
 import { api, createTestApplication, managementToken, mintToken, startTestSesame, type TestSesame } from '../helpers/server.ts';
@@ -56,6 +57,28 @@ describe(`rate limits over HTTP (${databaseKind})`, () => {
     reset: Number(headers.get('x-ratelimit-reset')),
   });
 
+  /** A backend's Management API client (created with `adminToken`) and its access token. */
+  async function backendClient(on: TestSesame, adminToken: string) {
+    const backend = await api(on, 'POST', '/api/applications', {
+      token: adminToken,
+      body: { name: 'Mailer backend', type: 'MachineToMachine', managementApiAccess: true },
+    });
+    return { id: String(backend.body.id), token: await managementToken(on, { id: backend.body.id, secret: backend.body.secret }) };
+  }
+
+  /** Mints `count` tokens one after another; each answer counts down from a fresh quota of `rate` whose window started now. */
+  async function mintCountingDown(on: TestSesame, token: string, rate: { points: number; seconds: number }, count: number) {
+    const started = Math.floor(Date.now() / 1000);
+    for (let n = 1; n <= count; n += 1) {
+      const minted = await api(on, 'POST', '/api/one-time-tokens', { token, body: { email: uniqueEmail('mint') } });
+      expect(minted.status).toBe(201);
+      const headers = limitHeaders(minted.headers);
+      expect(headers).toMatchObject({ limit: String(rate.points), remaining: String(rate.points - n) });
+      expect(headers.reset).toBeGreaterThanOrEqual(started + rate.seconds);
+      expect(headers.reset).toBeLessThanOrEqual(started + rate.seconds + 5);
+    }
+  }
+
   it('sends ten sign-in mails an hour to one address and refuses the eleventh, for unknown addresses alike', async () => {
     for (const email of [uniqueEmail('often'), uniqueEmail('unknown-often')]) {
       const browser = await interaction();
@@ -108,20 +131,8 @@ describe(`rate limits over HTTP (${databaseKind})`, () => {
   });
 
   it('lets a Management API client mint ten tokens an hour, counting down in the headers, and refuses the eleventh with 429', async () => {
-    const backend = await api(t, 'POST', '/api/applications', {
-      token: admin,
-      body: { name: 'Mailer backend', type: 'MachineToMachine', managementApiAccess: true },
-    });
-    const token = await managementToken(t, { id: backend.body.id, secret: backend.body.secret });
-    const started = Math.floor(Date.now() / 1000);
-    for (let n = 1; n <= 10; n += 1) {
-      const minted = await api(t, 'POST', '/api/one-time-tokens', { token, body: { email: uniqueEmail('mint') } });
-      expect(minted.status).toBe(201);
-      const headers = limitHeaders(minted.headers);
-      expect(headers).toMatchObject({ limit: '10', remaining: String(10 - n) });
-      expect(headers.reset).toBeGreaterThanOrEqual(started + 3600);
-      expect(headers.reset).toBeLessThanOrEqual(started + 3600 + 5);
-    }
+    const { token } = await backendClient(t, admin);
+    await mintCountingDown(t, token, { points: 10, seconds: 3600 }, 10);
     const refused = await api(t, 'POST', '/api/one-time-tokens', { token, body: { email: uniqueEmail('mint') } });
     expect(refused.status).toBe(429);
     expect(refused.body).toMatchObject({ code: 'RATE_LIMITED', retryAfter: expect.any(Number) });
@@ -138,6 +149,25 @@ describe(`rate limits over HTTP (${databaseKind})`, () => {
     expect((await api(t, 'POST', '/api/one-time-tokens', { token: admin, body: { email: uniqueEmail('mint') } })).status).toBe(201);
     expect((await api(t, 'GET', '/api/banned-ips', { token: admin })).body).toEqual([]);
     expect(await (await fetch(`${t.listenUrl}/metrics`)).text()).toContain('sesame_rate_limit_hits_total{limit="tokenMint"} 4');
+  });
+
+  it('leases the default mint quota (600/min): the headers count down by one per mint; on PostgreSQL the shared counter takes six points per lease', async () => {
+    const leased = await startTestSesame({ ...LIMITS, RATE_LIMIT_TOKEN_MINT_PER_CLIENT: '600/1m' }, { db: isolated.db, baseUrl: t.baseUrl });
+    const other = usingPostgres ? await startTestSesame({ ...LIMITS, RATE_LIMIT_TOKEN_MINT_PER_CLIENT: '600/1m' }, { db: isolated.db, baseUrl: t.baseUrl }) : undefined;
+    try {
+      const backend = await backendClient(leased, await managementToken(leased));
+      await mintCountingDown(leased, backend.token, { points: 600, seconds: 60 }, 7);
+      if (!other) return;
+      // Two leases of six in the shared counter; the second instance counts the first's five unused points as used.
+      const row = await isolated.db('rate_limits').where({ key: `tokenMint:client:${counterKey('client', { ip: '', clientId: backend.id })}` }).first('points');
+      expect(row).toEqual({ points: 12 });
+      const elsewhere = await api(other, 'POST', '/api/one-time-tokens', { token: backend.token, body: { email: uniqueEmail('lease') } });
+      expect(elsewhere.status).toBe(201);
+      expect(limitHeaders(elsewhere.headers)).toMatchObject({ limit: '600', remaining: String(600 - 18 + 5) });
+    } finally {
+      await other?.close();
+      await leased.close();
+    }
   });
 
   it('counts failed verifications per address and answers the fourth with 429: JSON on the Experience API, a page on the hosted form', async () => {

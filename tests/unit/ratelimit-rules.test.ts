@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { ConfigError, loadConfig, parseRate } from '../../src/config.ts';
 import { canonicalIp } from '../../src/http/client-ip.ts';
-import { counterKey, ipBucket, limitRules, verdict } from '../../src/ratelimit/index.ts';
+import { counterKey, grantedPoints, ipBucket, leaseSize, leaseState, limitRules, verdict } from '../../src/ratelimit/index.ts';
 
 const secret = 'x'.repeat(32);
 
@@ -45,6 +45,45 @@ describe('rate limit settings', () => {
     expect(rules.emailSend.counters.map((counter) => counter.id)).toEqual(['emailSend:email']);
     expect(rules.tokenMint.countsTowardBans).toBe(false);
     expect(rules.verification.countsTowardBans).toBe(true);
+  });
+
+  it('lease only the mint quota; the security limits count every request', () => {
+    const rules = limitRules(loadConfig({ SESAME_SECRET: secret }).rateLimits);
+    const leased = Object.values(rules).flatMap((rule) => rule.counters.filter((counter) => counter.leased).map((counter) => counter.id));
+    expect(leased).toEqual(['tokenMint:client']);
+  });
+});
+
+describe('leases of a counter', () => {
+  it('are a hundredth of the limit, at least one point (no lease) and at most ten', () => {
+    expect([1, 3, 10, 150, 199, 200, 250, 600, 999, 1000, 5000, 1_000_000].map(leaseSize)).toEqual([1, 1, 1, 1, 1, 2, 2, 6, 9, 10, 10, 10]);
+  });
+
+  it('hand out only what fits under the limit after everything the store counted before them', () => {
+    // 600/min in leases of 6: the store answers its count including the six just taken.
+    expect(grantedPoints(600, 6, 6)).toBe(6);
+    expect(grantedPoints(600, 6, 600)).toBe(6);
+    expect(grantedPoints(600, 6, 602)).toBe(4);
+    expect(grantedPoints(600, 6, 605)).toBe(1);
+    expect(grantedPoints(600, 6, 606)).toBe(0);
+    expect(grantedPoints(600, 6, 5_000)).toBe(0);
+    // Points given back (reward) never make a lease larger than asked.
+    expect(grantedPoints(600, 6, 2)).toBe(6);
+    // A lease of one is a plain consume: allowed up to the limit, refused past it.
+    expect(grantedPoints(3, 1, 3)).toBe(1);
+    expect(grantedPoints(3, 1, 4)).toBe(0);
+  });
+
+  it('show as remaining what the store has not counted plus what the lease still holds, and refuse with the store’s count', () => {
+    const rate = { points: 600, seconds: 60 };
+    const lease = { consumed: 12, left: 5, short: false, endsAt: 1_000_030_000 };
+    const allowed = leaseState(rate, lease, 1_000_000_000, false);
+    expect(allowed).toEqual({ rate, consumed: 7, msBeforeNext: 30_000 });
+    expect(verdict([allowed], 1_000_000_000, (state) => state.consumed > rate.points).headers['X-RateLimit-Remaining']).toBe('593');
+    const refused = leaseState(rate, { consumed: 606, left: 0, short: true, endsAt: 1_000_000_500 }, 1_000_000_000, true);
+    expect(verdict([refused], 1_000_000_000, (state) => state.consumed > rate.points)).toMatchObject({ headers: { 'X-RateLimit-Remaining': '0' }, retryAfter: 1 });
+    // Past its window (handed out to requests that waited for it): no negative wait.
+    expect(leaseState(rate, lease, 1_000_040_000, false).msBeforeNext).toBe(0);
   });
 });
 
