@@ -4,11 +4,19 @@
  * item is written, with its own result. Alone, an item is written at once
  * (on the next turn of the event loop); under load concurrent requests share
  * statements, which on PostgreSQL cost more to send than to run. If a batch
- * fails, its items are written one by one, so a bad item fails only itself.
+ * fails because of its data (`isItemError`: by default PostgreSQL's data
+ * exceptions and integrity violations, SQLSTATE classes 22 and 23), its items
+ * are written one by one, so a bad item fails only itself; any other failure
+ * (the database unreachable, a timeout) fails the whole batch at once rather
+ * than trying each item against a database that is not answering.
  *
  * `writeMany` must answer one result per item, in the items' order.
  */
-export function createGroupCommit<T, R>(writeMany: (items: T[]) => Promise<R[]>, options: { maxBatch: number }): (item: T) => Promise<R> {
+export function createGroupCommit<T, R>(
+  writeMany: (items: T[]) => Promise<R[]>,
+  options: { maxBatch: number; isItemError?: (error: unknown) => boolean },
+): (item: T) => Promise<R> {
+  const isItemError = options.isItemError ?? isDataError;
   let queue: Array<{ item: T; resolve: (result: R) => void; reject: (error: unknown) => void }> = [];
   let running = false;
 
@@ -25,8 +33,8 @@ export function createGroupCommit<T, R>(writeMany: (items: T[]) => Promise<R[]>,
         const results = await writeMany(batch.map((pending) => pending.item));
         batch.forEach((pending, index) => pending.resolve(results[index] as R));
       } catch (error) {
-        if (batch.length === 1) {
-          batch[0]!.reject(error);
+        if (batch.length === 1 || !isItemError(error)) {
+          for (const pending of batch) pending.reject(error);
           continue;
         }
         for (const pending of batch) await writeOne(pending.item).then(pending.resolve, pending.reject);
@@ -43,4 +51,10 @@ export function createGroupCommit<T, R>(writeMany: (items: T[]) => Promise<R[]>,
         setImmediate(() => void drain());
       }
     });
+}
+
+/** A PostgreSQL error caused by the values written (SQLSTATE class 22 or 23), not by the database's state. */
+export function isDataError(error: unknown): boolean {
+  const code = (error as { code?: unknown } | null)?.code;
+  return typeof code === 'string' && /^2[23]/.test(code);
 }

@@ -18,25 +18,40 @@ describe('group commit', () => {
     expect(batches).toEqual([[1], [2, 3, 4], [5]]);
   });
 
-  it('retries a failed batch one item at a time, so only the bad item fails', async () => {
+  /** A unique violation, as PostgreSQL reports it. */
+  const uniqueViolation = () => Object.assign(new Error('refused'), { code: '23505' });
+
+  it('retries a batch the database refused for its data one item at a time, so only the bad item fails', async () => {
     const batches: string[][] = [];
     const write = createGroupCommit(async (items: string[]) => {
       batches.push(items);
-      if (items.includes('bad')) throw new Error('refused');
+      if (items.includes('bad')) throw uniqueViolation();
       return items.map((item) => item.toUpperCase());
     }, { maxBatch: 10 });
     const outcomes = await Promise.allSettled(['a', 'bad', 'c'].map(write));
     expect(outcomes).toEqual([
       { status: 'fulfilled', value: 'A' },
-      { status: 'rejected', reason: new Error('refused') },
+      { status: 'rejected', reason: uniqueViolation() },
       { status: 'fulfilled', value: 'C' },
     ]);
     expect(batches).toEqual([['a', 'bad', 'c'], ['a'], ['bad'], ['c']]);
   });
 
+  it('fails a whole batch at once when the database itself fails (no item-by-item retries against it)', async () => {
+    const batches: string[][] = [];
+    const down = Object.assign(new Error('connect ECONNREFUSED'), { code: 'ECONNREFUSED' });
+    const write = createGroupCommit(async (items: string[]) => {
+      batches.push(items);
+      throw down;
+    }, { maxBatch: 10 });
+    const outcomes = await Promise.allSettled(['a', 'b', 'c'].map(write));
+    expect(outcomes.map((outcome) => outcome.status)).toEqual(['rejected', 'rejected', 'rejected']);
+    expect(batches).toEqual([['a', 'b', 'c']]);
+  });
+
   it('keeps going after a lone item fails', async () => {
     const write = createGroupCommit(async (items: string[]) => {
-      if (items[0] === 'bad') throw new Error('refused');
+      if (items[0] === 'bad') throw uniqueViolation();
       return items;
     }, { maxBatch: 10 });
     await expect(write('bad')).rejects.toThrow('refused');
