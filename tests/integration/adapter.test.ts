@@ -9,6 +9,9 @@ import { countQueries, databaseKind, openTestDatabase } from '../helpers/db.ts';
 /** Ids of our own, so parallel files on the shared PostgreSQL database never meet. */
 const unique = (label: string) => `${label}-${randomBytes(8).toString('hex')}`;
 
+/** Text that an array literal must escape: quotes, backslashes, braces, commas, NULL, unicode, a newline. */
+const TRICKY = 'a "quoted" \\ back\\slash, {brace} NULL é 🗝\n';
+
 const knownClientId = unique('client');
 const knownClient = {
   client_id: knownClientId,
@@ -57,13 +60,13 @@ describe(`the oidc-provider adapter (${databaseKind})`, () => {
     const ids = Array.from({ length: 30 }, () => unique('batched'));
     const statements = await countQueries(db, () =>
       Promise.all([
-        ...ids.map((id) => sessions.upsert(id, { jti: id, n: 1 }, 3600)),
+        ...ids.map((id) => sessions.upsert(id, { jti: id, n: 1, text: TRICKY }, 3600)),
         sessions.upsert(ids[0]!, { jti: ids[0], n: 2 }, 3600),
         sessions.upsert(ids[0]!, { jti: ids[0], n: 3 }, 3600),
       ]),
     );
     expect(statements).toBeLessThan(ids.length / 2);
-    for (const id of ids.slice(1)) expect(await sessions.find(id)).toEqual({ jti: id, n: 1 });
+    for (const id of ids.slice(1)) expect(await sessions.find(id)).toEqual({ jti: id, n: 1, text: TRICKY });
     expect(await sessions.find(ids[0]!)).toEqual({ jti: ids[0], n: 3 });
   });
 
