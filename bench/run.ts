@@ -201,7 +201,7 @@ async function main(): Promise<void> {
       'CPU ms/op is the servers\' user+system CPU (plus, for Sesame on PostgreSQL, that of the PostgreSQL backends serving the bench database) divided by operations; the embedded database runs inside the Sesame process.',
       'The load generator runs on the same 2 cores: its CPU share is in the JSON (cost.loadgenCores).',
       `Every process (baseline and Sesame) first runs ${settings.processWarmupMs / 1000} s of sign-ins that are not reported: a fresh server keeps getting faster for its first ~30 s. Each scenario then has its own ${settings.warmupMs / 1000} s warm-up before the measured window.`,
-      'Sesame runs as `npm start` runs it (dist/main.mjs, built by scripts/build.mjs, under plain node) with NODE_ENV=production, LOG_LEVEL=warn and CLEANUP_INTERVAL_SECONDS=0 (no periodic purge during the bench); on PostgreSQL a preloaded counter (bench/lib/count-queries.mjs, plain JavaScript) counts the SQL statements per operation.',
+      'Sesame runs as `npm start` runs it (dist/main.mjs, built by scripts/build.mjs, under plain node with the node flags of the start script) with NODE_ENV=production, LOG_LEVEL=warn and CLEANUP_INTERVAL_SECONDS=0 (no periodic purge during the bench); on PostgreSQL a preloaded counter (bench/lib/count-queries.mjs, plain JavaScript) counts the SQL statements per operation.',
     ],
   };
   if (report.machine.loadAverageStart[0]! > 1) {

@@ -1,3 +1,4 @@
+import { readFileSync } from 'node:fs';
 import { buildSesame } from '../../scripts/build.mjs';
 
 let built: Promise<string> | undefined;
@@ -9,6 +10,19 @@ let built: Promise<string> | undefined;
  */
 export function sesameBundle(): Promise<string> {
   return (built ??= buildSesame());
+}
+
+/**
+ * The node flags `npm start` runs the bundle with, read from package.json's
+ * `start` script (`… exec node <flags> dist/main.mjs`), so the bench measures
+ * the process production runs (the heap ceiling changes its memory, see
+ * docs/operations.md).
+ */
+export function startFlags(): string[] {
+  const { scripts } = JSON.parse(readFileSync(new URL('../../package.json', import.meta.url), 'utf8')) as { scripts: { start: string } };
+  const match = /\bexec node((?: --?[\w-]+(?:=\S+)?)*) dist\/main\.mjs$/.exec(scripts.start);
+  if (!match) throw new Error(`package.json's start script no longer ends in "exec node [flags] dist/main.mjs": ${scripts.start}`);
+  return match[1]!.trim().split(/\s+/).filter(Boolean);
 }
 
 /** Which source module a line of the bundle came from (esbuild marks each with a `// path` comment). */

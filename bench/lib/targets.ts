@@ -1,6 +1,6 @@
 import { randomBytes } from 'node:crypto';
 import { join, relative } from 'node:path';
-import { sesameBundle } from './build.ts';
+import { sesameBundle, startFlags } from './build.ts';
 import { createAgent } from './http.ts';
 import { clientCredentials, REDIRECT_URI, registerApp, type Credentials, type Target } from './flows.ts';
 import { freePort, repoRoot, startServer, type ServerProcess } from './processes.ts';
@@ -29,8 +29,9 @@ export async function sesameDeployment(storage: SesameDeployment['storage']): Pr
 
 /**
  * One Sesame process with the deployment's env, listening on `port`: as
- * `npm start` runs it (dist/main.mjs under plain node), or with `tsx` from
- * the TypeScript sources (`node --import tsx src/main.ts`, as `npm run dev` does).
+ * `npm start` runs it (dist/main.mjs under plain node, with the start script's
+ * node flags), or with `tsx` from the TypeScript sources (`node --import tsx
+ * src/main.ts`, as `npm run dev` does, without them).
  */
 export async function startSesame(
   name: string,
@@ -47,7 +48,7 @@ export async function startSesame(
     port,
     readyPath: '/readyz',
     logDir: options.logDir,
-    nodeFlags: options.nodeFlags,
+    nodeFlags: [...(options.tsx ? [] : startFlags()), ...(options.nodeFlags ?? [])],
     ...(countQueries ? { preload: ['./bench/lib/count-queries.mjs'], queryLog: join(options.logDir, `${name}.queries.jsonl`) } : {}),
     env: {
       NODE_ENV: 'production',
