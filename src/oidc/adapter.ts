@@ -62,7 +62,7 @@ const SQL = {
   ),
 };
 
-/** Upserts or reads per statement at most (group commit). */
+/** Upserts, reads, consumptions or deletions per statement at most (group commit). */
 const MAX_BATCH = 100;
 
 /** An upsert's values, in the order of the statements' columns. */
@@ -92,8 +92,10 @@ export const adapterReadCache = (): Middleware => (_ctx, next) => readCache.run(
  * Persists every oidc-provider model in one JSONB table. Clients are the
  * exception: they come from the applications table. `consume` is a
  * conditional UPDATE, so of two parallel redemptions of one code or refresh
- * token exactly one wins; the loser gets `invalid_grant`. Grants and access
- * tokens are also kept across requests in `deps.models`
+ * token exactly one wins; the loser gets `invalid_grant`. Statements of one
+ * kind that arrive while another of that kind is in flight go together as
+ * the next one (group commit), each caller answered for its own row. Grants
+ * and access tokens are also kept across requests in `deps.models`
  * (src/oidc/model-cache.ts), written through on save and dropped on every change.
  */
 export function createAdapterFactory(
