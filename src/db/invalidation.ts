@@ -236,6 +236,10 @@ export function invalidatedCache<V>(
     clear: () => cache.clear(),
     mark: () => cache.mark(),
     // Going down or coming back clears the cache, which moves the mark: a write that straddled it is not kept.
-    put: (key, value, mark) => channel.isLive() && cache.put(key, value, mark),
+    put: (key, value, mark) => {
+      if (channel.isLive()) return cache.put(key, value, mark);
+      cache.delete(key);
+      return false;
+    },
   };
 }

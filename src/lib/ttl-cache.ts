@@ -22,8 +22,8 @@ export type TtlCache<K, V> = {
    * Keeps `value` (what a write just returned) unless the key was deleted or
    * written, or the cache cleared, since `mark` was taken: an invalidation
    * that arrived while the write was in flight may be newer than the write's
-   * answer. A load of the key still in flight is not kept over it. Answers
-   * whether it was kept (when not, the caller drops the key as after any write).
+   * answer. A load of the key still in flight is not kept over it. When it
+   * is not kept, the key is dropped as after any write. Answers whether it was kept.
    */
   put(key: K, value: V, mark: number): boolean;
 };
@@ -89,10 +89,11 @@ export function createTtlCache<K, V>(options: { ttlMs: number; maxEntries?: numb
     },
     mark: () => generation,
     put(key, value, mark) {
-      if (options.ttlMs <= 0 || changedSince(key, mark)) return false;
+      const keep = options.ttlMs > 0 && !changedSince(key, mark);
       changed(key);
       loading.delete(key);
       entries.delete(key);
+      if (!keep) return false;
       if (entries.size >= maxEntries) entries.delete(entries.keys().next().value as K);
       entries.set(key, { value, expiresAt: now() + options.ttlMs });
       return true;

@@ -56,7 +56,7 @@ export function createModelCache(deps: { invalidation: InvalidationChannel; ttlM
         models.delete(key);
         throw error;
       }
-      if (!models.put(key, { payload: structuredClone(payload), expiresAt }, mark)) models.delete(key);
+      models.put(key, { payload: structuredClone(payload), expiresAt }, mark);
     },
     /**
      * Runs `write` (a delete or consumption) and drops the model `id` before

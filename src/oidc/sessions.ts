@@ -19,7 +19,7 @@ export type SessionSummary = {
  */
 export function createSessionStore(db: Database, deps: { models?: Pick<ModelCache, 'dropping'> } = {}) {
   // This instance forgets the grants and tokens at once; the others when the triggers' notices arrive.
-  const droppingGrants = <T>(write: () => Promise<T>) => (deps.models ? deps.models.dropping('Grant', undefined, write) : write());
+  const droppingModels = <T>(write: () => Promise<T>) => (deps.models ? deps.models.dropping('Grant', undefined, write) : write());
   return {
     async listForAccount(accountId: string, now: Date): Promise<SessionSummary[]> {
       const rows = await db(TABLE)
@@ -39,7 +39,7 @@ export function createSessionStore(db: Database, deps: { models?: Pick<ModelCach
 
     /** Ends every session and revokes every grant of the account; answers how many sessions ended. */
     async endForAccount(accountId: string): Promise<number> {
-      return droppingGrants(() => db.transaction(async (trx) => {
+      return droppingModels(() => db.transaction(async (trx) => {
         const grantIds = (
           await trx(TABLE).where({ model_name: 'Grant' }).whereRaw(`payload->>'accountId' = ?`, [accountId]).select('id')
         ).map((row: { id: string }) => row.id);

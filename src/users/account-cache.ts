@@ -30,7 +30,7 @@ export function createAccountCache(deps: { users: UserRepository; invalidation: 
     async writeThrough<R extends { user: User }>(write: () => Promise<R>): Promise<R> {
       const mark = rows.mark();
       const result = await write();
-      if (!rows.put(result.user.id, result.user, mark)) rows.delete(result.user.id);
+      rows.put(result.user.id, result.user, mark);
       return result;
     },
   };

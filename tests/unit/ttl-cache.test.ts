@@ -83,7 +83,10 @@ describe('ttl cache', () => {
     expect(await cache.get('a', async () => 'a, read again')).toBe('a, read');
     expect(cache.put('c', 'c, written', mark)).toBe(true);
     cache.delete('c');
+    expect(await cache.get('c', async () => 'c, read after that delete')).toBe('c, read after that delete');
     expect(cache.put('c', 'c, written before that delete', mark)).toBe(false);
+    // Refused, the write still drops the key, as any write does.
+    expect(await cache.get('c', async () => 'c, read again')).toBe('c, read again');
     cache.clear();
     expect(cache.put('a', 'a, written before the clear', mark)).toBe(false);
   });
