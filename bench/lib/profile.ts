@@ -1,17 +1,21 @@
 import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { sesameBundle } from './build.ts';
 import { renderProfile, summarizeProfile } from './cpuprofile.ts';
+import { recordMachine, renderMachine, summarizeMachine } from './perf.ts';
 import { createBenchDatabase } from './postgres.ts';
 import type { ServerProcess } from './processes.ts';
 import { runScenario, type ScenarioName, type Settings } from './scenarios.ts';
 import { makeTarget, sesameDeployment, startBaseline, startSesame } from './targets.ts';
 
 /**
- * `npm run bench -- --profile=<scenario> [--profile-target=sesame-pg|sesame-embedded|baseline]`:
+ * `npm run bench -- --profile=<scenario> [--profile-target=sesame-pg|sesame-embedded|baseline] [--perf]`:
  * runs one scenario against a fresh server started with `node --cpu-prof`,
  * stops it cleanly (the profile is written at exit) and prints where the
- * server's CPU went during the measured part.
+ * server's CPU went during the measured part. With `--perf`, the server
+ * first warms up like in a full run, then Linux `perf` samples the whole
+ * machine on CPU during the measured part (see perf.ts).
  */
 export async function profileScenario(options: {
   scenario: ScenarioName;
@@ -22,10 +26,12 @@ export async function profileScenario(options: {
   cleanups: Array<() => Promise<void>>;
   /** Profile Sesame through tsx from its sources instead of the bundle `npm start` runs (whose frames are readable). */
   tsx?: boolean;
+  /** Sample the whole machine on CPU with Linux perf, after a warm-up of `warmupRunMs` sign-ins. */
+  perf?: { warmupRunMs: number };
 }): Promise<void> {
   const { settings, outDir } = options;
   mkdirSync(outDir, { recursive: true });
-  const nodeFlags = ['--cpu-prof', '--cpu-prof-dir', outDir, '--cpu-prof-interval', '500'];
+  const nodeFlags = options.perf ? ['--perf-basic-prof-only-functions'] : ['--cpu-prof', '--cpu-prof-dir', outDir, '--cpu-prof-interval', '500'];
   const spawnedAt = performance.now();
   let server: ServerProcess;
   let target;
@@ -52,6 +58,22 @@ export async function profileScenario(options: {
   }
   // The steady scenario needs a peak: measure it first (it is profiled too, before the window).
   const peak = options.scenario === 'steady' ? (await runScenario(target, 'signin', settings)).throughput : undefined;
+  if (options.perf) {
+    if (options.perf.warmupRunMs > 0) await runScenario(target, 'signin', { ...settings, warmupMs: 0, measureMs: options.perf.warmupRunMs });
+    const file = join(outDir, 'perf.data');
+    const [result] = await Promise.all([
+      runScenario(target, options.scenario, settings, { signInPeak: peak }),
+      recordMachine({ file, delayMs: settings.warmupMs, durationMs: settings.measureMs }),
+    ]);
+    await target.agent.close();
+    const bundle = options.target === 'baseline' || options.tsx ? undefined : await sesameBundle();
+    const machine = await summarizeMachine(file, { serverPid: server.pid, loadgenPid: process.pid, bundle });
+    await server.stop();
+    const markdown = `## perf profile: ${options.target}, ${options.scenario}\n\n${result.throughput} ops/s, p99 ${result.latency.p99} ms, ${result.errors} errors, server CPU ${result.cost.serverMsPerOp} ms/op, database CPU ${result.cost.dbMsPerOp} ms/op.\n\n${renderMachine(machine)}\n`;
+    writeFileSync(join(outDir, 'summary.md'), markdown);
+    process.stdout.write(`${markdown}\nperf data: ${file}\n`);
+    return;
+  }
   const fromMs = performance.now() - spawnedAt + settings.warmupMs;
   const result = await runScenario(target, options.scenario, settings, { signInPeak: peak });
   const queries = result.queries

@@ -41,7 +41,7 @@ function scenarioTable(results: ScenarioResult[], baselineName = 'baseline'): st
       const isBaseline = result.target === baselineName;
       const speed = baseline && !isBaseline ? `${fmt(baseline.throughput / result.throughput, 2)}×` : '';
       const cost = baseline && !isBaseline ? `${fmt(result.cost.totalMsPerOp / baseline.cost.totalMsPerOp, 2)}×` : '';
-      const label = result.scenario === 'steady' ? `steady (${result.rate}/s)` : result.scenario;
+      const label = result.scenario === 'steady' ? `steady (${result.rate}/s)` : result.scenario === 'signin' && result.concurrency ? `signin (${result.concurrency} users)` : result.scenario;
       lines.push(
         `| ${label} | ${result.target} | ${fmt(result.throughput)} | ${fmt(result.latency.p50)} | ${fmt(result.latency.p95)} | ${fmt(result.latency.p99)} | ${errorsOf(result)} | ${fmt(result.rssPeakMb, 0)} | ${fmt(result.cost.serverMsPerOp, 2)} + ${fmt(result.cost.dbMsPerOp, 2)} | ${result.queries ? fmt(result.queries.perOp) : ''} | ${speed} | ${cost} |`,
       );
@@ -176,6 +176,8 @@ export function renderMarkdown(report: Report): string {
     parts.push('', '## Errors seen', '');
     for (const result of errorSamples) parts.push(`- ${result.target} ${result.scenario}: ${result.errorSamples.join(' | ')}`);
   }
-  if (report.notes.length) parts.push('', '## Notes', '', ...report.notes.map((note) => `- ${note}`));
+  const peaks = [...report.results, ...(report.scaling?.double ?? []), ...(report.tsx?.tsx ?? [])].filter((result) => result.scenario === 'signin' && result.notes);
+  const notes = [...peaks.map((result) => `Sign-in peak of ${result.target}: ${result.notes}.`), ...report.notes];
+  if (notes.length) parts.push('', '## Notes', '', ...notes.map((note) => `- ${note}`));
   return `${parts.join('\n')}\n`;
 }
