@@ -129,7 +129,7 @@ export async function summarizeMachine(file: string, options: { serverPid: numbe
   const rows = (map: Map<string, number>, of: number) =>
     [...map]
       .sort((a, b) => b[1] - a[1])
-      .slice(0, options.top ?? 40)
+      .slice(0, options.top ?? Number(process.env.PERF_TOP ?? 40))
       .map(([key, count]) => ({ name: key, percent: Math.round((count / Math.max(1, of)) * 1000) / 10 }));
   return {
     samples,

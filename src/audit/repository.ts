@@ -1,5 +1,6 @@
 import type { Knex } from 'knex';
 import type { Database } from '../db/index.ts';
+import { run, statement } from '../db/statements.ts';
 import type { EventResult } from '../events/index.ts';
 
 export type AuditEntry = {
@@ -54,6 +55,21 @@ export type DailyCount = { day: string; event: string; method: string | null; co
 
 export type AuditRepository = ReturnType<typeof createAuditRepository>;
 
+/**
+ * Any number of rows in one prepared statement (one array per column), in
+ * the order given: ids are drawn in ordinality order. The builder's
+ * multi-row VALUES had a new text for every batch size, compiled by knex and
+ * parsed and planned by PostgreSQL each time.
+ */
+const INSERT_MANY = statement(
+  'audit_logs_insert_many',
+  `INSERT INTO audit_logs (created_at, event, result, user_id, email, application_id, ip, user_agent, device_fingerprint, request_id, data)
+   SELECT created_at, event, result, user_id, email, application_id, ip, user_agent, device_fingerprint, request_id, data
+   FROM unnest(?::timestamptz[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::jsonb[])
+     WITH ORDINALITY AS t(created_at, event, result, user_id, email, application_id, ip, user_agent, device_fingerprint, request_id, data, n)
+   ORDER BY n`,
+);
+
 export function createAuditRepository(db: Database) {
   const table = () => db<Row>('audit_logs');
   const filtered = (filter: AuditFilter) =>
@@ -75,21 +91,20 @@ export function createAuditRepository(db: Database) {
     /** Several rows in one statement, in order (ids ascend with it). */
     async insertMany(entries: Array<Omit<AuditEntry, 'id'>>): Promise<void> {
       if (entries.length === 0) return;
-      await table().insert(
-        entries.map((entry) => ({
-          created_at: entry.createdAt,
-          event: entry.event,
-          result: entry.result,
-          user_id: entry.userId,
-          email: entry.email,
-          application_id: entry.applicationId,
-          ip: entry.ip,
-          user_agent: entry.userAgent,
-          device_fingerprint: entry.deviceFingerprint,
-          request_id: entry.requestId,
-          data: JSON.stringify(entry.data),
-        })) as never,
-      );
+      const column = <T>(of: (entry: Omit<AuditEntry, 'id'>) => T) => entries.map(of);
+      await run(db, INSERT_MANY, [
+        column((entry) => entry.createdAt),
+        column((entry) => entry.event),
+        column((entry) => entry.result),
+        column((entry) => entry.userId),
+        column((entry) => entry.email),
+        column((entry) => entry.applicationId),
+        column((entry) => entry.ip),
+        column((entry) => entry.userAgent),
+        column((entry) => entry.deviceFingerprint),
+        column((entry) => entry.requestId),
+        column((entry) => JSON.stringify(entry.data)),
+      ]);
     },
 
     /** Newest first. */
