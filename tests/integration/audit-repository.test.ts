@@ -17,7 +17,7 @@ describe(`audit repository (${databaseKind})`, () => {
   const entry = (overrides: Partial<Omit<AuditEntry, 'id'>>): Omit<AuditEntry, 'id'> => ({
     createdAt: new Date('2026-11-28T01:02:03.456Z'),
     event: 'SignIn.Succeeded',
-    result: 'Success',
+    result: 'success',
     userId: null,
     email: null,
     applicationId: null,
@@ -34,7 +34,7 @@ describe(`audit repository (${databaseKind})`, () => {
     const email = uniqueEmail('audit-batch');
     const entries = [
       entry({ email, userId: 'user-1', applicationId: 'app-1', ip: '203.0.113.7', userAgent: 'Mozilla/5.0 (Ünïcode ✓)', deviceFingerprint: 'fp', requestId: 'req-1', data: { method: 'one_time_token', nested: { list: [1, 'two', null] } } }),
-      entry({ email, event: 'SignIn.Failed', result: 'Error', data: { code: 'TOKEN_EXPIRED', quote: `it's "quoted" \\ back` } }),
+      entry({ email, event: 'SignIn.Failed', result: 'failure', data: { code: 'TOKEN_EXPIRED', quote: `it's "quoted" \\ back` } }),
       entry({ email, event: 'Token.Created', createdAt: new Date('2026-11-28T01:02:04.000Z') }),
     ];
     const statements = await countQueries(db, () => repository.insertMany(entries));
