@@ -1,5 +1,5 @@
 import { spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
+import { readdirSync, readFileSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { createInterface } from 'node:readline';
 import { bundleModules } from './build.ts';
@@ -21,6 +21,28 @@ export async function recordMachine(options: { file: string; delayMs: number; du
     child.once('error', (error) => reject(new Error(`perf could not start (${error.message}); install Debian's linux-perf`)));
     child.once('exit', (code) => (code === 0 ? resolve() : reject(new Error(`perf record exited ${code}: ${stderr.trim()}`))));
   });
+}
+
+/**
+ * What each PostgreSQL process is, read from its title (`postgres: … autovacuum
+ * worker`, `… walwriter`, a backend's `user database host state`), while the
+ * processes still exist: right after a recording.
+ */
+export function postgresRoles(): Map<number, string> {
+  const roles = new Map<number, string>();
+  for (const entry of readdirSync('/proc')) {
+    if (!/^\d+$/.test(entry)) continue;
+    let title: string;
+    try {
+      title = readFileSync(`/proc/${entry}/cmdline`, 'utf8').replace(/\0/g, ' ').trim();
+    } catch {
+      continue;
+    }
+    const role = /^postgres: (?:\S+: )?(.*)$/.exec(title)?.[1];
+    if (!role) continue;
+    roles.set(Number(entry), /^(autovacuum|walwriter|checkpointer|background writer|logical replication|stats|archiver|walsender)/.exec(role)?.[1] ?? 'backends');
+  }
+  return roles;
 }
 
 export type PerfRow = { name: string; percent: number };
@@ -71,7 +93,10 @@ function layerOf(name: string, dso: string): string {
  * inside the server, self and inclusive time per function and self time per
  * layer; inside PostgreSQL, self time per function.
  */
-export async function summarizeMachine(file: string, options: { serverPid: number; loadgenPid: number; bundle?: string; top?: number }): Promise<MachineProfile> {
+export async function summarizeMachine(
+  file: string,
+  options: { serverPid: number; loadgenPid: number; bundle?: string; top?: number; postgresRoles?: Map<number, string> },
+): Promise<MachineProfile> {
   const name = frameNamer(options.bundle);
   const perProcess = new Map<string, number>();
   const self = new Map<string, number>();
@@ -92,7 +117,7 @@ export async function summarizeMachine(file: string, options: { serverPid: numbe
     samples += 1;
     const { comm, pid } = header;
     const who = pid === 0 ? IDLE : pid === options.serverPid ? 'Sesame server' : pid === options.loadgenPid ? 'load generator' : comm.startsWith('postgres') ? 'PostgreSQL' : `other: ${comm}`;
-    add(perProcess, who);
+    add(perProcess, who === 'PostgreSQL' ? `PostgreSQL ${options.postgresRoles?.get(pid) ?? '(ended before the summary)'}` : who);
     const leaf = frames[0];
     if (pid === options.serverPid && leaf) {
       serverSamples += 1;

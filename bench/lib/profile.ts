@@ -3,7 +3,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { sesameBundle } from './build.ts';
 import { renderProfile, summarizeProfile } from './cpuprofile.ts';
-import { recordMachine, renderMachine, summarizeMachine } from './perf.ts';
+import { postgresRoles, recordMachine, renderMachine, summarizeMachine } from './perf.ts';
 import { createBenchDatabase } from './postgres.ts';
 import type { ServerProcess } from './processes.ts';
 import { runScenario, type ScenarioName, type Settings } from './scenarios.ts';
@@ -65,9 +65,10 @@ export async function profileScenario(options: {
       runScenario(target, options.scenario, settings, { signInPeak: peak }),
       recordMachine({ file, delayMs: settings.warmupMs, durationMs: settings.measureMs }),
     ]);
+    const roles = postgresRoles();
     await target.agent.close();
     const bundle = options.target === 'baseline' || options.tsx ? undefined : await sesameBundle();
-    const machine = await summarizeMachine(file, { serverPid: server.pid, loadgenPid: process.pid, bundle });
+    const machine = await summarizeMachine(file, { serverPid: server.pid, loadgenPid: process.pid, bundle, postgresRoles: roles });
     await server.stop();
     const markdown = `## perf profile: ${options.target}, ${options.scenario}\n\n${result.throughput} ops/s, p99 ${result.latency.p99} ms, ${result.errors} errors, server CPU ${result.cost.serverMsPerOp} ms/op, database CPU ${result.cost.dbMsPerOp} ms/op.\n\n${renderMachine(machine)}\n`;
     writeFileSync(join(outDir, 'summary.md'), markdown);

@@ -109,6 +109,9 @@ describe(`sign-in events in the audit log and webhooks (${databaseKind})`, () =>
     expect((await logs({ event: 'User.Created', email }))[0]?.data).toMatchObject({ source: 'sign_in' });
     expect((await logs({ event: 'OneTimeToken.Consumed', email }))[0]?.data).toMatchObject({ tokenId: minted.id, source: 'sign_in' });
     expect((await logs({ event: 'SignIn.Succeeded', email }))[0]?.data).toMatchObject({ method: 'one_time_token', newUser: true });
+    // The confirm step's rows are written together, in the order they were published (the list is newest first).
+    const step = (await logs({ email })).map((entry) => entry.event).filter((event) => ['OneTimeToken.Consumed', 'User.Created', 'SignIn.Succeeded'].includes(event));
+    expect(step.reverse()).toEqual(['OneTimeToken.Consumed', 'User.Created', 'SignIn.Succeeded']);
 
     const again = await start({ one_time_token: minted.token, login_hint: email });
     await again.browser.submitForm(again.html, 'one-time-token');

@@ -240,31 +240,44 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
    * Runs a first factor and finishes the login prompt with its result,
    * publishing SignIn.Succeeded (and User.Created for a new account) or
    * SignIn.Failed with the error code. A second factor may still follow.
+   *
+   * The step's events are published in order but not awaited one by one: the
+   * audit rows of one step share one INSERT (group commit batches what
+   * arrives in the same turn of the event loop), written while the
+   * interaction is saved, and the step answers once all of them are accepted,
+   * as before. `run` hands its own events to `defer`.
    */
   async function firstFactor(
     ctx: Context,
     interaction: InteractionDetails,
     method: SignInMethod,
     email: string | undefined,
-    run: () => Promise<SignInResult>,
+    run: (defer: (published: Promise<void>) => void) => Promise<SignInResult>,
   ): Promise<string | OtpRequired> {
     const applicationId = String(interaction.params.client_id);
-    let result: SignInResult;
+    const pending: Array<Promise<void>> = [];
+    const defer = (published: Promise<void>) => void pending.push(published);
     try {
-      result = await run();
-    } catch (error) {
-      if (error instanceof AppError) await events.publish('SignIn.Failed', { method, code: error.code, email: email ?? null, applicationId });
-      throw error;
+      let result: SignInResult;
+      try {
+        result = await run(defer);
+      } catch (error) {
+        if (error instanceof AppError) defer(events.publish('SignIn.Failed', { method, code: error.code, email: email ?? null, applicationId }));
+        throw error;
+      }
+      const userEmail = result.user.primaryEmail;
+      if (result.created) defer(events.publish('User.Created', { userId: result.user.id, email: userEmail, source: 'sign_in', applicationId }));
+      // The seeds' "link + email OTP": after a link, a code by mail (5 minutes) finishes the sign-in.
+      if ((method === 'magic_link' || method === 'one_time_token') && userEmail && (await settings.get()).mfa.afterMagicLink === 'email_otp') {
+        const sent = await requestMail(ctx, interaction, userEmail, 'email_code', await languageOf(ctx, interaction), undefined, EMAIL_OTP_SECONDS);
+        return { requiresOtp: true, magicLinkId: sent.id, otpExpiresIn: sent.expiresIn };
+      }
+      defer(events.publish('SignIn.Succeeded', { userId: result.user.id, email: userEmail, applicationId, method, amr: result.amr, newUser: result.created }));
+      return await completeLogin(provider(), ctx, interaction, { accountId: result.user.id, amr: result.amr });
+    } finally {
+      // publish never rejects.
+      await Promise.all(pending);
     }
-    const userEmail = result.user.primaryEmail;
-    if (result.created) await events.publish('User.Created', { userId: result.user.id, email: userEmail, source: 'sign_in', applicationId });
-    // The seeds' "link + email OTP": after a link, a code by mail (5 minutes) finishes the sign-in.
-    if ((method === 'magic_link' || method === 'one_time_token') && userEmail && (await settings.get()).mfa.afterMagicLink === 'email_otp') {
-      const sent = await requestMail(ctx, interaction, userEmail, 'email_code', await languageOf(ctx, interaction), undefined, EMAIL_OTP_SECONDS);
-      return { requiresOtp: true, magicLinkId: sent.id, otpExpiresIn: sent.expiresIn };
-    }
-    await events.publish('SignIn.Succeeded', { userId: result.user.id, email: userEmail, applicationId, method, amr: result.amr, newUser: result.created });
-    return completeLogin(provider(), ctx, interaction, { accountId: result.user.id, amr: result.amr });
   }
 
   const codeMethod = (record: SignInCode): SignInMethod => (record.purpose === 'magic_link' ? 'magic_link' : 'email_code');
@@ -303,16 +316,16 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
 
   async function finishOneTimeToken(ctx: Context, interaction: InteractionDetails, input: { token?: string; email?: string } = {}) {
     const email = input.email ?? param(interaction, 'login_hint') ?? '';
-    return firstFactor(ctx, interaction, 'one_time_token', email, async () => {
+    return firstFactor(ctx, interaction, 'one_time_token', email, async (defer) => {
       try {
         const result = await limits.countFailures(ctx, 'verification', {}, () =>
           signIn.withOneTimeToken({ token: input.token ?? param(interaction, 'one_time_token') ?? '', email, interactionUid: interaction.uid }),
         );
-        await events.publish('OneTimeToken.Consumed', { tokenId: result.tokenId ?? '', email, userId: result.user.id, source: 'sign_in' });
+        defer(events.publish('OneTimeToken.Consumed', { tokenId: result.tokenId ?? '', email, userId: result.user.id, source: 'sign_in' }));
         return result;
       } catch (error) {
         if (error instanceof AppError && error.code !== 'RATE_LIMITED') {
-          await events.publish('OneTimeToken.Failed', { reason: error.code, email, source: 'sign_in' });
+          defer(events.publish('OneTimeToken.Failed', { reason: error.code, email, source: 'sign_in' }));
         }
         throw error;
       }
