@@ -20,6 +20,7 @@ import { openInvalidationChannel } from './db/invalidation.ts';
 import { createHealthRouter } from './http/health.ts';
 import { denyFraming, errorHandler, pinOrigin, rejectNulBytes, requestLog } from './http/middleware.ts';
 import { html, renderPage } from './http/pages.ts';
+import { routesOf } from './http/routing.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, createMetricsRouter, httpMetrics, instrumentCore } from './metrics.ts';
 import { deriveKey } from './lib/crypto.ts';
@@ -140,8 +141,8 @@ export async function createSesame(options: SesameOptions) {
   app.use(adapterReadCache());
   app.use(httpMetrics(metrics));
   app.use(errorHandler(logger));
-  app.use(createHealthRouter({ db }).routes());
-  app.use(createMetricsRouter(metrics, { token: config.metricsToken }).routes());
+  app.use(routesOf(createHealthRouter({ db })));
+  app.use(routesOf(createMetricsRouter(metrics, { token: config.metricsToken })));
   app.use(refuseBannedIps(bans));
   app.use(rejectNulBytes);
 
@@ -160,7 +161,7 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
 </ul>`,
     );
   });
-  app.use(home.routes());
+  app.use(routesOf(home));
 
   const experience = createExperienceRouter({
     provider,
@@ -174,7 +175,7 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
     mfa: core.mfa,
     events: core.events,
   });
-  app.use(experience.routes()).use(experience.allowedMethods({ throw: true }));
+  app.use(routesOf(experience, { throw: true }));
 
   if (bootstrap.demo) {
     const demo = createDemoRouter({
@@ -184,12 +185,12 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
       demoClient: async () => withSecret(await applications.findWithSecret(bootstrap.demo!.id)),
       m2mClient: async () => withSecret(await applications.findWithSecret(bootstrap.m2m.id)),
     });
-    app.use(demo.routes()).use(demo.allowedMethods({ throw: true }));
+    app.use(routesOf(demo, { throw: true }));
   }
 
   if (outbox) {
     const outboxRouter = createOutboxRouter(outbox);
-    app.use(outboxRouter.routes()).use(outboxRouter.allowedMethods({ throw: true }));
+    app.use(routesOf(outboxRouter, { throw: true }));
   }
 
   const managementApi = createManagementApiRouter({
@@ -225,8 +226,8 @@ ${bootstrap.demo ? html`<li><a href="/demo">Try the demo: sign in with a magic l
     mfa: core.mfa,
     events: core.events,
   });
-  app.use(accountApi.routes()).use(accountApi.allowedMethods({ throw: true }));
-  app.use(managementApi.routes()).use(managementApi.allowedMethods({ throw: true }));
+  app.use(routesOf(accountApi, { throw: true }));
+  app.use(routesOf(managementApi, { throw: true }));
   // The provider is rebuilt when keys rotate: mount whichever is current.
   const mounted = new WeakMap<object, Koa.Middleware>();
   app.use((ctx, next) => {

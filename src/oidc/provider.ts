@@ -20,7 +20,7 @@ import {
   organizationTokenClaims,
 } from './organization-token.ts';
 import type { MfaService } from '../mfa/index.ts';
-import { appHomeOf } from './interactions.ts';
+import { appHomeOf, clientMetadata } from './interactions.ts';
 import { ACR_MFA, createInteractionPolicy } from './policy.ts';
 
 export const MANAGEMENT_API_SCOPE = 'all';
@@ -182,7 +182,7 @@ ${raw(form)}
             };
           }
           if (resource !== config.managementApiResource) throw new errors.InvalidTarget();
-          const allowed = client.metadata()[MANAGEMENT_ACCESS_METADATA] === true;
+          const allowed = clientMetadata(client)[MANAGEMENT_ACCESS_METADATA] === true;
           return {
             scope: allowed ? MANAGEMENT_API_SCOPE : '',
             audience: config.managementApiResource,

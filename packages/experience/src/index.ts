@@ -878,7 +878,7 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
 
   // --- JSON Experience API -------------------------------------------------------------------
 
-  const api = new Router({ prefix: '/api/experience' });
+  const api = new Router();
   api.use(async (ctx, next) => {
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD' && !isSameOriginRequest(ctx, origin, { requireOrigin: true })) {
       throw new AppError('INVALID_ORIGIN');
@@ -1092,6 +1092,7 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
   step('/consent', z.strictObject({ decision: z.enum(['accept', 'deny']) }), (ctx, interaction, body) => decideConsent(ctx, interaction, body.decision));
   step('/abort', z.strictObject({}), (ctx) => abortInteraction(provider(), ctx, 'The user went back without signing in.'));
 
-  router.use(api.routes(), api.allowedMethods());
+  // Mounted at its path (not a prefix of its own), so its allowedMethods is under that path too (see src/http/routing.ts).
+  router.use('/api/experience', api.routes(), api.allowedMethods());
   return router;
 }
