@@ -1,7 +1,6 @@
 import type { Server } from 'node:http';
 import type { AddressInfo } from 'node:net';
 import { pathToFileURL } from 'node:url';
-import Router from '@koa/router';
 import type { JSONWebKeySet } from 'jose';
 import Koa from 'koa';
 import mount from 'koa-mount';
@@ -20,7 +19,7 @@ import { openInvalidationChannel } from './db/invalidation.ts';
 import { createHealthRouter } from './http/health.ts';
 import { denyFraming, errorHandler, pinOrigin, rejectNulBytes, requestLog } from './http/middleware.ts';
 import { html, renderPage } from './http/pages.ts';
-import { routesOf } from './http/routing.ts';
+import { createRouter, routesOf } from './http/routing.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, createMetricsRouter, httpMetrics, instrumentCore } from './metrics.ts';
 import { deriveKey } from './lib/crypto.ts';
@@ -147,7 +146,7 @@ export async function createSesame(options: SesameOptions) {
   app.use(rejectNulBytes);
 
   const origin = new URL(config.baseUrl).origin;
-  const home = new Router();
+  const home = createRouter();
   home.get('/', (ctx) => {
     renderPage(
       ctx,

@@ -1,4 +1,5 @@
-import Router from '@koa/router';
+import type Router from '@koa/router';
+import { createRouter } from './http/routing.ts';
 import type { Middleware } from 'koa';
 import { collectDefaultMetrics, Counter, Gauge, Histogram, Registry } from 'prom-client';
 import type { Core } from './core.ts';
@@ -161,7 +162,7 @@ export function httpMetrics(metrics: Metrics): Middleware {
 
 /** `GET /metrics`: public unless a token is configured, then `Authorization: Bearer <token>`. */
 export function createMetricsRouter(metrics: Metrics, options: { token?: string }): Router {
-  const router = new Router();
+  const router = createRouter();
   router.get('/metrics', async (ctx) => {
     if (options.token) {
       const sent = /^Bearer (\S+)$/i.exec(ctx.get('Authorization'))?.[1] ?? '';

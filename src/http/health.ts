@@ -1,4 +1,5 @@
-import Router from '@koa/router';
+import type Router from '@koa/router';
+import { createRouter } from './routing.ts';
 import { pendingMigrations, type Database } from '../db/index.ts';
 import { AppError } from '../errors.ts';
 
@@ -72,7 +73,7 @@ export function createHealthRouter(options: HealthOptions): Router {
     return { checks: { database: 'ok', migrations: 'ok' } };
   }
 
-  const router = new Router();
+  const router = createRouter();
   router.get('/healthz', (ctx) => {
     ctx.set('Cache-Control', 'no-store');
     ctx.body = { status: 'ok' };

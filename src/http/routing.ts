@@ -1,5 +1,17 @@
-import type Router from '@koa/router';
+import Router from '@koa/router';
 import type { Middleware } from 'koa';
+
+/**
+ * Every router of the app. Paths match case-sensitively: @koa/router matches
+ * routes case-insensitively by default but runs a prefix's `router.use`
+ * middleware only on the exact case, so `/API/users` reached the Management
+ * API's routes past its access-token check (and `/API/EXPERIENCE/…` past the
+ * Experience API's origin check). With `sensitive`, such a path matches no
+ * route at all and ends as a 404. Callers cannot turn it off.
+ */
+export function createRouter(options: ConstructorParameters<typeof Router>[0] = {}): Router {
+  return new Router({ ...options, sensitive: true });
+}
 
 type AllowedMethodsOptions = Parameters<Router['allowedMethods']>[0];
 
@@ -39,7 +51,7 @@ function firstSegmentsOf(router: Router, normalize: (segment: string) => string)
 export function routesOf(router: Router, allowed?: AllowedMethodsOptions): Middleware {
   const routes = router.routes();
   const allowedMethods = allowed ? router.allowedMethods(allowed) : undefined;
-  // Routes match case-insensitively unless the router says otherwise.
+  // As the router matches: routers from createRouter are case-sensitive.
   const normalize = (router.opts as { sensitive?: boolean }).sensitive === true ? (segment: string) => segment : (segment: string) => segment.toLowerCase();
   let segments: Set<string> | null | undefined;
   return (ctx, next) => {

@@ -1,4 +1,5 @@
-import Router from '@koa/router';
+import type Router from '@koa/router';
+import { createRouter } from '../../../src/http/routing.ts';
 import type { JSONWebKeySet } from 'jose';
 import type { Context } from 'koa';
 import { z } from 'zod';
@@ -31,7 +32,7 @@ const proofSchema = z.union([z.strictObject({ code: z.string().min(1).max(32) })
  */
 export function createAccountApiRouter(deps: AccountApiDeps): Router {
   const { users, mfa, events } = deps;
-  const router = new Router({ prefix: '/api/my-account' });
+  const router = createRouter({ prefix: '/api/my-account' });
   const verify = createAccessTokenVerifier({ issuer: deps.issuer, audience: deps.resource, jwks: deps.jwks });
 
   router.use(async (ctx, next) => {

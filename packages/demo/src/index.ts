@@ -1,5 +1,6 @@
 import { createHash } from 'node:crypto';
-import Router from '@koa/router';
+import type Router from '@koa/router';
+import { createRouter } from '../../../src/http/routing.ts';
 import { decodeJwt } from 'jose';
 import type { Context } from 'koa';
 import { AppError } from '../../../src/errors.ts';
@@ -27,7 +28,7 @@ const COOKIE = 'sesame_demo';
  * and its callback shows the claims it received. It uses only public HTTP APIs.
  */
 export function createDemoRouter(deps: DemoDeps): Router {
-  const router = new Router({ prefix: '/demo' });
+  const router = createRouter({ prefix: '/demo' });
 
   async function basicAuth(client: { id: string; secret: string }) {
     return `Basic ${Buffer.from(`${encodeURIComponent(client.id)}:${encodeURIComponent(client.secret)}`).toString('base64')}`;

@@ -1,4 +1,5 @@
-import Router from '@koa/router';
+import type Router from '@koa/router';
+import { createRouter } from '../../../src/http/routing.ts';
 import type { Context } from 'koa';
 import type { DevOutbox, StoredMail } from '../../../src/mail/index.ts';
 import { html, renderPage, setPageHeaders, type RawHtml } from '../../../src/http/pages.ts';
@@ -13,7 +14,7 @@ import { html, renderPage, setPageHeaders, type RawHtml } from '../../../src/htt
  *   script, no fetch and no remote images (mail HTML is not trusted markup).
  */
 export function createOutboxRouter(outbox: DevOutbox): Router {
-  const router = new Router();
+  const router = createRouter();
 
   router.get('/dev/outbox', (ctx) => {
     const mails = outbox.list();

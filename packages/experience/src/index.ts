@@ -1,5 +1,6 @@
 import { createHmac } from 'node:crypto';
-import Router from '@koa/router';
+import type Router from '@koa/router';
+import { createRouter } from '../../../src/http/routing.ts';
 import type { Context } from 'koa';
 import type Provider from 'oidc-provider';
 import { z } from 'zod';
@@ -133,7 +134,7 @@ function parseEmail(value: unknown): string {
  */
 export function createExperienceRouter(deps: ExperienceDeps): Router {
   const { provider, signIn, emailSignIn, settings, users, origin, csrfKey, limits, mfa, events } = deps;
-  const router = new Router();
+  const router = createRouter();
 
   const csrfFor = (uid: string) => createHmac('sha256', csrfKey).update(`csrf:${uid}`).digest('base64url');
 
@@ -878,7 +879,7 @@ export function createExperienceRouter(deps: ExperienceDeps): Router {
 
   // --- JSON Experience API -------------------------------------------------------------------
 
-  const api = new Router();
+  const api = createRouter();
   api.use(async (ctx, next) => {
     if (ctx.method !== 'GET' && ctx.method !== 'HEAD' && !isSameOriginRequest(ctx, origin, { requireOrigin: true })) {
       throw new AppError('INVALID_ORIGIN');

@@ -1,4 +1,5 @@
-import Router from '@koa/router';
+import type Router from '@koa/router';
+import { createRouter } from '../../../src/http/routing.ts';
 import type { JSONWebKeySet } from 'jose';
 import type { Middleware } from 'koa';
 import type { ApplicationService } from '../../../src/applications/index.ts';
@@ -61,7 +62,7 @@ export type ManagementApiDeps = {
  * OpenAPI document is generated from those declarations.
  */
 export function createManagementApiRouter(deps: ManagementApiDeps): Router {
-  const router = new Router({ prefix: '/api' });
+  const router = createRouter({ prefix: '/api' });
   let document: Record<string, unknown> | undefined;
   router.get('/openapi.json', (ctx) => {
     // Built on first request, when every registrar below has added its routes.
