@@ -43,7 +43,7 @@ function firstSegmentsOf(router: Router, normalize: (segment: string) => string)
  * A router's routes (and its allowedMethods, when given their options), run only for requests whose first
  * path segment one of its routes starts with. Every router otherwise matches
  * every request against each of its routes (a regular expression each) before
- * passing it on: the Management API's ~60 routes, the sign-in pages', the
+ * passing it on: the Management API's 70 routes, the sign-in pages', the
  * account API's, for each of the seven requests of a sign-in, most of which
  * are oidc-provider's. The segments are read from the router at the first
  * request, when every route is declared.
