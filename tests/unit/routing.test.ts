@@ -3,7 +3,7 @@ import type { Server } from 'node:http';
 import Router from '@koa/router';
 import Koa from 'koa';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { routesOf } from '../../src/http/routing.ts';
+import { createRouter, routesOf } from '../../src/http/routing.ts';
 
 /**
  * routesOf: a router only matches requests under the first path segments of
@@ -70,5 +70,33 @@ describe('routesOf', () => {
     // Neither `/interactions` nor `/apix` is a segment of a route.
     expect((await get('/interactions/abc')).seen).toEqual([]);
     expect((await get('/apix/things')).seen).toEqual([]);
+  });
+
+  it('createRouter matches case-sensitively: a case variant runs neither the route nor, alone, the route without its middleware', async () => {
+    const guarded = createRouter({ prefix: '/admin' });
+    guarded.use((ctx, next) => (ctx.get('authorization') === 'yes' ? next() : ((ctx.status = 401), undefined)));
+    guarded.get('/secrets', (ctx) => void (ctx.body = 'secrets'));
+    // The same routes on a plain @koa/router: the route matches /ADMIN/… but its prefix middleware does not.
+    const plain = new Router({ prefix: '/admin' });
+    plain.use((ctx, next) => (ctx.get('authorization') === 'yes' ? next() : ((ctx.status = 401), undefined)));
+    plain.get('/secrets', (ctx) => void (ctx.body = 'secrets'));
+    const serve = async (router: Router) => {
+      const app = new Koa();
+      app.use(routesOf(router, { throw: true }));
+      const listening = app.listen(0, '127.0.0.1');
+      await new Promise((resolve) => listening.once('listening', resolve));
+      const at = `http://127.0.0.1:${(listening.address() as AddressInfo).port}`;
+      try {
+        const answer = async (path: string) => {
+          const response = await fetch(`${at}${path}`);
+          return { status: response.status, body: await response.text() };
+        };
+        return { exact: await answer('/admin/secrets'), variant: await answer('/ADMIN/secrets') };
+      } finally {
+        await new Promise((resolve) => listening.close(resolve));
+      }
+    };
+    expect(await serve(plain)).toEqual({ exact: { status: 401, body: 'Unauthorized' }, variant: { status: 200, body: 'secrets' } });
+    expect(await serve(guarded)).toEqual({ exact: { status: 401, body: 'Unauthorized' }, variant: { status: 404, body: 'Not Found' } });
   });
 });
