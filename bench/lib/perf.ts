@@ -62,7 +62,8 @@ function frameNamer(bundleFile: string | undefined): (symbol: string, dso: strin
   const bundle = bundleFile && resolve(bundleFile);
   const moduleAt = bundle ? bundleModules(readFileSync(bundle, 'utf8')) : undefined;
   return (symbol, dso) => {
-    const js = /^JS:[*~^+]?(\S*) (?:file:\/\/)?(\S+?):(\d+):\d+$/.exec(symbol);
+    // The file is the last token: a name may hold a space (`get ip`).
+    const js = /^JS:[*~^+]?(.*) (?:file:\/\/)?(\S+?):(\d+):\d+$/.exec(symbol);
     if (js) {
       const [, fn, file, line] = js;
       if (moduleAt && bundle && file === bundle) return `${fn || '(anonymous)'} ${moduleAt(Number(line) - 1)}`;
@@ -73,13 +74,20 @@ function frameNamer(bundleFile: string | undefined): (symbol: string, dso: strin
   };
 }
 
+/** The module a named JavaScript frame ran in: `src/…` and `packages/…` files and `node:…` modules whole, else the package. */
+function moduleOf(name: string): string {
+  const where = /\s(\S+?)(?::\d+)?$/.exec(name)?.[1] ?? name;
+  if (/^(src|packages|bench)\//.test(where) || where.startsWith('node:')) return where;
+  return /^((?:@[^/]+\/)?[^/:]+)/.exec(where)?.[1] ?? where;
+}
+
 /** Where a leaf frame belongs: JavaScript by package or folder, or the native layer it runs in. */
 function layerOf(name: string, dso: string): string {
   if (dso.includes('kernel')) return 'kernel (syscalls, network, scheduling)';
   if (isJavaScript(dso)) {
-    const module = /\s(\S+)$/.exec(name)?.[1] ?? '';
-    const pkg = /^((?:@[^/]+\/)?[^/:]+)/.exec(module)?.[1] ?? module;
-    return module.startsWith('src/') ? `JavaScript ${module.split('/').slice(0, 2).join('/')}` : `JavaScript ${pkg}`;
+    const module = moduleOf(name);
+    if (module.startsWith('node:')) return 'JavaScript node';
+    return `JavaScript ${/^(src|packages|bench)\//.test(module) ? module.split('/').slice(0, 2).join('/') : module}`;
   }
   if (/libcrypto|libssl/.test(dso)) return 'OpenSSL';
   if (/libc\.so|libstdc|libm\.so|ld-linux/.test(dso)) return 'libc';
@@ -127,7 +135,7 @@ export async function summarizeMachine(
       // As V8's profiler counts: a builtin, the runtime or a syscall is charged to the JavaScript function that called it.
       const caller = frames.find((frame) => isJavaScript(frame.dso));
       add(javascript, caller ? caller.name : '(no JavaScript on the stack: GC threads, libuv pool, event loop)');
-      if (caller) add(javascriptByModule, /\s(\S+?)(?::\d+)?$/.exec(caller.name)?.[1]?.replace(/^((?:@[^/]+\/)?[^/:]+)\/.*$/, (all, pkg: string) => (pkg === 'src' ? all : pkg)) ?? caller.name);
+      if (caller) add(javascriptByModule, moduleOf(caller.name));
     } else if (who === 'PostgreSQL' && leaf) {
       postgresSamples += 1;
       add(postgres, leaf.name);
@@ -154,7 +162,7 @@ export async function summarizeMachine(
   const rows = (map: Map<string, number>, of: number) =>
     [...map]
       .sort((a, b) => b[1] - a[1])
-      .slice(0, options.top ?? Number(process.env.PERF_TOP ?? 40))
+      .slice(0, options.top ?? 40)
       .map(([key, count]) => ({ name: key, percent: Math.round((count / Math.max(1, of)) * 1000) / 10 }));
   return {
     samples,

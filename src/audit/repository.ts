@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { Database } from '../db/index.ts';
-import { run, statement } from '../db/statements.ts';
+import { columnsOf, run, statement } from '../db/statements.ts';
 import type { EventResult } from '../events/index.ts';
 
 export type AuditEntry = {
@@ -91,20 +91,25 @@ export function createAuditRepository(db: Database) {
     /** Several rows in one statement, in order (ids ascend with it). */
     async insertMany(entries: Array<Omit<AuditEntry, 'id'>>): Promise<void> {
       if (entries.length === 0) return;
-      const column = <T>(of: (entry: Omit<AuditEntry, 'id'>) => T) => entries.map(of);
-      await run(db, INSERT_MANY, [
-        column((entry) => entry.createdAt),
-        column((entry) => entry.event),
-        column((entry) => entry.result),
-        column((entry) => entry.userId),
-        column((entry) => entry.email),
-        column((entry) => entry.applicationId),
-        column((entry) => entry.ip),
-        column((entry) => entry.userAgent),
-        column((entry) => entry.deviceFingerprint),
-        column((entry) => entry.requestId),
-        column((entry) => JSON.stringify(entry.data)),
-      ]);
+      await run(
+        db,
+        INSERT_MANY,
+        columnsOf(
+          entries.map((entry) => [
+            entry.createdAt,
+            entry.event,
+            entry.result,
+            entry.userId,
+            entry.email,
+            entry.applicationId,
+            entry.ip,
+            entry.userAgent,
+            entry.deviceFingerprint,
+            entry.requestId,
+            JSON.stringify(entry.data),
+          ]),
+        ),
+      );
     },
 
     /** Newest first. */

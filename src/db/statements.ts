@@ -64,6 +64,14 @@ export async function runOnPool(db: Database, query: PgQuery): Promise<{ rows: u
 }
 
 /**
+ * Rows of values (each in the statement's column order) as the one array per
+ * column that an `unnest(?::type[], …)` statement takes. At least one row.
+ */
+export function columnsOf(rows: ReadonlyArray<readonly unknown[]>): unknown[][] {
+  return rows[0]!.map((_, column) => rows.map((values) => values[column]));
+}
+
+/**
  * Runs a statement and answers its rows. Inside a transaction, and on the
  * embedded database, it goes through knex like any query.
  */

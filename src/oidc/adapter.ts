@@ -2,7 +2,7 @@ import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Middleware } from 'koa';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Database } from '../db/index.ts';
-import { run, statement } from '../db/statements.ts';
+import { columnsOf, run, statement } from '../db/statements.ts';
 import { createGroupCommit } from '../lib/group-commit.ts';
 import type { CachedModel, ModelCache } from './model-cache.ts';
 
@@ -110,8 +110,6 @@ export function createAdapterFactory(
       : row.payload;
   };
 
-  /** (model, id) pairs as the two arrays the *_many statements take. */
-  const keyColumns = (keys: Array<[name: string, id: string]>) => [keys.map(([name]) => name), keys.map(([, id]) => id)];
   /**
    * Upserts that arrive while another is in flight share the next statement
    * (src/lib/group-commit.ts): a sign-in saves eight models, a refresh two,
@@ -121,14 +119,14 @@ export function createAdapterFactory(
   const upsertGrouped = createGroupCommit(async (rows: UpsertValues[]) => {
     for (const round of uniqueRounds(rows)) {
       if (round.length === 1) await run(db, SQL.upsert, round[0]!);
-      else await run(db, SQL.upsertMany, round[0]!.map((_, column) => round.map((values) => values[column])));
+      else await run(db, SQL.upsertMany, columnsOf(round));
     }
     return rows.map(() => undefined);
   }, { maxBatch: MAX_BATCH });
   /** Reads that arrive while another is in flight share the next statement, like the upserts. */
   const readRow = createGroupCommit(async (keys: Array<[name: string, id: string]>): Promise<Array<Row | undefined>> => {
     if (keys.length === 1) return [(await run<Row>(db, SQL.find, keys[0]!))[0]];
-    const rows = await run<Row & { model_name: string; id: string }>(db, SQL.findMany, keyColumns(keys));
+    const rows = await run<Row & { model_name: string; id: string }>(db, SQL.findMany, columnsOf(keys));
     const byKey = new Map<string, Row>(rows.map((row) => [`${row.model_name}:${row.id}`, row]));
     // Two reads of one key get a row each (a copy for the second): the provider changes what it is given.
     const given = new Set<string>();
@@ -148,12 +146,12 @@ export function createAdapterFactory(
    */
   const consumeGrouped = createGroupCommit(async (keys: Array<[name: string, id: string]>): Promise<boolean[]> => {
     if (keys.length === 1) return [(await run(db, SQL.consume, keys[0]!)).length > 0];
-    const consumed = new Set((await run<{ model_name: string; id: string }>(db, SQL.consumeMany, keyColumns(keys))).map((row) => `${row.model_name}:${row.id}`));
+    const consumed = new Set((await run<{ model_name: string; id: string }>(db, SQL.consumeMany, columnsOf(keys))).map((row) => `${row.model_name}:${row.id}`));
     return keys.map(([name, id]) => consumed.delete(`${name}:${id}`));
   }, { maxBatch: MAX_BATCH });
   /** Deletions, grouped the same way. */
   const destroyGrouped = createGroupCommit(async (keys: Array<[name: string, id: string]>) => {
-    await (keys.length === 1 ? run(db, SQL.destroy, keys[0]!) : run(db, SQL.destroyMany, keyColumns(keys)));
+    await (keys.length === 1 ? run(db, SQL.destroy, keys[0]!) : run(db, SQL.destroyMany, columnsOf(keys)));
     return keys.map(() => undefined);
   }, { maxBatch: MAX_BATCH });
   const loadModel = async (name: string, id: string): Promise<CachedModel | undefined> => {

@@ -1,5 +1,5 @@
 import type { Database } from '../db/index.ts';
-import { run, statement } from '../db/statements.ts';
+import { columnsOf, run, statement } from '../db/statements.ts';
 import type { Knex } from 'knex';
 import type { StoredStatus, TokenContext, TokenRecord, TokenStatus } from './core.ts';
 import { createGroupCommit } from '../lib/group-commit.ts';
@@ -76,9 +76,7 @@ export function createTokenRepository(db: Database) {
    */
   const insertGrouped = createGroupCommit(async (tokens: NewToken[]): Promise<TokenRecord[]> => {
     if (tokens.length === 1) return [await insertOne(tokens[0]!)];
-    const rows = tokens.map(valuesOf);
-    const columns = rows[0]!.map((_, column) => rows.map((values) => values[column]));
-    const byId = new Map((await run<Row>(db, SQL.insertMany, columns)).map((row) => [row.id, toRecord(row)] as const));
+    const byId = new Map((await run<Row>(db, SQL.insertMany, columnsOf(tokens.map(valuesOf)))).map((row) => [row.id, toRecord(row)] as const));
     return tokens.map((token) => byId.get(token.id)!);
   }, { maxBatch: MAX_MINT_BATCH });
 
