@@ -9,6 +9,7 @@ import * as audit from './20261127040000_audit.ts';
 import * as performance from './20261127050000_performance.ts';
 import * as invalidation from './20261127060000_invalidation.ts';
 import * as modelMfaInvalidation from './20261127070000_model_mfa_invalidation.ts';
+import * as modelRowsHot from './20261128000000_model_rows_hot.ts';
 
 type Migration = { name: string; up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -24,6 +25,7 @@ export const migrations: Migration[] = [
   { name: '20261127050000_performance', ...performance },
   { name: '20261127060000_invalidation', ...invalidation },
   { name: '20261127070000_model_mfa_invalidation', ...modelMfaInvalidation },
+  { name: '20261128000000_model_rows_hot', ...modelRowsHot },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

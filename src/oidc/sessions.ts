@@ -24,7 +24,7 @@ export function createSessionStore(db: Database, deps: { models?: Pick<ModelCach
     async listForAccount(accountId: string, now: Date): Promise<SessionSummary[]> {
       const rows = await db(TABLE)
         .where({ model_name: 'Session' })
-        .whereRaw(`payload->>'accountId' = ?`, [accountId])
+        .where('account_id', accountId)
         .andWhere((where) => where.whereNull('expires_at').orWhere('expires_at', '>', now))
         .orderBy('expires_at', 'desc')
         .select('payload', 'expires_at');
@@ -41,7 +41,7 @@ export function createSessionStore(db: Database, deps: { models?: Pick<ModelCach
     async endForAccount(accountId: string): Promise<number> {
       return droppingModels(() => db.transaction(async (trx) => {
         const grantIds = (
-          await trx(TABLE).where({ model_name: 'Grant' }).whereRaw(`payload->>'accountId' = ?`, [accountId]).select('id')
+          await trx(TABLE).where({ model_name: 'Grant' }).where('account_id', accountId).select('id')
         ).map((row: { id: string }) => row.id);
         if (grantIds.length > 0) {
           await trx(TABLE).whereIn('grant_id', grantIds).delete();
@@ -50,9 +50,9 @@ export function createSessionStore(db: Database, deps: { models?: Pick<ModelCach
         // Tokens a grant lookup could miss (e.g. issued without a grant id) still carry the account.
         await trx(TABLE)
           .whereIn('model_name', ['AccessToken', 'RefreshToken', 'AuthorizationCode'])
-          .whereRaw(`payload->>'accountId' = ?`, [accountId])
+          .where('account_id', accountId)
           .delete();
-        return Number(await trx(TABLE).where({ model_name: 'Session' }).whereRaw(`payload->>'accountId' = ?`, [accountId]).delete());
+        return Number(await trx(TABLE).where({ model_name: 'Session' }).where('account_id', accountId).delete());
       }));
     },
   };

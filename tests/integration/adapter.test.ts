@@ -55,6 +55,39 @@ describe(`the oidc-provider adapter (${databaseKind})`, () => {
     expect(await sessions.find(id)).toEqual({ jti: id, accountId: 'second' });
   });
 
+  it("keeps a row's account in its own column, one upsert or several together, for the sessions API", async () => {
+    const sessions = new Adapter('Session');
+    const id = unique('session');
+    const accountOf = async (ids: string[]) =>
+      (await db('oidc_model_instances').where({ model_name: 'Session' }).whereIn('id', ids).orderBy('id').select('id', 'account_id')).map((row) => row.account_id);
+    await sessions.upsert(id, { jti: id, accountId: 'first' }, 3600);
+    expect(await accountOf([id])).toEqual(['first']);
+    await sessions.upsert(id, { jti: id, accountId: 'second' }, 3600);
+    expect(await accountOf([id])).toEqual(['second']);
+    const ids = Array.from({ length: 5 }, (_, i) => `${unique('session-batch')}-${i}`).sort();
+    await Promise.all(ids.map((other, i) => sessions.upsert(other, { jti: other, ...(i % 2 ? {} : { accountId: `account-${i}` }) }, 3600)));
+    expect(await accountOf(ids)).toEqual(['account-0', null, 'account-2', null, 'account-4']);
+  });
+
+  it("stores a model's expiry at its own exp, so saving it again with the same exp leaves expires_at as it was", async () => {
+    const interactions = new Adapter('Interaction');
+    const id = unique('interaction');
+    const expiresAt = async () => (await db('oidc_model_instances').where({ model_name: 'Interaction', id }).first('expires_at')).expires_at as Date;
+    const exp = Math.floor(Date.now() / 1000) + 600;
+    await interactions.upsert(id, { jti: id, exp, uid: id }, 600);
+    expect((await expiresAt()).getTime()).toBe(exp * 1000);
+    await sleep(5);
+    // What Interaction#persist() passes: the seconds left, counted a moment later.
+    await interactions.upsert(id, { jti: id, exp, uid: id, result: { login: { accountId: 'u' } } }, exp - Math.floor(Date.now() / 1000));
+    expect((await expiresAt()).getTime()).toBe(exp * 1000);
+    // Without an exp of its own, expiresIn seconds from now; 0 means no expiry.
+    const before = Date.now();
+    await interactions.upsert(id, { jti: id, uid: id }, 60);
+    expect((await expiresAt()).getTime()).toBeGreaterThanOrEqual(before + 60_000);
+    await interactions.upsert(id, { jti: id, uid: id, exp }, 0);
+    expect(await db('oidc_model_instances').where({ model_name: 'Interaction', id }).first('expires_at')).toEqual({ expires_at: null });
+  });
+
   it('writes parallel upserts together (fewer statements than upserts), every row stored, the later of two writes of one id winning', async () => {
     const sessions = new Adapter('Session');
     const ids = Array.from({ length: 30 }, () => unique('batched'));

@@ -89,6 +89,7 @@ describe(`migrations (${databaseKind})`, () => {
       await migrateToLatest(db);
       await db('banned_ips').insert({ ip: '192.0.2.1', reason: 'x', source: 'manual' });
       await expect(db('banned_ips').insert({ ip: '192.0.2.2', reason: 'x', source: 'guessed' })).rejects.toThrow();
+      await rollbackLast(db); // model rows
       await rollbackLast(db); // model and MFA invalidation
       await rollbackLast(db); // invalidation
       await rollbackLast(db); // performance
@@ -103,6 +104,40 @@ describe(`migrations (${databaseKind})`, () => {
     });
   });
 
+  it('move the account of provider rows into its own indexed column, backfilled, and back again', async () => {
+    await withScratchDatabase(async (db) => {
+      const indexes = async () =>
+        ((await db.raw(`SELECT indexname FROM pg_indexes WHERE tablename = 'oidc_model_instances' ORDER BY indexname`)) as { rows: Array<{ indexname: string }> }).rows.map(
+          (row) => row.indexname,
+        );
+      const options = async () =>
+        ((await db.raw(`SELECT reloptions FROM pg_class WHERE relname = 'oidc_model_instances'`)) as { rows: Array<{ reloptions: string[] | null }> }).rows[0]?.reloptions;
+      await migrateToLatest(db);
+      await rollbackLast(db); // model rows
+      expect(await indexes()).toContain('oidc_model_instances_account_id');
+      await db('oidc_model_instances').insert([
+        { model_name: 'Session', id: 's1', payload: JSON.stringify({ accountId: 'u1', uid: 'x' }) },
+        { model_name: 'Interaction', id: 'i1', payload: JSON.stringify({ uid: 'y' }) },
+      ]);
+
+      await migrateToLatest(db);
+      const rows = await db('oidc_model_instances').orderBy('id').select('id', 'account_id');
+      expect(rows).toEqual([
+        { id: 'i1', account_id: null },
+        { id: 's1', account_id: 'u1' },
+      ]);
+      expect(await indexes()).toContain('oidc_model_instances_account');
+      expect(await indexes()).not.toContain('oidc_model_instances_account_id');
+      expect(await options()).toEqual(['fillfactor=80', 'autovacuum_vacuum_scale_factor=0.02', 'autovacuum_vacuum_insert_scale_factor=0.02']);
+
+      await rollbackLast(db);
+      expect(await indexes()).toContain('oidc_model_instances_account_id');
+      expect(await indexes()).not.toContain('oidc_model_instances_account');
+      expect(await options()).toBeNull();
+      expect(await db.schema.hasColumn('oidc_model_instances', 'account_id')).toBe(false);
+    });
+  });
+
   it('add the token-list indexes and take them away again, restoring the one they replace', async () => {
     await withScratchDatabase(async (db) => {
       const indexes = async () =>
@@ -114,6 +149,7 @@ describe(`migrations (${databaseKind})`, () => {
       expect(latest).toContain('one_time_tokens_active_expires_at');
       expect(latest).toContain('one_time_tokens_email_status_created_at');
       expect(latest).not.toContain('one_time_tokens_email_status_index');
+      await rollbackLast(db); // model rows
       await rollbackLast(db); // model and MFA invalidation
       await rollbackLast(db); // invalidation
       await rollbackLast(db); // performance
@@ -135,6 +171,7 @@ describe(`migrations (${databaseKind})`, () => {
       await migrateToLatest(db);
       const all = ['applications_invalidate', 'hooks_invalidate', 'mfa_factors_invalidate', 'mfa_factors_invalidate_update', 'models_invalidate', 'users_invalidate', 'users_invalidate_delete'];
       expect(await triggers()).toEqual(all);
+      await rollbackLast(db); // model rows
       await rollbackLast(db); // model and MFA invalidation
       expect(await triggers()).toEqual(all.filter((name) => !name.startsWith('models_') && !name.startsWith('mfa_')));
       await rollbackLast(db); // invalidation
