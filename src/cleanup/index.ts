@@ -1,6 +1,6 @@
 import { performance } from 'node:perf_hooks';
 import { setImmediate as nextTurn } from 'node:timers/promises';
-import { isDatabaseUnavailable, type Database } from '../db/index.ts';
+import { isDatabaseUnavailable, isEmbedded, type Database } from '../db/index.ts';
 import type { Logger } from '../logger.ts';
 import type { Metrics } from '../metrics.ts';
 import { cleanupCutoffs, DEFAULT_RETENTION, type RetentionPolicy } from './cutoffs.ts';
@@ -15,10 +15,33 @@ export type CleanupReport = {
   deleted: Record<CleanupKind, number>;
   /** The run stopped at its row cap: what is left goes in the next run. */
   capped: boolean;
+  /** Tables the run vacuumed: on the embedded database only, which has no autovacuum (see `vacuumEmbedded`). */
+  vacuumed: string[];
   ms: number;
 };
 
 export type CleanupJob = ReturnType<typeof createCleanupJob>;
+
+/**
+ * The embedded database never vacuums by itself: PGlite runs PostgreSQL as one
+ * single-user process, with no autovacuum launcher (and no table statistics to
+ * tell which tables need it), so the space of deleted and updated rows was
+ * never made reusable and the indexes kept every dead entry: the cost of a
+ * lookup grew with the history. Each cleanup run on it therefore ends with a
+ * `VACUUM` of every table, one at a time with a turn for requests in between
+ * (pages without dead rows are skipped through the visibility map, so a quiet
+ * table costs little; no ANALYZE, whose sampling of a large table would hold
+ * the thread). PostgreSQL's own autovacuum does this for a server database.
+ */
+async function vacuumEmbedded(db: Database): Promise<string[]> {
+  const { rows } = (await db.raw(`SELECT tablename FROM pg_tables WHERE schemaname = current_schema() ORDER BY tablename`)) as { rows: Array<{ tablename: string }> };
+  const tables = rows.map((row) => row.tablename);
+  for (const table of tables) {
+    await nextTurn();
+    await db.raw('VACUUM ??', [table]);
+  }
+  return tables;
+}
 
 /**
  * One lock for the whole cleanup, taken per run with pg_try_advisory_xact_lock
@@ -109,7 +132,8 @@ export function createCleanupJob(deps: {
       }
       return true;
     });
-    const report: CleanupReport = { skipped: !ran, deleted, capped, ms: Math.round(performance.now() - started) };
+    const vacuumed = ran && isEmbedded(db) ? await vacuumEmbedded(db) : [];
+    const report: CleanupReport = { skipped: !ran, deleted, capped, vacuumed, ms: Math.round(performance.now() - started) };
 
     if (report.skipped) {
       log.debug('cleanup skipped: another instance is running it');
@@ -119,8 +143,8 @@ export function createCleanupJob(deps: {
       if (count > 0) metrics?.cleanupDeleted.inc({ kind: METRIC_LABELS[kind] }, count);
     }
     const total = Object.values(deleted).reduce((sum, count) => sum + count, 0);
-    if (total > 0) log.info({ deleted, total, capped, ms: report.ms }, 'cleanup purged expired and old rows');
-    else log.debug({ ms: report.ms }, 'cleanup found nothing to purge');
+    if (total > 0) log.info({ deleted, total, capped, vacuumed: vacuumed.length, ms: report.ms }, 'cleanup purged expired and old rows');
+    else log.debug({ vacuumed: vacuumed.length, ms: report.ms }, 'cleanup found nothing to purge');
     return report;
   }
 

@@ -9,7 +9,8 @@ deletes expired provider state (sessions, codes, tokens, grants), one-time
 tokens that expired more than a day ago, and consumed or revoked one-time
 tokens older than AUDIT_RETENTION_DAYS, audit log rows older than
 AUDIT_LOG_RETENTION_DAYS and finished webhook deliveries older than
-HOOK_DELIVERY_RETENTION_DAYS. One run deletes at most 50,000 rows;
+HOOK_DELIVERY_RETENTION_DAYS. On the embedded database it then vacuums
+every table (it has no autovacuum). One run deletes at most 50,000 rows;
 run it again while it says more are left. When a server is running the
 cleanup at the same moment, nothing is done (exit 0).`;
 
@@ -29,6 +30,7 @@ function describe(report: CleanupReport): string {
       ['Webhook deliveries', String(report.deleted.hookDeliveries)],
     ]),
     report.capped ? 'More rows are due: run it again.' : 'Nothing else is due.',
+    ...(report.vacuumed.length ? [`Vacuumed ${report.vacuumed.length} tables (the embedded database has no autovacuum).`] : []),
   ].join('\n');
 }
 

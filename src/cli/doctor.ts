@@ -1,5 +1,6 @@
 import nodemailer from 'nodemailer';
 import { ConfigError, type Config } from '../config.ts';
+import { isEmbedded, type Database } from '../db/index.ts';
 import { loadKeySet } from '../oidc/keys.ts';
 import { parseOptions } from './args.ts';
 import { embeddedDatabaseInUse, type CliContext, type Command } from './context.ts';
@@ -54,6 +55,7 @@ async function databaseChecks(context: CliContext, config: Config): Promise<Chec
     return checks;
   }
   checks.push(ok('migrations', `All ${status.applied.length} migrations are applied.`));
+  checks.push(await vacuumCheck(db, config));
   try {
     const keySet = await loadKeySet(db, config.secret);
     checks.push(
@@ -65,6 +67,24 @@ async function databaseChecks(context: CliContext, config: Config): Promise<Chec
     checks.push(fail('keys', (error as Error).message));
   }
   return checks;
+}
+
+/**
+ * Whether deleted and rewritten rows get vacuumed: without it their space is
+ * never reused and every index keeps their entries, so lookups slow down with
+ * the history. PostgreSQL's autovacuum does it (it can be turned off); the
+ * embedded database has none, and the cleanup job vacuums it instead.
+ */
+async function vacuumCheck(db: Database, config: Config): Promise<Check> {
+  if (isEmbedded(db)) {
+    return config.cleanup.intervalSeconds > 0
+      ? ok('vacuum', `The embedded database has no autovacuum: the cleanup job vacuums it every ${config.cleanup.intervalSeconds} s.`)
+      : warn('vacuum', 'The embedded database has no autovacuum and CLEANUP_INTERVAL_SECONDS=0 turns off the cleanup that vacuums it: run `sesame cleanup` regularly.');
+  }
+  const { rows } = (await db.raw(`SELECT current_setting('autovacuum') AS autovacuum`)) as { rows: Array<{ autovacuum: string }> };
+  return rows[0]?.autovacuum === 'on'
+    ? ok('vacuum', 'PostgreSQL\'s autovacuum is on.')
+    : warn('vacuum', 'PostgreSQL\'s autovacuum is off: deleted and rewritten rows are never reclaimed and lookups slow down as history grows. Turn it on, or run VACUUM (vacuumdb) regularly.');
 }
 
 async function smtpCheck(config: Config): Promise<Check> {
@@ -128,6 +148,8 @@ Checks, in order:
   config       the environment parses (as the server reads it)
   database     the database answers (DATABASE_URL, or the embedded one in DATA_DIR)
   migrations   none pending, none unknown to this version
+  vacuum       dead rows get reclaimed: PostgreSQL's autovacuum is on, or, on the
+               embedded database, the cleanup job (which vacuums it) is not off
   keys         the signing and cookie keys open with this SESAME_SECRET
   smtp         the SMTP server answers (when SMTP_URL is set)
   server       a Sesame answers at BASE_URL, with the expected issuer

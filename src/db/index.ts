@@ -39,6 +39,11 @@ function knexLog(logger: Logger): Knex.Config['log'] {
   };
 }
 
+/** Whether `db` is the embedded PGlite (knex-pglite keeps it on its client from the start). */
+export function isEmbedded(db: Database): boolean {
+  return Boolean((db.client as { pglite?: unknown }).pglite);
+}
+
 /**
  * Opens the database: PostgreSQL when a URL is given, otherwise the embedded
  * PGlite (a single connection: keep transactions short).

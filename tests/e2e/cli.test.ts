@@ -42,6 +42,17 @@ function sesame(args: string[], env: Record<string, string>, stdin = ''): Promis
   });
 }
 
+/** A setting of the PostgreSQL server the tests run on (DATABASE_URL). */
+async function postgresSetting(name: string): Promise<string> {
+  const admin = knexFactory({ client: 'pg', connection: process.env.DATABASE_URL, pool: { min: 0, max: 1 } });
+  try {
+    const { rows } = (await admin.raw('SELECT current_setting(?) AS value', [name])) as { rows: Array<{ value: string }> };
+    return rows[0]!.value;
+  } finally {
+    await admin.destroy();
+  }
+}
+
 /**
  * An empty database for the CLI: a temp DATA_DIR for the embedded database, or
  * a scratch PostgreSQL database created here and dropped afterwards.
@@ -268,7 +279,13 @@ describe(`sesame CLI (${databaseKind})`, { timeout: 180_000 }, () => {
       expect(healthy.stdout).toMatch(/^✓ keys +4 signing and 2 cookie keys open with this SESAME_SECRET\.$/m);
       expect(healthy.stdout).toMatch(/^✓ smtp +The SMTP server at 127\.0\.0\.1:\d+ answers\.$/m);
       expect(healthy.stdout).toContain(`✓ server      A server answers at ${server.baseUrl} with the issuer ${server.issuer}.`);
-      expect(healthy.stdout).toMatch(/\nNo problems\.\n$/);
+      // Vacuuming: the embedded database's cleanup job, or PostgreSQL's autovacuum (which this server may have off).
+      const autovacuumOff = usingPostgres && (await postgresSetting('autovacuum')) === 'off';
+      if (!usingPostgres) expect(healthy.stdout).toMatch(/^✓ vacuum +The embedded database has no autovacuum: the cleanup job vacuums it every 300 s\.$/m);
+      else if (autovacuumOff) expect(healthy.stdout).toMatch(/^! vacuum +PostgreSQL's autovacuum is off: deleted and rewritten rows are never reclaimed/m);
+      else expect(healthy.stdout).toMatch(/^✓ vacuum +PostgreSQL's autovacuum is on\.$/m);
+      expect(healthy.stdout).toMatch(autovacuumOff ? /\nNo problems \(1 warning\)\.\n$/ : /\nNo problems\.\n$/);
+      expect(healthy.code).toBe(0);
     } finally {
       await server.close();
       await smtp.close();
@@ -288,6 +305,16 @@ describe(`sesame CLI (${databaseKind})`, { timeout: 180_000 }, () => {
     });
     expect(broken.stdout).not.toContain('wrong');
     expect(broken.stderr).toBe('');
+  });
+
+  it.skipIf(usingPostgres)('doctor warns when the cleanup that vacuums the embedded database is off', async () => {
+    const off = await sesame(['doctor', '--json'], { ...env, CLEANUP_INTERVAL_SECONDS: '0' });
+    expect(off.code).toBe(0);
+    expect(off.json().checks.find((check: { name: string }) => check.name === 'vacuum')).toEqual({
+      name: 'vacuum',
+      status: 'warn',
+      message: 'The embedded database has no autovacuum and CLEANUP_INTERVAL_SECONDS=0 turns off the cleanup that vacuums it: run `sesame cleanup` regularly.',
+    });
   });
 
   it.skipIf(usingPostgres)('refuses the embedded database while another process has it open', async () => {

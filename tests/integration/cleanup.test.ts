@@ -125,6 +125,27 @@ describe(`the cleanup job (${databaseKind})`, () => {
     });
   });
 
+  it(usingPostgres ? 'leaves vacuuming to PostgreSQL\'s autovacuum' : 'vacuums every table after each run: the embedded database has no autovacuum', async () => {
+    await withDatabase(async (db) => {
+      const clock = movableClock();
+      const vacuums = async () =>
+        Number(((await db.raw(`SELECT vacuum_count FROM pg_stat_user_tables WHERE relname = 'oidc_model_instances'`)) as { rows: Array<{ vacuum_count: string }> }).rows[0]?.vacuum_count);
+      const before = await vacuums();
+      await insertProviderRow(db, new Date(clock.now().getTime() - HOUR));
+
+      const report = await job(db, clock.now).runOnce();
+
+      expect(report.deleted.providerModels).toBe(1);
+      if (usingPostgres) {
+        expect(report.vacuumed).toEqual([]);
+        expect(await vacuums()).toBe(before);
+      } else {
+        expect(report.vacuumed).toEqual(expect.arrayContaining(['audit_logs', 'oidc_model_instances', 'one_time_tokens', 'rate_limits', 'users']));
+        expect(await vacuums()).toBe(before + 1);
+      }
+    });
+  });
+
   it('purges expired sign-in mails (any state) and second-factor attempt counts, and keeps live ones', async () => {
     await withDatabase(async (db) => {
       const clock = movableClock();
