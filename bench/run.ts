@@ -4,7 +4,7 @@ import { join } from 'node:path';
 import { parseArgs } from 'node:util';
 import type { Target } from './lib/flows.ts';
 import { freePort, memoryOf, repoRoot, stopAll } from './lib/processes.ts';
-import { createBenchDatabase, postgresVersion, rowCounts, seedRows, type BenchDatabase } from './lib/postgres.ts';
+import { createBenchDatabase, postgresSettings, postgresVersion, rowCounts, seedRows, type BenchDatabase } from './lib/postgres.ts';
 import { profileScenario } from './lib/profile.ts';
 import { find, renderMarkdown, type Report, type TargetCheck } from './lib/report.ts';
 import { runScenario, SCENARIOS, SESAME_ONLY, type ScenarioName, type ScenarioResult, type Settings } from './lib/scenarios.ts';
@@ -120,13 +120,14 @@ async function runAll(target: Target, names: ScenarioName[], into: ScenarioResul
   }
 }
 
-function machine(pg: string) {
+function machine(pg: string, pgSettings: Record<string, string>) {
   const cpuModel = /model name\s*:\s*(.+)/.exec(readFileSync('/proc/cpuinfo', 'utf8'))?.[1] ?? 'unknown';
   return {
     cpus: availableParallelism(),
     cpuModel,
     node: process.version,
     postgres: pg,
+    postgresSettings: pgSettings,
     loadAverageStart: loadavg().map((value) => round(value, 2)),
     loadAverageEnd: [] as number[],
     memoryGb: round(totalmem() / 1024 ** 3, 1),
@@ -217,7 +218,7 @@ async function main(): Promise<void> {
     date: new Date().toISOString(),
     quick,
     durationSeconds: 0,
-    machine: machine(await postgresVersion()),
+    machine: machine(await postgresVersion(), await postgresSettings()),
     settings: { ...settings, scenarios: scenarios.join(' '), logLevel: args['log-level'] },
     results: [],
     notes: [
@@ -230,6 +231,12 @@ async function main(): Promise<void> {
       'Sesame runs as `npm start` runs it (dist/main.mjs, built by scripts/build.mjs, under plain node with the node flags of the start script) with NODE_ENV=production, LOG_LEVEL=warn and CLEANUP_INTERVAL_SECONDS=0 (no periodic purge during the bench); on PostgreSQL a preloaded counter (bench/lib/count-queries.mjs, plain JavaScript) counts the SQL statements per operation.',
     ],
   };
+  report.notes.push(
+    'On PostgreSQL every run (each step of the peak search too) starts with a `VACUUM (ANALYZE)` of the bench database, so no run pays for the dead rows of the runs before it; the table "Rows written" shows what each run left.',
+  );
+  if (report.machine.postgresSettings?.autovacuum === 'off') {
+    report.notes.push('PostgreSQL ran with autovacuum off: only the VACUUM before each run cleaned up.');
+  }
   if (report.machine.loadAverageStart[0]! > 1) {
     report.notes.push(`The machine was not idle at start (load average ${report.machine.loadAverageStart.join(' ')}): other work competed for the 2 cores.`);
     log(`warning: load average ${report.machine.loadAverageStart.join(' ')} at start; other work competes for the CPUs`);

@@ -31,7 +31,6 @@ export async function createBenchDatabase(): Promise<BenchDatabase> {
   };
 }
 
-/** The PostgreSQL backends serving `database` (other databases on the same server are not ours to count). */
 /**
  * The backends serving Sesame's connections to `database`. Autovacuum
  * workers are left out: one that starts while a scenario runs cleans up after
@@ -46,6 +45,68 @@ export async function backendPids(database: string): Promise<number[]> {
       [database],
     );
     return rows.map((row) => row.pid);
+  });
+}
+
+const urlOf = (database: string) => {
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${database}`;
+  return url.toString();
+};
+
+/**
+ * `VACUUM (ANALYZE)` of the bench database, before each scenario on
+ * PostgreSQL: every scenario starts from a database without the dead rows of
+ * the ones before it. Otherwise a scenario's cost depends on what ran just
+ * before and on whether autovacuum (off on some machines; when on, it wakes
+ * once a minute) happens to clean up during its window: the steady
+ * scenario's p99 was bimodal (14 and 64 ms in back-to-back runs) right after
+ * the sign-in peak's 64 concurrent flows. Answers how long it took.
+ */
+export async function vacuumDatabase(database: string): Promise<number> {
+  const started = performance.now();
+  await withClient(urlOf(database), (client) => client.query('VACUUM (ANALYZE)'));
+  return (performance.now() - started) / 1000;
+}
+
+export type TableActivity = { inserted: number; updated: number; hotUpdated: number; deleted: number; deadRows: number };
+
+/** Row writes to the bench database's tables so far (PostgreSQL's statistics, up to a second behind). */
+export async function tableActivity(database: string): Promise<TableActivity> {
+  return withClient(urlOf(database), async (client) => {
+    const { rows } = await client.query<Record<keyof TableActivity, string>>(
+      `SELECT sum(n_tup_ins) AS inserted, sum(n_tup_upd) AS updated, sum(n_tup_hot_upd) AS "hotUpdated",
+              sum(n_tup_del) AS deleted, sum(n_dead_tup) AS "deadRows"
+       FROM pg_stat_user_tables`,
+    );
+    const row = rows[0]!;
+    return {
+      inserted: Number(row.inserted),
+      updated: Number(row.updated),
+      hotUpdated: Number(row.hotUpdated),
+      deleted: Number(row.deleted),
+      deadRows: Number(row.deadRows),
+    };
+  });
+}
+
+/** Where the server's write-ahead log is, in bytes (the whole server: its other databases are idle during a run). */
+export async function walPosition(): Promise<bigint> {
+  return withClient(ADMIN_URL, async (client) => {
+    const { rows } = await client.query<{ at: string }>(`SELECT pg_wal_lsn_diff(pg_current_wal_lsn(), '0/0')::text AS at`);
+    return BigInt(rows[0]!.at.split('.')[0]!);
+  });
+}
+
+/** The server settings that change what a run measures. */
+export async function postgresSettings(): Promise<Record<string, string>> {
+  return withClient(ADMIN_URL, async (client) => {
+    const { rows } = await client.query<{ name: string; setting: string; unit: string | null }>(
+      `SELECT name, setting, unit FROM pg_settings
+       WHERE name IN ('autovacuum', 'shared_buffers', 'synchronous_commit', 'fsync', 'wal_level', 'max_connections')
+       ORDER BY name`,
+    );
+    return Object.fromEntries(rows.map((row) => [row.name, row.unit === '8kB' ? `${Math.round((Number(row.setting) * 8) / 1024)} MB` : row.setting]));
   });
 }
 

@@ -7,7 +7,7 @@ export type Report = {
   date: string;
   quick: boolean;
   durationSeconds: number;
-  machine: { cpus: number; cpuModel: string; node: string; postgres: string; loadAverageStart: number[]; loadAverageEnd: number[]; memoryGb: number };
+  machine: { cpus: number; cpuModel: string; node: string; postgres: string; postgresSettings?: Record<string, string>; loadAverageStart: number[]; loadAverageEnd: number[]; memoryGb: number };
   settings: Record<string, unknown>;
   results: ScenarioResult[];
   scaling?: { single: ScenarioResult[]; double: ScenarioResult[] };
@@ -102,6 +102,23 @@ function queriesSection(results: ScenarioResult[]): string {
   return parts.join('\n');
 }
 
+function churnTable(results: ScenarioResult[]): string {
+  const measured = results.filter((result) => result.database);
+  if (measured.length === 0) return '';
+  const lines = [
+    '## Rows written on PostgreSQL (warm-up included; after a VACUUM before each run)',
+    '',
+    '| scenario | target | VACUUM before s | inserted | updated | of them in place (HOT) | deleted | dead rows after | WAL kB per op (measured window) |',
+    '| --- | --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: |',
+  ];
+  for (const result of measured) {
+    const { vacuumSeconds, written, hotShare, deadRowsAfter, walKbPerOp } = result.database!;
+    const label = result.scenario === 'signin' && result.concurrency ? `signin (${result.concurrency} users)` : result.scenario;
+    lines.push(`| ${label} | ${result.target} | ${fmt(vacuumSeconds, 2)} | ${written.inserted} | ${written.updated} | ${fmt(hotShare * 100, 0)}% | ${written.deleted} | ${deadRowsAfter} | ${fmt(walKbPerOp, 2)} |`);
+  }
+  return lines.join('\n');
+}
+
 const countsLine = (counts: RowCounts) =>
   `${counts.oneTimeTokens} one-time tokens, ${counts.providerRows} provider rows (${Object.entries(counts.byModel)
     .map(([model, n]) => `${model} ${n}`)
@@ -112,7 +129,8 @@ export function renderMarkdown(report: Report): string {
   const parts = [
     `# Sesame benchmark, ${report.date}${report.quick ? ' (quick run)' : ''}`,
     '',
-    `Machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGb} GB, Node ${machine.node}, PostgreSQL ${machine.postgres}. ` +
+    `Machine: ${machine.cpus} CPUs (${machine.cpuModel}), ${machine.memoryGb} GB, Node ${machine.node}, PostgreSQL ${machine.postgres}` +
+      `${machine.postgresSettings ? ` (${Object.entries(machine.postgresSettings).map(([name, value]) => `${name} ${value}`).join(', ')})` : ''}. ` +
       `Load average at start ${machine.loadAverageStart.map((value) => fmt(value, 2)).join(' ')}, at end ${machine.loadAverageEnd.map((value) => fmt(value, 2)).join(' ')}. ` +
       `Run time ${fmt(report.durationSeconds / 60, 1)} min.`,
     '',
@@ -126,7 +144,7 @@ export function renderMarkdown(report: Report): string {
     '',
     stepsTable(report.results),
   ];
-  parts.push('', queriesSection(report.results));
+  parts.push('', queriesSection(report.results), '', churnTable(report.results));
   if (report.memoryGrowth?.length) {
     parts.push('', '## Memory across repeated sign-in runs', '', '| target | flows/s per run | RSS after each run MB | high-water mark MB |', '| --- | --- | --- | ---: |');
     for (const growth of report.memoryGrowth) {

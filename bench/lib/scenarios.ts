@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { clientCredentials, exchangeCode, listTokens, mint, openInteraction, refresh, requestMagicLink, signIn, signInToCode, type OpenInteraction, type PendingCode, type Target } from './flows.ts';
 import { closedLoop, drain, openLoop, type LoadResult, type Window } from './load.ts';
-import { backendPids } from './postgres.ts';
+import { backendPids, tableActivity, vacuumDatabase, walPosition, type TableActivity } from './postgres.ts';
 import { cpuMsOf, sampleMemory } from './processes.ts';
 import { round, StepRecorder, type LatencySummary } from './stats.ts';
 
@@ -51,6 +51,12 @@ export type ScenarioResult = LoadResult & {
   requests?: LatencySummary;
   /** SQL statements sent per operation (Sesame on PostgreSQL), with the most frequent ones. */
   queries?: { perOp: number; statements: Array<{ sql: string; perOp: number }> };
+  /**
+   * Sesame on PostgreSQL: how long the VACUUM before the run took, and the
+   * rows the run (warm-up included) wrote: updates made in place (HOT) need
+   * no new index entries and are pruned on their page.
+   */
+  database?: { vacuumSeconds: number; written: Omit<TableActivity, 'deadRows'>; hotShare: number; deadRowsAfter: number; walKbPerOp: number };
   notes?: string;
 };
 
@@ -74,6 +80,8 @@ function meter(target: Target) {
   let backends: number[] = [];
   let backendsAtStart = new Map<number, number>();
   let backendsFound: Promise<void> = Promise.resolve();
+  // Write-ahead log written during the window.
+  let walAt: [Promise<bigint>, Promise<bigint>] | undefined;
   const read = () => ({
     server: pids.reduce((sum, pid) => sum + cpuMsOf(pid), 0),
     loadgen: (process.cpuUsage().user + process.cpuUsage().system) / 1000,
@@ -87,6 +95,7 @@ function meter(target: Target) {
       start = read();
       snapshot();
       if (target.database) {
+        walAt = [walPosition(), Promise.resolve(0n)];
         backendsFound = backendPids(target.database).then((found) => {
           backends = found;
           backendsAtStart = new Map(found.map((pid) => [pid, cpuMsOf(pid)]));
@@ -96,6 +105,7 @@ function meter(target: Target) {
     onEnd: () => {
       snapshot();
       const end = read();
+      if (walAt) walAt[1] = walPosition();
       // A backend that ended meanwhile (the pool reaps idle connections) reads 0: it adds nothing rather than a negative.
       const db = backends.reduce((sum, pid) => sum + Math.max(0, cpuMsOf(pid) - (backendsAtStart.get(pid) ?? 0)), 0);
       spent = { server: end.server - start.server, db, loadgen: end.loadgen - start.loadgen, seconds: (end.at - start.at) / 1000 };
@@ -142,7 +152,28 @@ function meter(target: Target) {
       .map(([sql, n]) => ({ sql, perOp: round(n / ops, 2) }));
     return { perOp: round(total / ops, 2), statements };
   };
-  return { window, cost, queries, settle, rssPeakMb: () => round(rssPeakMb, 1) };
+  const walKbPerOp = async (ops: number) => {
+    if (!walAt) return 0;
+    const [start, end] = await Promise.all(walAt);
+    return round(Number(end - start) / 1024 / Math.max(1, ops), 2);
+  };
+  return { window, cost, queries, settle, walKbPerOp, rssPeakMb: () => round(rssPeakMb, 1) };
+}
+
+function churnOf(vacuumSeconds: number, before: TableActivity, after: TableActivity, walKbPerOp: number): NonNullable<ScenarioResult['database']> {
+  const written = {
+    inserted: after.inserted - before.inserted,
+    updated: after.updated - before.updated,
+    hotUpdated: after.hotUpdated - before.hotUpdated,
+    deleted: after.deleted - before.deleted,
+  };
+  return {
+    vacuumSeconds: round(vacuumSeconds, 2),
+    written,
+    hotShare: round(written.hotUpdated / Math.max(1, written.updated), 2),
+    deadRowsAfter: after.deadRows,
+    walKbPerOp,
+  };
 }
 
 export type ScenarioContext = {
@@ -152,6 +183,8 @@ export type ScenarioContext = {
 
 export async function runScenario(target: Target, scenario: ScenarioName, settings: Settings, context: ScenarioContext = {}): Promise<ScenarioResult> {
   const { warmupMs, measureMs: durationMs, flowUsers, requestUsers } = settings;
+  const vacuumSeconds = target.database ? await vacuumDatabase(target.database) : 0;
+  const activityBefore = target.database ? await tableActivity(target.database) : undefined;
   const m = meter(target);
   const maxOps = 2_000_000;
   const finish = async (result: LoadResult, extra: Partial<ScenarioResult> = {}): Promise<ScenarioResult> => {
@@ -165,6 +198,7 @@ export async function runScenario(target: Target, scenario: ScenarioName, settin
       rssPeakMb: m.rssPeakMb(),
       cost: m.cost(result.ops),
       queries: await m.queries(result.ops),
+      database: target.database && activityBefore ? churnOf(vacuumSeconds, activityBefore, await tableActivity(target.database), await m.walKbPerOp(result.ops)) : undefined,
       ...extra,
     };
   };
