@@ -9,8 +9,12 @@ import type { Knex } from 'knex';
  *
  * - the index of a user's sessions and grants was on the expression
  *   `payload->>'accountId'`, so every write of `payload` changed an indexed
- *   column and went through all six indexes. The account is now its own
- *   column, written with the payload (src/oidc/adapter.ts), and indexed;
+ *   column and went through all six indexes. The account is now a stored
+ *   generated column, `account_id`, and that is indexed: PostgreSQL compares
+ *   its old and new values, which a rewrite of the same model keeps equal.
+ *   Being generated, it can never disagree with the payload, whoever writes
+ *   the row (an instance of an earlier version during a rolling upgrade
+ *   included), so ending a user's sessions still finds every one;
  * - pages were filled to the last byte by the rows inserted after, so even a
  *   consumption (only `consumed_at`) had to move the row. A fillfactor of 80
  *   leaves a fifth of each new page for the rewrites of its rows;
@@ -21,8 +25,7 @@ import type { Knex } from 'knex';
  * that keeps the expiry keeps the column as it was.)
  */
 export async function up(knex: Knex): Promise<void> {
-  await knex.raw('ALTER TABLE oidc_model_instances ADD COLUMN account_id text');
-  await knex.raw(`UPDATE oidc_model_instances SET account_id = payload->>'accountId' WHERE payload->>'accountId' IS NOT NULL`);
+  await knex.raw(`ALTER TABLE oidc_model_instances ADD COLUMN account_id text GENERATED ALWAYS AS (payload->>'accountId') STORED`);
   await knex.raw('CREATE INDEX oidc_model_instances_account ON oidc_model_instances (model_name, account_id) WHERE account_id IS NOT NULL');
   await knex.raw('DROP INDEX oidc_model_instances_account_id');
   await knex.raw('ALTER TABLE oidc_model_instances SET (fillfactor = 80, autovacuum_vacuum_scale_factor = 0.02, autovacuum_vacuum_insert_scale_factor = 0.02)');

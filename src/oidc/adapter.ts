@@ -36,17 +36,17 @@ const SQL = {
   ),
   upsert: statement(
     'oidc_upsert',
-    `INSERT INTO ${TABLE} (model_name, id, payload, expires_at, grant_id, uid, user_code, account_id) VALUES (?, ?, ?::jsonb, ?, ?, ?, ?, ?)
+    `INSERT INTO ${TABLE} (model_name, id, payload, expires_at, grant_id, uid, user_code) VALUES (?, ?, ?::jsonb, ?, ?, ?, ?)
     ON CONFLICT (model_name, id) DO UPDATE SET payload = EXCLUDED.payload, expires_at = EXCLUDED.expires_at,
-      grant_id = EXCLUDED.grant_id, uid = EXCLUDED.uid, user_code = EXCLUDED.user_code, account_id = EXCLUDED.account_id`,
+      grant_id = EXCLUDED.grant_id, uid = EXCLUDED.uid, user_code = EXCLUDED.user_code`,
   ),
   /** Several upserts in one statement, whatever their number (one array per column); each key at most once. */
   upsertMany: statement(
     'oidc_upsert_many',
-    `INSERT INTO ${TABLE} (model_name, id, payload, expires_at, grant_id, uid, user_code, account_id)
-    SELECT * FROM unnest(?::text[], ?::text[], ?::jsonb[], ?::timestamptz[], ?::text[], ?::text[], ?::text[], ?::text[])
+    `INSERT INTO ${TABLE} (model_name, id, payload, expires_at, grant_id, uid, user_code)
+    SELECT * FROM unnest(?::text[], ?::text[], ?::jsonb[], ?::timestamptz[], ?::text[], ?::text[], ?::text[])
     ON CONFLICT (model_name, id) DO UPDATE SET payload = EXCLUDED.payload, expires_at = EXCLUDED.expires_at,
-      grant_id = EXCLUDED.grant_id, uid = EXCLUDED.uid, user_code = EXCLUDED.user_code, account_id = EXCLUDED.account_id`,
+      grant_id = EXCLUDED.grant_id, uid = EXCLUDED.uid, user_code = EXCLUDED.user_code`,
   ),
   consume: statement('oidc_consume', `UPDATE ${TABLE} SET consumed_at = CURRENT_TIMESTAMP WHERE model_name = ? AND id = ? AND consumed_at IS NULL RETURNING 1`),
   /** Several consumptions in one statement: answers the keys it consumed (each row once). */
@@ -66,7 +66,7 @@ const SQL = {
 const MAX_BATCH = 100;
 
 /** An upsert's values, in the order of the statements' columns. */
-type UpsertValues = [model: string, id: string, payload: string, expiresAt: Date | null, grantId: unknown, uid: unknown, userCode: unknown, accountId: unknown];
+type UpsertValues = [model: string, id: string, payload: string, expiresAt: Date | null, grantId: unknown, uid: unknown, userCode: unknown];
 
 /**
  * Splits upserts into rounds in which each (model, id) occurs once, keeping
@@ -201,9 +201,7 @@ export function createAdapterFactory(
       this.forget(id);
       const expiresAt = expiryOf(payload, expiresIn);
       const write = async () => {
-        await upsertGrouped([
-          this.name, id, JSON.stringify(payload), expiresAt, payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null, payload.accountId ?? null,
-        ]);
+        await upsertGrouped([this.name, id, JSON.stringify(payload), expiresAt, payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null]);
       };
       await (this.models ? this.models.writeThrough(this.name, id, payload, expiresAt?.getTime() ?? null, write) : write());
     }

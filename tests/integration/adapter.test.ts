@@ -88,6 +88,28 @@ describe(`the oidc-provider adapter (${databaseKind})`, () => {
     expect(await db('oidc_model_instances').where({ model_name: 'Interaction', id }).first('expires_at')).toEqual({ expires_at: null });
   });
 
+  it('saving a model again with the same account and expiry rewrites its row in place (a HOT update: no new index entries)', async () => {
+    const id = unique('hot');
+    const exp = Math.floor(Date.now() / 1000) + 600;
+    const hot = await db.transaction(async (trx) => {
+      const TrxAdapter = createAdapterFactory(trx, { findClient: async () => undefined });
+      const sessions = new TrxAdapter('Session');
+      // This connection's own counts (those not yet reported included): the difference is the save's.
+      const counts = async () => {
+        const { rows } = (await trx.raw(`SELECT n_tup_upd AS updated, n_tup_hot_upd AS hot FROM pg_stat_xact_user_tables WHERE relname = 'oidc_model_instances'`)) as {
+          rows: Array<{ updated: string | number; hot: string | number }>;
+        };
+        return { updated: Number(rows[0]?.updated), hot: Number(rows[0]?.hot) };
+      };
+      await sessions.upsert(id, { jti: id, accountId: 'user-hot', exp, uid: id }, 600);
+      const before = await counts();
+      await sessions.upsert(id, { jti: id, accountId: 'user-hot', exp, uid: id, loginTs: 1 }, 599);
+      const after = await counts();
+      return { updated: after.updated - before.updated, hot: after.hot - before.hot };
+    });
+    expect(hot).toEqual({ updated: 1, hot: 1 });
+  });
+
   it('writes parallel upserts together (fewer statements than upserts), every row stored, the later of two writes of one id winning', async () => {
     const sessions = new Adapter('Session');
     const ids = Array.from({ length: 30 }, () => unique('batched'));

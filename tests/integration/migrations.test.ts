@@ -104,7 +104,7 @@ describe(`migrations (${databaseKind})`, () => {
     });
   });
 
-  it('move the account of provider rows into its own indexed column, backfilled, and back again', async () => {
+  it('move the account of provider rows into an indexed column generated from the payload, and back again', async () => {
     await withScratchDatabase(async (db) => {
       const indexes = async () =>
         ((await db.raw(`SELECT indexname FROM pg_indexes WHERE tablename = 'oidc_model_instances' ORDER BY indexname`)) as { rows: Array<{ indexname: string }> }).rows.map(
@@ -121,11 +121,18 @@ describe(`migrations (${databaseKind})`, () => {
       ]);
 
       await migrateToLatest(db);
+      // Rows from before, and rows written as an earlier version writes them (without the column), carry their account.
+      await db('oidc_model_instances').insert({ model_name: 'Grant', id: 'g1', payload: JSON.stringify({ accountId: 'u2' }) });
       const rows = await db('oidc_model_instances').orderBy('id').select('id', 'account_id');
       expect(rows).toEqual([
+        { id: 'g1', account_id: 'u2' },
         { id: 'i1', account_id: null },
         { id: 's1', account_id: 'u1' },
       ]);
+      // It follows the payload and cannot be written otherwise.
+      await db('oidc_model_instances').where({ id: 'g1' }).update({ payload: JSON.stringify({ accountId: 'u3' }) });
+      expect(await db('oidc_model_instances').where({ id: 'g1' }).first('account_id')).toEqual({ account_id: 'u3' });
+      await expect(db('oidc_model_instances').where({ id: 'g1' }).update({ account_id: 'someone-else' })).rejects.toThrow();
       expect(await indexes()).toContain('oidc_model_instances_account');
       expect(await indexes()).not.toContain('oidc_model_instances_account_id');
       expect(await options()).toEqual(['fillfactor=80', 'autovacuum_vacuum_scale_factor=0.02', 'autovacuum_vacuum_insert_scale_factor=0.02']);
