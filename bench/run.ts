@@ -229,11 +229,9 @@ async function main(): Promise<void> {
       'The load generator runs on the same 2 cores: its CPU share is in the JSON (cost.loadgenCores).',
       `Every process (baseline and Sesame) first runs ${settings.processWarmupMs / 1000} s of sign-ins that are not reported: a fresh server keeps getting faster for its first ~30 s. Each scenario then has its own ${settings.warmupMs / 1000} s warm-up before the measured window.`,
       'Sesame runs as `npm start` runs it (dist/main.mjs, built by scripts/build.mjs, under plain node with the node flags of the start script) with NODE_ENV=production, LOG_LEVEL=warn and CLEANUP_INTERVAL_SECONDS=0 (no periodic purge during the bench); on PostgreSQL a preloaded counter (bench/lib/count-queries.mjs, plain JavaScript) counts the SQL statements per operation.',
+      'On PostgreSQL every run (each step of the peak search too) starts with a `VACUUM (ANALYZE)` of the bench database, so no run pays for the dead rows of the runs before it; the table "Rows written" shows what each run left.',
     ],
   };
-  report.notes.push(
-    'On PostgreSQL every run (each step of the peak search too) starts with a `VACUUM (ANALYZE)` of the bench database, so no run pays for the dead rows of the runs before it; the table "Rows written" shows what each run left.',
-  );
   if (report.machine.postgresSettings?.autovacuum === 'off') {
     report.notes.push('PostgreSQL ran with autovacuum off: only the VACUUM before each run cleaned up.');
   }

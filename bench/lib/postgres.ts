@@ -17,16 +17,21 @@ async function withClient<T>(url: string, run: (client: pg.Client) => Promise<T>
   }
 }
 
+/** The bench server's URL, on `database`. */
+const urlOf = (database: string) => {
+  const url = new URL(ADMIN_URL);
+  url.pathname = `/${database}`;
+  return url.toString();
+};
+
 export type BenchDatabase = { name: string; url: string; drop: () => Promise<void> };
 
 export async function createBenchDatabase(): Promise<BenchDatabase> {
   const name = `sesame_bench_${randomBytes(4).toString('hex')}`;
   await withClient(ADMIN_URL, (client) => client.query(`CREATE DATABASE ${name}`));
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${name}`;
   return {
     name,
-    url: url.toString(),
+    url: urlOf(name),
     drop: () => withClient(ADMIN_URL, (client) => client.query(`DROP DATABASE IF EXISTS ${name} WITH (FORCE)`)).then(() => undefined),
   };
 }
@@ -47,12 +52,6 @@ export async function backendPids(database: string): Promise<number[]> {
     return rows.map((row) => row.pid);
   });
 }
-
-const urlOf = (database: string) => {
-  const url = new URL(ADMIN_URL);
-  url.pathname = `/${database}`;
-  return url.toString();
-};
 
 /**
  * `VACUUM (ANALYZE)` of the bench database, before each scenario on

@@ -39,9 +39,14 @@ function knexLog(logger: Logger): Knex.Config['log'] {
   };
 }
 
-/** Whether `db` is the embedded PGlite (knex-pglite keeps it on its client from the start). */
+/** The embedded PGlite behind `db` (knex-pglite keeps it on its client from the start); undefined on PostgreSQL. */
+export function embeddedPglite(db: Database): PGlite | undefined {
+  return (db.client as { pglite?: PGlite }).pglite;
+}
+
+/** Whether `db` is the embedded PGlite. */
 export function isEmbedded(db: Database): boolean {
-  return Boolean((db.client as { pglite?: unknown }).pglite);
+  return embeddedPglite(db) !== undefined;
 }
 
 /**

@@ -2,7 +2,7 @@ import type { PGlite } from '@electric-sql/pglite';
 import pg from 'pg';
 import { createTtlCache, type TtlCache } from '../lib/ttl-cache.ts';
 import type { Logger } from '../logger.ts';
-import type { Database } from './index.ts';
+import { embeddedPglite, type Database } from './index.ts';
 
 /** The channel the triggers of migrations/20261127060000_invalidation.ts notify on. */
 export const INVALIDATION_CHANNEL = 'sesame_invalidate';
@@ -76,10 +76,10 @@ export async function openInvalidationChannel(
   db: Database,
   options: { listenUrl?: string; logger?: Logger; retryMs?: { first: number; max: number }; heartbeatMs?: number } = {},
 ): Promise<InvalidationChannel> {
-  // knex keeps the PGlite it drives on its client (knex-pglite), and the settings it opens pg connections with.
-  const client = db.client as { pglite?: PGlite; connectionSettings?: pg.ClientConfig };
-  if (client.pglite) return embeddedChannel(client.pglite, options.logger);
-  const connection = options.listenUrl ? { connectionString: options.listenUrl } : client.connectionSettings;
+  const pglite = embeddedPglite(db);
+  if (pglite) return embeddedChannel(pglite, options.logger);
+  // knex keeps the settings it opens pg connections with on its client.
+  const connection = options.listenUrl ? { connectionString: options.listenUrl } : (db.client as { connectionSettings?: pg.ClientConfig }).connectionSettings;
   if (!connection) throw new Error('the invalidation listener needs the PostgreSQL connection settings');
   return postgresChannel({ ...options, connection });
 }
