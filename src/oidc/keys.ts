@@ -62,24 +62,47 @@ export async function ensureKeys(db: Database, secret: string): Promise<void> {
   });
 }
 
-/** A cheap fingerprint of the live key set: instances poll it to pick up rotations. */
-export async function keySetVersion(db: Database): Promise<string> {
-  const { rows } = await db.raw<{ rows: Array<{ version: string | null }> }>(
-    `SELECT (SELECT string_agg(kid, ',' ORDER BY kid) FROM signing_keys WHERE retired_at IS NULL) || '|' ||
-            (SELECT string_agg(id, ',' ORDER BY id) FROM cookie_keys WHERE retired_at IS NULL) AS version`,
-  );
-  return rows[0]?.version ?? '';
+/**
+ * The fingerprint of a key set: its signing kids and cookie key ids, each
+ * sorted. One function serves the poll and the load, so the two always agree.
+ */
+function versionOf(signingKids: string[], cookieIds: string[]): string {
+  const sorted = (ids: string[]) => [...ids].sort().join(',');
+  return `${sorted(signingKids)}|${sorted(cookieIds)}`;
 }
 
+/** A cheap fingerprint of the live key set: instances poll it to pick up rotations. */
+export async function keySetVersion(db: Database): Promise<string> {
+  const { rows } = await db.raw<{ rows: Array<{ kind: 'signing' | 'cookie'; id: string }> }>(
+    `SELECT 'signing' AS kind, kid AS id FROM signing_keys WHERE retired_at IS NULL
+     UNION ALL SELECT 'cookie', id FROM cookie_keys WHERE retired_at IS NULL`,
+  );
+  const idsOf = (kind: string) => rows.filter((row) => row.kind === kind).map((row) => row.id);
+  return versionOf(idsOf('signing'), idsOf('cookie'));
+}
+
+/**
+ * Loads the live keys. Its version is that of the rows it read, not a third
+ * query's: a rotation or a retirement landing between the reads then shows
+ * as a different version at the next poll, and is picked up, instead of
+ * being recorded as already loaded.
+ */
 export async function loadKeySet(db: Database, secret: string): Promise<KeySet> {
-  const signingRows = await db('signing_keys').whereNull('retired_at').orderBy('created_at', 'desc').orderBy('kid');
-  const cookieRows = await db('cookie_keys').whereNull('retired_at').orderBy('created_at', 'desc').orderBy('id');
+  const signingRows = (await db('signing_keys').whereNull('retired_at').orderBy('created_at', 'desc').orderBy('kid')) as Array<{
+    kid: string;
+    private_jwk_sealed: string;
+  }>;
+  const cookieRows = (await db('cookie_keys').whereNull('retired_at').orderBy('created_at', 'desc').orderBy('id')) as Array<{
+    id: string;
+    key_sealed: string;
+  }>;
   return {
-    signing: signingRows.map(
-      (row: { private_jwk_sealed: string }) => JSON.parse(unsealOrExplain(signingSealKey(secret), row.private_jwk_sealed)) as SigningJwk,
+    signing: signingRows.map((row) => JSON.parse(unsealOrExplain(signingSealKey(secret), row.private_jwk_sealed)) as SigningJwk),
+    cookie: cookieRows.map((row) => unsealOrExplain(cookieSealKey(secret), row.key_sealed)),
+    version: versionOf(
+      signingRows.map((row) => row.kid),
+      cookieRows.map((row) => row.id),
     ),
-    cookie: cookieRows.map((row: { key_sealed: string }) => unsealOrExplain(cookieSealKey(secret), row.key_sealed)),
-    version: await keySetVersion(db),
   };
 }
 

@@ -34,9 +34,10 @@ function migratedSnapshot(): Blob {
  * An empty database of its own, for tests that change the schema
  * (migrations) or must not share rows or background workers with other test
  * files: a scratch PostgreSQL database created here and dropped by `drop()`,
- * or a fresh PGlite.
+ * or a fresh PGlite. `poolMax: 1` makes PostgreSQL run one statement at a
+ * time in the order they were asked for, as the embedded database always does.
  */
-export async function openScratchDatabase(): Promise<{ db: Database; drop: () => Promise<void> }> {
+export async function openScratchDatabase(options: { poolMax?: number } = {}): Promise<{ db: Database; drop: () => Promise<void> }> {
   const url = process.env.DATABASE_URL;
   if (!url) {
     const db = createDatabase({ kind: 'embedded' });
@@ -47,7 +48,7 @@ export async function openScratchDatabase(): Promise<{ db: Database; drop: () =>
   await admin.raw(`CREATE DATABASE ${name}`);
   const scratchUrl = new URL(url);
   scratchUrl.pathname = `/${name}`;
-  const db = createDatabase({ kind: 'postgres', url: scratchUrl.toString() });
+  const db = createDatabase({ kind: 'postgres', url: scratchUrl.toString(), poolMax: options.poolMax });
   return {
     db,
     drop: async () => {
