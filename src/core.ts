@@ -83,7 +83,7 @@ export function createCore(deps: {
     issuer: new URL(config.baseUrl).host,
     invalidation,
   });
-  const signIn = createSignInService({ tokens, users, organizations: organizationService, invitations, settings, clock });
+  const signIn = createSignInService({ tokens, users, organizations: organizationService, invitations, settings, mfa, clock });
   const emailSignIn = createEmailSignIn({
     codes: createSignInCodeRepository(db),
     users,

@@ -113,6 +113,18 @@ export function createMfaService(deps: {
       return (await confirmed.get(userId, async () => Boolean((await totpRow(userId))?.confirmed_at))) ?? false;
     },
 
+    /**
+     * Runs `read`, which answers whether the user has a confirmed
+     * authenticator along with the user (the sign-in's upsert), and keeps the
+     * answer for `hasTotp`, unless a change was announced while it ran.
+     */
+    async remembering<R extends { user: { id: string }; hasTotp?: boolean }>(read: () => Promise<R>): Promise<R> {
+      const mark = confirmed.mark();
+      const result = await read();
+      if (result.hasTotp !== undefined) confirmed.put(result.user.id, result.hasTotp, mark);
+      return result;
+    },
+
     async listFactors(userId: string): Promise<MfaFactor[]> {
       return ((await factors().where({ user_id: userId }).orderBy('created_at')) as FactorRow[]).map(toFactor);
     },

@@ -176,16 +176,17 @@ export function createOrganizationService(deps: { db: Database; organizations: O
     /**
      * Joins a user who just signed in: the token's organizations (those that
      * still exist), and, for a new account with a verified email, every
-     * organization that provisions its email domain. Idempotent.
+     * organization that provisions its email domain (looked up here unless
+     * the caller already has them: `domainOrganizationIds`). Idempotent.
      */
-    async provisionOnSignIn(input: { userId: string; tokenOrganizationIds: string[]; newUserEmail?: string }) {
+    async provisionOnSignIn(input: { userId: string; tokenOrganizationIds: string[]; newUserEmail?: string; domainOrganizationIds?: string[] }) {
       const existing = new Set<string>();
       if (input.tokenOrganizationIds.length > 0) {
         const unknown = new Set(await repo.unknownIds(input.tokenOrganizationIds));
         for (const id of input.tokenOrganizationIds) if (!unknown.has(id)) existing.add(id);
       }
       const domain = input.newUserEmail?.split('@')[1];
-      if (domain) for (const id of await repo.organizationIdsForEmailDomain(domain)) existing.add(id);
+      if (domain) for (const id of input.domainOrganizationIds ?? (await repo.organizationIdsForEmailDomain(domain))) existing.add(id);
       for (const id of existing) {
         if (await repo.provision(id, input.userId)) await membershipUpdated(id, input.userId, 'added', { source: 'sign_in' });
       }

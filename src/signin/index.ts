@@ -3,6 +3,7 @@ import type { SettingsService } from '../settings/index.ts';
 import { hashPassword, verifyPassword } from '../users/service.ts';
 import type { SignInCode } from './codes.ts';
 import type { InvitationService } from '../invitations/index.ts';
+import type { MfaService } from '../mfa/index.ts';
 import type { OrganizationService } from '../organizations/index.ts';
 import type { TokenService } from '../tokens/index.ts';
 import type { User, UserRepository } from '../users/index.ts';
@@ -31,9 +32,10 @@ export function createSignInService(deps: {
   organizations: OrganizationService;
   invitations: InvitationService;
   settings: SettingsService;
+  mfa: Pick<MfaService, 'remembering'>;
   clock: () => Date;
 }) {
-  const { tokens, users, organizations, invitations, settings, clock } = deps;
+  const { tokens, users, organizations, invitations, settings, mfa, clock } = deps;
   return {
     /**
      * First factor by one-time token: consume it (atomically, for this
@@ -46,13 +48,15 @@ export function createSignInService(deps: {
     async withOneTimeToken(input: { token: string; email: string; interactionUid?: string }): Promise<SignInResult> {
       const record = await tokens.consume(input);
       const now = clock();
-      // Find or create, record the sign-in and verify the email: one statement (a suspended account is not touched).
-      const { user, created } = await users.signInVerifiedEmail(record.email, now);
+      // Find or create, record the sign-in and verify the email: one statement (a suspended account is not touched),
+      // which also answers the MFA prompt's check (kept for the resume) and a new account's email-domain organizations.
+      const { user, created, domainOrganizationIds } = await mfa.remembering(() => users.signInVerifiedEmail(record.email, now));
       if (user.isSuspended) throw new AppError('ACCOUNT_DISABLED');
       const jitOrganizationIds = await organizations.provisionOnSignIn({
         userId: user.id,
         tokenOrganizationIds: record.context.jitOrganizationIds ?? [],
         newUserEmail: created ? record.email : undefined,
+        domainOrganizationIds,
       });
       // Invitation tokens always carry their organization: others skip the lookup on this hot path.
       if ((record.context.jitOrganizationIds ?? []).length > 0) await invitations.acceptAfterSignIn(record.id, user.id);

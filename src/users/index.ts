@@ -51,9 +51,23 @@ const SQL = {
      ON CONFLICT ((lower(primary_email))) DO UPDATE
        SET last_sign_in_at = EXCLUDED.last_sign_in_at, updated_at = EXCLUDED.updated_at, email_verified = true
        WHERE NOT users.is_suspended
-     RETURNING ${COLUMNS}, (xmax = 0) AS created`,
+     RETURNING ${COLUMNS}, (xmax = 0) AS created,
+       EXISTS (SELECT 1 FROM user_mfa_factors f WHERE f.user_id = users.id AND f.type = 'totp' AND f.confirmed_at IS NOT NULL) AS has_totp,
+       CASE WHEN xmax = 0 THEN ARRAY(
+         SELECT organization_id FROM organization_jit_email_domains WHERE email_domain = split_part(users.primary_email, '@', 2)
+       ) END AS domain_organization_ids`,
   ),
 };
+
+/**
+ * What a sign-in's upsert answers: the account, whether it was created, and
+ * what the rest of the sign-in would otherwise ask in statements of their
+ * own, read in the same snapshot: whether the account has a confirmed
+ * authenticator (the MFA prompt's check at the resume) and, for a new
+ * account, the organizations that provision its email domain. The last two
+ * are missing when the account was suspended (and so not touched).
+ */
+export type SignInUpsert = { user: User; created: boolean; hasTotp?: boolean; domainOrganizationIds?: string[] };
 
 export type UserRepository = ReturnType<typeof createUserRepository>;
 
@@ -93,11 +107,25 @@ export function createUserRepository(db: Database) {
      * A sign-in that proved the mailbox, in one statement: the account owning
      * `email` gets its sign-in recorded and its email verified, or is created
      * so. A suspended account is left untouched (read back, so the caller can
-     * refuse it). `created` comes from `xmax = 0`: the row was inserted, not updated.
+     * refuse it). `created` comes from `xmax = 0`: the row was inserted, not
+     * updated. See `SignInUpsert` for what else it answers.
      */
-    async signInVerifiedEmail(email: string, now: Date): Promise<{ user: User; created: boolean }> {
-      const [row] = await run<Row & { created: boolean }>(db, SQL.signInVerifiedEmail, [generateId(), email, now, now, now]);
-      if (row) return { user: toUser(row), created: row.created };
+    async signInVerifiedEmail(email: string, now: Date): Promise<SignInUpsert> {
+      const [row] = await run<Row & { created: boolean; has_totp: boolean; domain_organization_ids: string[] | null }>(db, SQL.signInVerifiedEmail, [
+        generateId(),
+        email,
+        now,
+        now,
+        now,
+      ]);
+      if (row) {
+        return {
+          user: toUser(row),
+          created: row.created,
+          hasTotp: row.has_totp,
+          ...(row.domain_organization_ids && { domainOrganizationIds: row.domain_organization_ids }),
+        };
+      }
       const suspended = await this.findByEmail(email);
       if (!suspended) throw new Error('user vanished between insert and select');
       return { user: suspended, created: false };

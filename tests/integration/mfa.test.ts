@@ -148,6 +148,33 @@ describe(`second factors on a real database (${databaseKind})`, () => {
       expect(await within(2_000, () => kept.hasTotp(userId), (has) => !has)).toBe(false);
     });
 
+    it("keeps what the sign-in's upsert answered, so the resume's check asks no statement", async () => {
+      const users = createUserRepository(db);
+      const signInAndCheck = async (service: MfaService, email: string) => {
+        const { user } = await service.remembering(() => users.signInVerifiedEmail(email, now));
+        let has: boolean | undefined;
+        const queries = await countQueries(db, async () => (has = await service.hasTotp(user.id)));
+        return { has, queries };
+      };
+      expect(await signInAndCheck(serviceWith(deaf), uniqueEmail('fresh'))).toEqual({ has: false, queries: 0 });
+      const { userId } = await enrolled();
+      const email = (await users.findById(userId))!.primaryEmail!;
+      expect(await signInAndCheck(serviceWith(deaf), email)).toEqual({ has: true, queries: 0 });
+    });
+
+    it('does not keep the answer when a change was announced while the upsert ran', async () => {
+      const users = createUserRepository(db);
+      const listeners: Array<(id: string) => void> = [];
+      const announcing: InvalidationChannel = { ...deaf, subscribe: (topic, listener) => void (topic === 'mfa' && listeners.push(listener)) };
+      const service = serviceWith(announcing);
+      const { user } = await service.remembering(async () => {
+        const result = await users.signInVerifiedEmail(uniqueEmail('announced'), now);
+        for (const listener of listeners) listener(result.user.id);
+        return result;
+      });
+      expect(await countQueries(db, () => service.hasTotp(user.id))).toBe(1);
+    });
+
     it('reads the database every time while the channel is not live', async () => {
       const unkept = serviceWith(withoutInvalidation());
       const userId = await newUser();

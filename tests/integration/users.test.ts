@@ -1,5 +1,7 @@
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/index.ts';
+import { randomBytes } from 'node:crypto';
+import { createOrganizationRepository } from '../../src/organizations/repository.ts';
 import { createUserRepository, type UserRepository } from '../../src/users/index.ts';
 import { databaseKind, openTestDatabase, uniqueEmail } from '../helpers/db.ts';
 
@@ -122,6 +124,35 @@ describe(`users (${databaseKind})`, () => {
       const answer = await users.signInVerifiedEmail(email, later);
       expect(answer).toMatchObject({ created: false, user: { id: user.id, isSuspended: true } });
       expect((await users.findById(user.id))?.lastSignInAt?.getTime()).toBe(now.getTime());
+    });
+
+    it('answers whether the account has a confirmed authenticator, in the same statement', async () => {
+      const email = uniqueEmail('upsert-totp');
+      const first = await users.signInVerifiedEmail(email, now);
+      expect(first.hasTotp).toBe(false);
+      const factor = { id: `f-${first.user.id}`, user_id: first.user.id, type: 'totp', secret_sealed: 'v1.sealed', created_at: now };
+      await db('user_mfa_factors').insert(factor);
+      expect((await users.signInVerifiedEmail(email, now)).hasTotp).toBe(false); // enrolment not confirmed yet
+      await db('user_mfa_factors').where({ id: factor.id }).update({ confirmed_at: now });
+      expect((await users.signInVerifiedEmail(email, now)).hasTotp).toBe(true);
+    });
+
+    it("answers a new account's email-domain organizations, and none for an existing account or another domain", async () => {
+      const organizations = createOrganizationRepository(db);
+      const domain = `jit-${randomBytes(4).toString('hex')}.example.test`;
+      const ids = [`org-a-${domain}`, `org-b-${domain}`];
+      for (const id of ids) {
+        await organizations.insert({ id, name: id, description: null, customData: {} });
+        await organizations.replaceJitEmailDomains(id, [domain]);
+      }
+      const created = await users.signInVerifiedEmail(`new@${domain}`, now);
+      expect(created.created).toBe(true);
+      expect([...(created.domainOrganizationIds ?? [])].sort()).toEqual([...ids].sort());
+      const again = await users.signInVerifiedEmail(`new@${domain}`, now);
+      expect(again.created).toBe(false);
+      expect(again.domainOrganizationIds).toBeUndefined();
+      const elsewhere = await users.signInVerifiedEmail(uniqueEmail('no-jit'), now);
+      expect(elsewhere.domainOrganizationIds).toEqual([]);
     });
 
     it('creates exactly one account when 20 arrive at once in different cases', async () => {
