@@ -27,7 +27,7 @@ import { createProviderHolder } from './oidc/holder.ts';
 import { createKeyService } from './oidc/key-service.ts';
 import { ensureKeys, keySetVersion, loadKeySet, publicJwks } from './oidc/keys.ts';
 import { createProvider, MANAGEMENT_API_SCOPE, MY_ACCOUNT_SCOPE } from './oidc/provider.ts';
-import { adapterReadCache } from './oidc/adapter.ts';
+import { adapterRequestScope } from './oidc/adapter.ts';
 import { createRateLimits, rateLimitStore } from './ratelimit/index.ts';
 
 export type SesameOptions = {
@@ -136,10 +136,10 @@ export async function createSesame(options: SesameOptions) {
   app.use(requestLog(logger));
   // Events published while a request is handled carry its IP, user agent, device fingerprint and id.
   app.use(core.events.middleware());
-  // oidc-provider models read twice in one request come from the first read (src/oidc/adapter.ts).
-  app.use(adapterReadCache());
   app.use(httpMetrics(metrics));
   app.use(errorHandler(logger));
+  // oidc-provider models: read once per request, written together before the answer is sent (src/oidc/adapter.ts).
+  app.use(adapterRequestScope());
   app.use(routesOf(createHealthRouter({ db })));
   app.use(routesOf(createMetricsRouter(metrics, { token: config.metricsToken })));
   app.use(refuseBannedIps(bans));

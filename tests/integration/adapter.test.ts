@@ -3,7 +3,7 @@ import { setTimeout as sleep } from 'node:timers/promises';
 import { errors, type AdapterPayload } from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/index.ts';
-import { adapterReadCache, createAdapterFactory } from '../../src/oidc/adapter.ts';
+import { adapterRequestScope, createAdapterFactory } from '../../src/oidc/adapter.ts';
 import { countQueries, databaseKind, openTestDatabase } from '../helpers/db.ts';
 
 /** Ids of our own, so parallel files on the shared PostgreSQL database never meet. */
@@ -313,16 +313,91 @@ describe(`the oidc-provider adapter (${databaseKind})`, () => {
     expect(await clients.find(unique('unknown-client'))).toBeUndefined();
   });
 
-  describe('inside one request (adapterReadCache)', () => {
-    /** Runs `body` the way the server runs a request: inside the middleware's scope. */
-    const inRequest = <T>(body: () => Promise<T>): Promise<T> => {
-      let result!: Promise<T>;
-      void adapterReadCache()({} as never, async () => {
-        result = body();
-        await result;
+  describe('inside one request (adapterRequestScope)', () => {
+    /** A request's context as far as the scope uses it: the headers it removes. */
+    const fakeContext = () => {
+      const removed: string[] = [];
+      return { removed, ctx: { remove: (header: string) => void removed.push(header) } };
+    };
+    /** Runs `body` the way the server runs a request, inside the middleware's scope; resolves once the request has ended. */
+    const inRequest = async <T>(body: () => Promise<T>, ctx: object = fakeContext().ctx): Promise<T> => {
+      let result!: T;
+      await adapterRequestScope()(ctx as never, async () => {
+        result = await body();
       });
       return result;
     };
+    const rowOf = (model: string, id: string) => db('oidc_model_instances').where({ model_name: model, id }).first();
+
+    it('holds the writes of a request until it ends, then makes them in one statement per kind', async () => {
+      const [sessions, codes, interactions] = [new Adapter('Session'), new Adapter('AuthorizationCode'), new Adapter('Interaction')];
+      const [sessionId, codeId, interactionId] = [unique('session'), unique('code'), unique('int')];
+      await interactions.upsert(interactionId, { jti: interactionId, kind: 'Interaction' }, 600);
+      let duringRequest = -1;
+      const queries = await countQueries(db, () =>
+        inRequest(async () => {
+          duringRequest = await countQueries(db, async () => {
+            await sessions.upsert(sessionId, { jti: sessionId, kind: 'Session', v: 1 }, 600);
+            await sessions.upsert(sessionId, { jti: sessionId, kind: 'Session', v: 2 }, 600);
+            await codes.upsert(codeId, { jti: codeId, kind: 'AuthorizationCode' }, 600);
+            await interactions.destroy(interactionId);
+          });
+          expect(await rowOf('Session', sessionId)).toBeUndefined();
+        }),
+      );
+      expect(duringRequest).toBe(0);
+      // The read of the Session row above, then one upsert of both rows and one deletion.
+      expect(queries).toBe(3);
+      expect((await rowOf('Session', sessionId))?.payload).toMatchObject({ v: 2 });
+      expect(await rowOf('AuthorizationCode', codeId)).toBeDefined();
+      expect(await rowOf('Interaction', interactionId)).toBeUndefined();
+    });
+
+    it('writes what it holds first when the request asks the database about it: a read, a consumption, a lookup by uid', async () => {
+      const [sessions, codes] = [new Adapter('Session'), new Adapter('AuthorizationCode')];
+      const [sessionId, uid, codeId] = [unique('session'), unique('uid'), unique('code')];
+      await inRequest(async () => {
+        await sessions.upsert(sessionId, { jti: sessionId, kind: 'Session', uid }, 600);
+        expect(await sessions.findByUid(uid)).toMatchObject({ jti: sessionId });
+        await codes.upsert(codeId, { jti: codeId, kind: 'AuthorizationCode' }, 600);
+        await codes.consume(codeId);
+        await expect(codes.consume(codeId)).rejects.toBeInstanceOf(errors.InvalidGrant);
+      });
+    });
+
+    it('keeps what was saved, not what the provider changes in the object afterwards', async () => {
+      const sessions = new Adapter('Session');
+      const id = unique('session');
+      await inRequest(async () => {
+        const payload: AdapterPayload = { jti: id, kind: 'Session', accountId: 'saved' };
+        await sessions.upsert(id, payload, 600);
+        payload.accountId = 'changed after the save';
+      });
+      expect((await rowOf('Session', id))?.payload).toMatchObject({ accountId: 'saved' });
+    });
+
+    it('fails the request when its writes fail at the end, and drops a redirect it was about to send', async () => {
+      const sessions = new Adapter('Session');
+      const id = unique('session');
+      const { ctx, removed } = fakeContext();
+      // An expiry PostgreSQL refuses (a data error): the write fails only when the request ends.
+      const failing = inRequest(() => sessions.upsert(id, { jti: id, kind: 'Session', exp: Number.MAX_SAFE_INTEGER }, 600), ctx);
+      await expect(failing).rejects.toThrow();
+      expect(removed).toContain('Location');
+      expect(await rowOf('Session', id)).toBeUndefined();
+    });
+
+    it('makes at once the writes that work the request left running makes after it ended', async () => {
+      const sessions = new Adapter('Session');
+      const id = unique('session');
+      let later!: Promise<void>;
+      await inRequest(async () => {
+        later = sleep(50).then(() => sessions.upsert(id, { jti: id, kind: 'Session' }, 600));
+      });
+      await later;
+      expect(await rowOf('Session', id)).toBeDefined();
+    });
+
     it('reads a model once per request and answers copies', async () => {
       const interactions = new Adapter('Interaction');
       const id = unique('int');
