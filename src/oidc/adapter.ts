@@ -34,18 +34,35 @@ const TABLE = 'oidc_model_instances';
 type RequestScope = {
   reads: Map<string, AdapterPayload | null>;
   pending: Map<string, () => Promise<void>>;
+  /** The outcome of every write sent so far; each batch starts once the one before it has settled. */
+  written: Promise<Array<PromiseSettledResult<void>>>;
+  /** Batches sent and not settled yet. */
+  writing: number;
   /** Set when the request's writes go out at its end: later writes (work it left running) are made at once. */
   closed: boolean;
 };
 const requestScope = new AsyncLocalStorage<RequestScope>();
 
-/** Writes the scope's pending writes; the first failure is thrown once all have settled. */
+/**
+ * Sends the scope's pending writes (after any batch still in flight) and
+ * resolves once everything sent so far has settled; throws the first failure
+ * of any of them, so a failed write fails the request even when a read that
+ * sent it early saw the error first.
+ */
 async function writePending(scope: RequestScope): Promise<void> {
-  if (scope.pending.size === 0) return;
-  const writes = [...scope.pending.values()];
-  scope.pending.clear();
-  const results = await Promise.allSettled(writes.map((write) => write()));
-  const failed = results.find((result): result is PromiseRejectedResult => result.status === 'rejected');
+  if (scope.pending.size > 0) {
+    const writes = [...scope.pending.values()];
+    scope.pending.clear();
+    scope.writing += 1;
+    scope.written = scope.written.then(async (earlier) => {
+      try {
+        return [...earlier, ...(await Promise.allSettled(writes.map((write) => write())))];
+      } finally {
+        scope.writing -= 1;
+      }
+    });
+  }
+  const failed = (await scope.written).find((result): result is PromiseRejectedResult => result.status === 'rejected');
   if (failed) throw failed.reason;
 }
 
@@ -135,7 +152,7 @@ function expiryOf(payload: AdapterPayload, expiresIn: number): Date | null {
  * have made it.
  */
 export const adapterRequestScope = (): Middleware => async (ctx, next) => {
-  const scope: RequestScope = { reads: new Map(), pending: new Map(), closed: false };
+  const scope: RequestScope = { reads: new Map(), pending: new Map(), written: Promise.resolve([]), writing: 0, closed: false };
   await requestScope.run(scope, async () => {
     let failure: { error: unknown } | undefined;
     try {
@@ -253,10 +270,16 @@ export function createAdapterFactory(
       scope.pending.set(`${this.name}:${id}`, write);
     }
 
-    /** Before asking the database about `id` (undefined: about rows found otherwise), writes what the request holds for it. */
+    /**
+     * Before asking the database about `id` (undefined: about rows found
+     * otherwise), writes what the request holds for it, and waits for its
+     * writes already on their way.
+     */
     private async settle(id?: string): Promise<void> {
       const scope = requestScope.getStore();
-      if (scope && (id === undefined ? scope.pending.size > 0 : scope.pending.has(`${this.name}:${id}`))) await writePending(scope);
+      if (!scope) return;
+      const held = id === undefined ? scope.pending.size > 0 : scope.pending.has(`${this.name}:${id}`);
+      if (held || scope.writing > 0) await writePending(scope);
     }
 
     /** A write of `id` (undefined: of several rows), with the model cache dropping what it changes. */

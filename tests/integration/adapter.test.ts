@@ -365,6 +365,26 @@ describe(`the oidc-provider adapter (${databaseKind})`, () => {
       });
     });
 
+    it('lets parallel reads of held models wait for the one batch that writes them all', async () => {
+      const sessions = new Adapter('Session');
+      const ids = [unique('session'), unique('session'), unique('session')];
+      await sessions.upsert(ids[0]!, { jti: ids[0], kind: 'Session', v: 0 }, 600);
+      // Another transaction holds the first row for a while, so the batch that writes all three is slow to commit.
+      const holder = await db.transaction();
+      await holder('oidc_model_instances').where({ model_name: 'Session', id: ids[0] }).forUpdate().select('id');
+      const release = setTimeout(() => void holder.commit(), 300);
+      try {
+        await inRequest(async () => {
+          for (const id of ids) await sessions.upsert(id, { jti: id, kind: 'Session', v: 1 }, 600);
+          // The first read sends all three; the others find their key no longer held but still on its way, and wait.
+          expect(await Promise.all(ids.map((id) => sessions.find(id)))).toEqual(ids.map((id) => ({ jti: id, kind: 'Session', v: 1 })));
+        });
+      } finally {
+        clearTimeout(release);
+        if (!holder.isCompleted()) await holder.commit();
+      }
+    });
+
     it('keeps what was saved, not what the provider changes in the object afterwards', async () => {
       const sessions = new Adapter('Session');
       const id = unique('session');
