@@ -39,6 +39,8 @@ export function createEventBus(deps: { logger: Logger; clock?: () => Date; accep
   const subscribers = new Set<Subscriber>();
   const storage = new AsyncLocalStorage<RequestContext>();
   const inFlight = new Set<Promise<void>>();
+  // What each request's answer still waits for (publishLater), by the request's context.
+  const heldByRequest = new WeakMap<RequestContext, Array<Promise<void>>>();
 
   async function deliver(subscriber: Subscriber, event: SesameEvent): Promise<void> {
     try {
@@ -48,35 +50,54 @@ export function createEventBus(deps: { logger: Logger; clock?: () => Date; accep
     }
   }
 
+  /** Publishes `name`; resolves when every subscriber has accepted it, never rejects. */
+  function publish<N extends EventName>(name: N, data: EventPayloads[N], options: PublishOptions = {}): Promise<void> {
+    let event: SesameEvent;
+    try {
+      event = {
+        name,
+        data,
+        createdAt: clock(),
+        context: { ...storage.getStore(), ...options.context },
+        result: options.result ?? defaultResult(name, data),
+      } as SesameEvent;
+    } catch (error) {
+      log.error({ err: error, event: name }, 'an event could not be built');
+      return Promise.resolve();
+    }
+    const done = Promise.all([...subscribers].map((subscriber) => deliver(subscriber, event))).then(() => undefined);
+    inFlight.add(done);
+    void done.finally(() => inFlight.delete(done));
+    // A subscriber stuck on a slow database holds the caller `acceptWaitMs` at most; it goes on in the background.
+    let timer: NodeJS.Timeout | undefined;
+    const waited = new Promise<void>((resolve) => {
+      timer = setTimeout(() => {
+        log.warn({ event: name, waitedMs: acceptWaitMs }, 'event subscribers are slow; the caller goes on without them');
+        resolve();
+      }, acceptWaitMs);
+      timer.unref();
+    });
+    return Promise.race([done, waited]).finally(() => clearTimeout(timer));
+  }
+
   return {
-    /** Publishes `name`; resolves when every subscriber has accepted it, never rejects. */
-    publish<N extends EventName>(name: N, data: EventPayloads[N], options: PublishOptions = {}): Promise<void> {
-      let event: SesameEvent;
-      try {
-        event = {
-          name,
-          data,
-          createdAt: clock(),
-          context: { ...storage.getStore(), ...options.context },
-          result: options.result ?? defaultResult(name, data),
-        } as SesameEvent;
-      } catch (error) {
-        log.error({ err: error, event: name }, 'an event could not be built');
-        return Promise.resolve();
-      }
-      const done = Promise.all([...subscribers].map((subscriber) => deliver(subscriber, event))).then(() => undefined);
-      inFlight.add(done);
-      void done.finally(() => inFlight.delete(done));
-      // A subscriber stuck on a slow database holds the caller `acceptWaitMs` at most; it goes on in the background.
-      let timer: NodeJS.Timeout | undefined;
-      const waited = new Promise<void>((resolve) => {
-        timer = setTimeout(() => {
-          log.warn({ event: name, waitedMs: acceptWaitMs }, 'event subscribers are slow; the caller goes on without them');
-          resolve();
-        }, acceptWaitMs);
-        timer.unref();
-      });
-      return Promise.race([done, waited]).finally(() => clearTimeout(timer));
+    publish,
+
+    /**
+     * Publishes `name` now, but inside a request resolves at once: the
+     * request's answer waits for it instead (see `middleware()`), so events
+     * published in the same turn of the event loop share the audit log's
+     * INSERT (the mint's `OneTimeToken.Created` and the Management API's
+     * `ManagementApi.Write` go as one). Outside a request it is `publish`.
+     * For events nothing later in the request reads back.
+     */
+    publishLater<N extends EventName>(name: N, data: EventPayloads[N], options: PublishOptions = {}): Promise<void> {
+      const published = publish(name, data, options);
+      const context = storage.getStore();
+      const held = context && heldByRequest.get(context);
+      if (!held) return published;
+      held.push(published);
+      return Promise.resolve();
     },
 
     /** Adds a subscriber for every event; returns its removal. */
@@ -87,10 +108,24 @@ export function createEventBus(deps: { logger: Logger; clock?: () => Date; accep
 
     /**
      * Koa middleware: events published while the request is handled (from any
-     * service it calls) carry its IP, user agent, device fingerprint and id.
+     * service it calls) carry its IP, user agent, device fingerprint and id;
+     * the request answers once those published with `publishLater` are
+     * accepted too.
      */
     middleware(): Middleware {
-      return (ctx, next) => storage.run(requestContextOf(ctx), next);
+      return (ctx, next) => {
+        const context = requestContextOf(ctx);
+        const held: Array<Promise<void>> = [];
+        heldByRequest.set(context, held);
+        return storage.run(context, async () => {
+          try {
+            await next();
+          } finally {
+            // publish never rejects.
+            while (held.length > 0) await Promise.all(held.splice(0));
+          }
+        });
+      };
     },
 
     /** Adds to the current request's context (the Management API client once its token is checked). */

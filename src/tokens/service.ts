@@ -55,7 +55,8 @@ export function createTokenService(deps: {
         },
         { revokePrevious: input.revokePrevious },
       );
-      await events.publish('OneTimeToken.Created', {
+      // Shares the audit log's INSERT with the Management API's ManagementApi.Write; the answer still waits for both.
+      await events.publishLater('OneTimeToken.Created', {
         tokenId: record.id,
         email: record.email,
         expiresAt: record.expiresAt.toISOString(),

@@ -1,4 +1,7 @@
 import { createHmac, randomBytes } from 'node:crypto';
+import { createServer } from 'node:http';
+import type { AddressInfo } from 'node:net';
+import Koa from 'koa';
 import { pino } from 'pino';
 import { describe, expect, it } from 'vitest';
 import { auditEntryOf, dailyStats, daysBetween } from '../../src/audit/index.ts';
@@ -56,6 +59,37 @@ describe('the event bus', () => {
     expect(finished).toBe(false);
     await bus.flush();
     expect(finished).toBe(true);
+  });
+});
+
+describe('publishLater', () => {
+  it('lets the publisher go on at once inside a request, and the answer waits until the event is accepted; outside a request it waits itself', async () => {
+    const bus = createEventBus({ logger: silent });
+    const accepted: string[] = [];
+    bus.subscribe(async (event) => {
+      await new Promise((resolve) => setTimeout(resolve, 100));
+      accepted.push(event.name);
+    });
+    const app = new Koa();
+    app.use(bus.middleware());
+    let acceptedWhenPublisherWentOn: number | undefined;
+    app.use(async (ctx) => {
+      await bus.publishLater('User.Created', { userId: 'u1', email: null, source: 'cli' });
+      acceptedWhenPublisherWentOn = accepted.length;
+      ctx.body = 'ok';
+    });
+    const server = createServer(app.callback()).listen(0, '127.0.0.1');
+    await new Promise((resolve) => server.once('listening', resolve));
+    try {
+      const response = await fetch(`http://127.0.0.1:${(server.address() as AddressInfo).port}/`);
+      expect(await response.text()).toBe('ok');
+      expect(acceptedWhenPublisherWentOn).toBe(0);
+      expect(accepted).toEqual(['User.Created']);
+    } finally {
+      await new Promise((resolve) => server.close(resolve));
+    }
+    await bus.publishLater('User.Created', { userId: 'u2', email: null, source: 'cli' });
+    expect(accepted).toEqual(['User.Created', 'User.Created']);
   });
 });
 
