@@ -87,26 +87,33 @@ export async function openOwnDatabase(): Promise<{ db: Database; close: () => Pr
 }
 
 /**
- * Counts the statements sent to `db` while `body` runs: on PostgreSQL at the
- * driver (the hot statements bypass knex, src/db/statements.ts), on the
- * embedded database through knex's query event.
+ * The statements sent to `db` while `body` runs, as their SQL text: on
+ * PostgreSQL at the driver (the hot statements bypass knex,
+ * src/db/statements.ts), on the embedded database through knex's query event.
  */
-export async function countQueries(db: Database, body: () => Promise<unknown>): Promise<number> {
-  let queries = 0;
-  const count = () => (queries += 1);
+export async function statementsSent(db: Database, body: () => Promise<unknown>): Promise<string[]> {
+  const sent: string[] = [];
+  const record = (sql: unknown) => void sent.push(typeof sql === 'string' ? sql : '');
+  const onQuery = (query: { sql?: unknown }) => record(query.sql);
   const prototype = pg.Client.prototype as unknown as { query: (...args: unknown[]) => unknown };
   const query = prototype.query;
   if (usingPostgres) {
-    prototype.query = function counted(this: unknown, ...args: unknown[]) {
-      count();
+    prototype.query = function recorded(this: unknown, ...args: unknown[]) {
+      const [first] = args as [string | { text?: unknown } | undefined];
+      record(typeof first === 'string' ? first : first?.text);
       return query.apply(this, args);
     };
-  } else db.on('query', count);
+  } else db.on('query', onQuery);
   try {
     await body();
   } finally {
     prototype.query = query;
-    db.off('query', count);
+    db.off('query', onQuery);
   }
-  return queries;
+  return sent;
+}
+
+/** How many statements were sent to `db` while `body` runs (see `statementsSent`). */
+export async function countQueries(db: Database, body: () => Promise<unknown>): Promise<number> {
+  return (await statementsSent(db, body)).length;
 }
