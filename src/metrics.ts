@@ -140,6 +140,8 @@ export function instrumentCore(core: Pick<Core, 'signIn' | 'tokens' | 'mailer'>,
 
   const consume = tokens.consume.bind(tokens);
   tokens.consume = (input) => counted(() => consume(input), (result) => metrics.tokensConsumed.inc({ result }));
+  const consumeWith = tokens.consumeWith.bind(tokens);
+  tokens.consumeWith = (input, statement) => counted(() => consumeWith(input, statement), (result) => metrics.tokensConsumed.inc({ result }));
 
   const send = mailer.send.bind(mailer);
   mailer.send = (message) =>

@@ -118,10 +118,10 @@ export function createMfaService(deps: {
      * authenticator along with the user (the sign-in's upsert), and keeps the
      * answer for `hasTotp`, unless a change was announced while it ran.
      */
-    async remembering<R extends { user: { id: string }; hasTotp?: boolean }>(read: () => Promise<R>): Promise<R> {
+    async remembering<R extends { user: { id: string }; hasTotp?: boolean } | undefined>(read: () => Promise<R>): Promise<R> {
       const mark = confirmed.mark();
       const result = await read();
-      if (result.hasTotp !== undefined) confirmed.put(result.user.id, result.hasTotp, mark);
+      if (result?.hasTotp !== undefined) confirmed.put(result.user.id, result.hasTotp, mark);
       return result;
     },
 

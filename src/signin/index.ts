@@ -6,7 +6,7 @@ import type { InvitationService } from '../invitations/index.ts';
 import type { MfaService } from '../mfa/index.ts';
 import type { OrganizationService } from '../organizations/index.ts';
 import type { TokenService } from '../tokens/index.ts';
-import type { User, UserRepository } from '../users/index.ts';
+import type { SignInUpsert, User, UserRepository } from '../users/index.ts';
 
 /** Authentication method references (RFC 8176 style) Sesame records per sign-in. */
 export const AMR_EMAIL = 'email';
@@ -36,6 +36,17 @@ export function createSignInService(deps: {
   clock: () => Date;
 }) {
   const { tokens, users, organizations, invitations, settings, mfa, clock } = deps;
+
+  /**
+   * The end of a sign-in by email after the account's upsert: refused when
+   * the account is suspended, otherwise provisioned just in time (the
+   * token's organizations, and a new account's email-domain organizations).
+   */
+  async function provisioned({ user, created, domainOrganizationIds }: SignInUpsert, email: string, tokenOrganizationIds: string[]): Promise<SignInResult> {
+    if (user.isSuspended) throw new AppError('ACCOUNT_DISABLED');
+    const jitOrganizationIds = await organizations.provisionOnSignIn({ userId: user.id, tokenOrganizationIds, newUserEmail: created ? email : undefined, domainOrganizationIds });
+    return { user: { ...user, emailVerified: true }, created, amr: [AMR_EMAIL], jitOrganizationIds };
+  }
   return {
     /**
      * First factor by one-time token: consume it (atomically, for this
@@ -46,27 +57,15 @@ export function createSignInService(deps: {
      * organizations of a new user's email domain, and an invitation's roles.
      */
     async withOneTimeToken(input: { token: string; email: string; interactionUid?: string }): Promise<SignInResult> {
-      const record = await tokens.consume(input);
       const now = clock();
-      // Find or create, record the sign-in and verify the email: one statement (a suspended account is not touched),
-      // which also answers the MFA prompt's check (kept for the resume) and a new account's email-domain organizations.
-      const { user, created, domainOrganizationIds } = await mfa.remembering(() => users.signInVerifiedEmail(record.email, now));
-      if (user.isSuspended) throw new AppError('ACCOUNT_DISABLED');
-      const jitOrganizationIds = await organizations.provisionOnSignIn({
-        userId: user.id,
-        tokenOrganizationIds: record.context.jitOrganizationIds ?? [],
-        newUserEmail: created ? record.email : undefined,
-        domainOrganizationIds,
-      });
+      // Consume the token, then find or create its account, record the sign-in and verify the email: one statement
+      // (a suspended account is not touched), which also answers the MFA prompt's check (kept for the resume) and a
+      // new account's email-domain organizations.
+      const { token: record, ...upsert } = await tokens.consumeWith(input, (consumption) => mfa.remembering(() => users.signInWithToken(consumption, now)));
+      const signedIn = await provisioned(upsert, record.email, record.context.jitOrganizationIds ?? []);
       // Invitation tokens always carry their organization: others skip the lookup on this hot path.
-      if ((record.context.jitOrganizationIds ?? []).length > 0) await invitations.acceptAfterSignIn(record.id, user.id);
-      return {
-        user: { ...user, emailVerified: true },
-        created,
-        amr: [AMR_EMAIL],
-        jitOrganizationIds,
-        tokenId: record.id,
-      };
+      if ((record.context.jitOrganizationIds ?? []).length > 0) await invitations.acceptAfterSignIn(record.id, signedIn.user.id);
+      return { ...signedIn, tokenId: record.id };
     },
 
     /**
@@ -77,6 +76,10 @@ export function createSignInService(deps: {
      */
     async withEmailCode(record: SignInCode): Promise<SignInResult> {
       const now = clock();
+      // Sign-up allowed and no password chosen: the one-time token's upsert, one statement for any account.
+      if (record.context.allowSignUp && !record.context.passwordHash) {
+        return provisioned(await mfa.remembering(() => users.signInVerifiedEmail(record.email, now)), record.email, []);
+      }
       let user = await users.findByEmail(record.email);
       let created = false;
       if (!user) {
@@ -89,12 +92,7 @@ export function createSignInService(deps: {
       }
       if (user.isSuspended) throw new AppError('ACCOUNT_DISABLED');
       await users.recordSignIn(user.id, now, true);
-      const jitOrganizationIds = await organizations.provisionOnSignIn({
-        userId: user.id,
-        tokenOrganizationIds: [],
-        newUserEmail: created ? record.email : undefined,
-      });
-      return { user: { ...user, emailVerified: true }, created, amr: [AMR_EMAIL], jitOrganizationIds };
+      return provisioned({ user, created }, record.email, []);
     },
 
     /**

@@ -31,6 +31,37 @@ const toRecord = (row: Row): TokenRecord => ({
 
 const COLUMNS = 'id, email, token_hash, status, context, expires_at, created_at, consumed_at, consumed_interaction_uid, revoked_at';
 
+/** What a consumption looks for: the token's hash, for this (normalized) email, unexpired at `now`, for this interaction. */
+export type TokenConsumption = { hash: string; email: string; now: Date; interactionUid?: string };
+
+/**
+ * Single use, decided by one conditional UPDATE: of any number of parallel
+ * attempts exactly one flips `active → consumed`. The interaction that
+ * consumed a token may present it again (a double click, a later MFA step)
+ * without another interaction being able to. Its values: `consumptionValues`.
+ * The sign-in's statement (src/users) runs it as a CTE, ahead of the account
+ * upsert it feeds.
+ */
+export const CONSUME_SQL = `UPDATE one_time_tokens
+     SET status = 'consumed', consumed_at = coalesce(consumed_at, ?), consumed_interaction_uid = ?
+     WHERE token_hash = ? AND email = ? AND expires_at > ?
+       AND (status = 'active' OR (status = 'consumed' AND consumed_interaction_uid = ?))
+     RETURNING ${COLUMNS}`;
+
+export function consumptionValues(input: TokenConsumption): unknown[] {
+  // Without an interaction, `consumed_interaction_uid = NULL` matches nothing: only an active token is taken.
+  const uid = input.interactionUid ?? null;
+  return [input.now, uid, input.hash, input.email, input.now, uid];
+}
+
+/** The token columns of a row that also holds others, each named `token_<column>`. */
+export const PREFIXED_COLUMNS = COLUMNS.split(', ').map((column) => `token_${column}`);
+
+/** The record in a row read with `PREFIXED_COLUMNS`. */
+export function tokenFromPrefixed(row: Record<string, unknown>): TokenRecord {
+  return toRecord(Object.fromEntries(COLUMNS.split(', ').map((column) => [column, row[`token_${column}`]])) as Row);
+}
+
 /** The statements of every mint and every sign-in with a token, prepared on PostgreSQL. */
 const SQL = {
   insert: statement(
@@ -46,14 +77,7 @@ const SQL = {
      FROM unnest(?::text[], ?::text[], ?::text[], ?::jsonb[], ?::timestamptz[], ?::timestamptz[]) AS t(id, email, token_hash, context, expires_at, created_at)
      RETURNING ${COLUMNS}`,
   ),
-  consume: statement(
-    'one_time_tokens_consume',
-    `UPDATE one_time_tokens
-     SET status = 'consumed', consumed_at = coalesce(consumed_at, ?), consumed_interaction_uid = ?
-     WHERE token_hash = ? AND email = ? AND expires_at > ?
-       AND (status = 'active' OR (status = 'consumed' AND consumed_interaction_uid = ?))
-     RETURNING ${COLUMNS}`,
-  ),
+  consume: statement('one_time_tokens_consume', CONSUME_SQL),
 };
 
 export type TokenRepository = ReturnType<typeof createTokenRepository>;
@@ -144,16 +168,9 @@ export function createTokenRepository(db: Database) {
       return row ? toRecord(row) : undefined;
     },
 
-    /**
-     * Single use, decided by one conditional UPDATE: of any number of parallel
-     * attempts exactly one flips `active → consumed`. The interaction that
-     * consumed a token may present it again (a double click, a later MFA step)
-     * without another interaction being able to.
-     */
-    async consume(input: { hash: string; email: string; now: Date; interactionUid?: string }) {
-      // Without an interaction, `consumed_interaction_uid = NULL` matches nothing: only an active token is taken.
-      const uid = input.interactionUid ?? null;
-      const rows = await run<Row>(db, SQL.consume, [input.now, uid, input.hash, input.email, input.now, uid]);
+    /** Consumes a token (`CONSUME_SQL`); undefined when none was consumed. */
+    async consume(input: TokenConsumption) {
+      const rows = await run<Row>(db, SQL.consume, consumptionValues(input));
       const row = rows[0] as Row | undefined;
       return row ? toRecord(row) : undefined;
     },

@@ -2,7 +2,7 @@ import { AppError } from '../errors.ts';
 import type { EventBus } from '../events/index.ts';
 import { generateId } from '../lib/ids.ts';
 import { consumeFailure, generateOneTimeToken, hashOneTimeToken, normalizeEmail, type TokenContext, type TokenRecord } from './core.ts';
-import type { TokenFilter, TokenRepository } from './repository.ts';
+import type { TokenConsumption, TokenFilter, TokenRepository } from './repository.ts';
 
 export type TokenService = ReturnType<typeof createTokenService>;
 
@@ -19,6 +19,22 @@ export function createTokenService(deps: {
   unknownOrganizationIds: (ids: string[]) => Promise<string[]>;
 }) {
   const { repository, clock, events, limits } = deps;
+
+  /**
+   * Consumes a token as `consume` does, through `statement`: the consumption
+   * with more work in the same statement (the one-time-token sign-in's
+   * account upsert, src/users), answering undefined when no token was
+   * consumed. Then throws as `consume` does.
+   */
+  async function consumeWith<R extends { token: TokenRecord }>(
+    input: { token: string; email: string; interactionUid?: string },
+    statement: (consumption: TokenConsumption) => Promise<R | undefined>,
+  ): Promise<R> {
+    const consumption: TokenConsumption = { hash: hashOneTimeToken(input.token), email: normalizeEmail(input.email), now: clock(), interactionUid: input.interactionUid };
+    const consumed = await statement(consumption);
+    if (consumed) return consumed;
+    throw new AppError(consumeFailure(await repository.findByHash(consumption.hash), consumption.email, consumption.now));
+  }
   return {
     limits,
 
@@ -95,12 +111,13 @@ export function createTokenService(deps: {
      * TOKEN_INVALID / TOKEN_EXPIRED / TOKEN_ALREADY_USED.
      */
     async consume(input: { token: string; email: string; interactionUid?: string }): Promise<TokenRecord> {
-      const now = clock();
-      const hash = hashOneTimeToken(input.token);
-      const email = normalizeEmail(input.email);
-      const consumed = await repository.consume({ hash, email, now, interactionUid: input.interactionUid });
-      if (consumed) return consumed;
-      throw new AppError(consumeFailure(await repository.findByHash(hash), email, now));
+      const consumed = await consumeWith(input, async (consumption) => {
+        const token = await repository.consume(consumption);
+        return token && { token };
+      });
+      return consumed.token;
     },
+
+    consumeWith,
   };
 }

@@ -27,10 +27,10 @@ export function createAccountCache(deps: { users: UserRepository; invalidation: 
      * Runs a write that answers the whole row, and keeps that row, unless an
      * invalidation arrived while it was in flight (then it only drops it).
      */
-    async writeThrough<R extends { user: User }>(write: () => Promise<R>): Promise<R> {
+    async writeThrough<R extends { user: User } | undefined>(write: () => Promise<R>): Promise<R> {
       const mark = rows.mark();
       const result = await write();
-      rows.put(result.user.id, result.user, mark);
+      if (result) rows.put(result.user.id, result.user, mark);
       return result;
     },
   };
@@ -65,5 +65,6 @@ export function forgettingWrites(users: UserRepository, accounts: Pick<AccountCa
     },
     // The sign-in's upsert answers the row as committed: the account read right after (resume) needs no query.
     signInVerifiedEmail: (email, now) => accounts.writeThrough(() => users.signInVerifiedEmail(email, now)),
+    signInWithToken: (consumption, now) => accounts.writeThrough(() => users.signInWithToken(consumption, now)),
   };
 }

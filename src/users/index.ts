@@ -1,6 +1,8 @@
 import { escapeLike, type Database } from '../db/index.ts';
 import { run, statement } from '../db/statements.ts';
 import { generateId } from '../lib/ids.ts';
+import { CONSUME_SQL, PREFIXED_COLUMNS, consumptionValues, tokenFromPrefixed, type TokenConsumption } from '../tokens/repository.ts';
+import type { TokenRecord } from '../tokens/core.ts';
 
 export type User = {
   id: string;
@@ -41,13 +43,12 @@ const toUser = (row: Row): User => ({
 
 const COLUMNS = 'id, primary_email, email_verified, name, avatar, password_hash, is_suspended, created_at, updated_at, last_sign_in_at';
 
-/** The two statements of every sign-in (the account read of each token request, the upsert), prepared on PostgreSQL. */
-const SQL = {
-  findById: statement('users_find_by_id', `SELECT ${COLUMNS} FROM users WHERE id = ? LIMIT 1`),
-  signInVerifiedEmail: statement(
-    'users_sign_in_verified_email',
-    `INSERT INTO users (id, primary_email, email_verified, created_at, updated_at, last_sign_in_at)
-     VALUES (?, ?, true, ?, ?, ?)
+/**
+ * A sign-in that proved the mailbox, as one upsert whose new row comes from
+ * `source` (a VALUES row, or a SELECT from the consumed one-time token).
+ */
+const signInUpsert = (source: string) => `INSERT INTO users (id, primary_email, email_verified, created_at, updated_at, last_sign_in_at)
+     ${source}
      ON CONFLICT ((lower(primary_email))) DO UPDATE
        SET last_sign_in_at = EXCLUDED.last_sign_in_at, updated_at = EXCLUDED.updated_at, email_verified = true
        WHERE NOT users.is_suspended
@@ -55,9 +56,30 @@ const SQL = {
        EXISTS (SELECT 1 FROM user_mfa_factors f WHERE f.user_id = users.id AND f.type = 'totp' AND f.confirmed_at IS NOT NULL) AS has_totp,
        CASE WHEN xmax = 0 THEN ARRAY(
          SELECT organization_id FROM organization_jit_email_domains WHERE email_domain = split_part(users.primary_email, '@', 2)
-       ) END AS domain_organization_ids`,
+       ) END AS domain_organization_ids`;
+
+/** The statements of every sign-in (the account read of each token request, the upserts), prepared on PostgreSQL. */
+const SQL = {
+  findById: statement('users_find_by_id', `SELECT ${COLUMNS} FROM users WHERE id = ? LIMIT 1`),
+  signInVerifiedEmail: statement('users_sign_in_verified_email', signInUpsert('VALUES (?, ?, true, ?, ?, ?)')),
+  /** The one-time token's consumption and, only when it consumed one, the upsert for its address. */
+  signInWithToken: statement(
+    'users_sign_in_with_token',
+    `WITH consumed AS (${CONSUME_SQL}),
+     account AS (${signInUpsert('SELECT ?::text, consumed.email, true, ?::timestamptz, ?::timestamptz, ?::timestamptz FROM consumed')})
+     SELECT ${PREFIXED_COLUMNS.map((column) => `consumed.${column.slice('token_'.length)} AS ${column}`).join(', ')}, account.*
+     FROM consumed LEFT JOIN account ON true`,
   ),
 };
+
+type UpsertRow = Row & { created: boolean; has_totp: boolean; domain_organization_ids: string[] | null };
+
+const toSignInUpsert = (row: UpsertRow): SignInUpsert => ({
+  user: toUser(row),
+  created: row.created,
+  hasTotp: row.has_totp,
+  ...(row.domain_organization_ids && { domainOrganizationIds: row.domain_organization_ids }),
+});
 
 /**
  * What a sign-in's upsert answers: the account, whether it was created, and
@@ -111,21 +133,25 @@ export function createUserRepository(db: Database) {
      * updated. See `SignInUpsert` for what else it answers.
      */
     async signInVerifiedEmail(email: string, now: Date): Promise<SignInUpsert> {
-      const [row] = await run<Row & { created: boolean; has_totp: boolean; domain_organization_ids: string[] | null }>(db, SQL.signInVerifiedEmail, [
-        generateId(),
-        email,
-        now,
-        now,
-        now,
-      ]);
-      if (row) {
-        return {
-          user: toUser(row),
-          created: row.created,
-          hasTotp: row.has_totp,
-          ...(row.domain_organization_ids && { domainOrganizationIds: row.domain_organization_ids }),
-        };
-      }
+      const [row] = await run<UpsertRow>(db, SQL.signInVerifiedEmail, [generateId(), email, now, now, now]);
+      return row ? toSignInUpsert(row) : this.suspended(email);
+    },
+
+    /**
+     * A one-time token's sign-in in one statement, one round trip and one
+     * commit: the token's consumption (as `tokens.consume`), then, only if it
+     * consumed the token, `signInVerifiedEmail`'s upsert for the token's
+     * address. Undefined when no token was consumed: nothing was written.
+     */
+    async signInWithToken(consumption: TokenConsumption, now: Date): Promise<(SignInUpsert & { token: TokenRecord }) | undefined> {
+      const [row] = await run<UpsertRow & Record<string, unknown>>(db, SQL.signInWithToken, [...consumptionValues(consumption), generateId(), now, now, now]);
+      if (!row) return undefined;
+      const token = tokenFromPrefixed(row);
+      return { token, ...(row.id ? toSignInUpsert(row) : await this.suspended(token.email)) };
+    },
+
+    /** The account an upsert left untouched because it is suspended. */
+    async suspended(email: string): Promise<SignInUpsert> {
       const suspended = await this.findByEmail(email);
       if (!suspended) throw new Error('user vanished between insert and select');
       return { user: suspended, created: false };

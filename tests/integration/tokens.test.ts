@@ -5,6 +5,7 @@ import type { Database } from '../../src/db/index.ts';
 import { AppError } from '../../src/errors.ts';
 import { createEventBus } from '../../src/events/index.ts';
 import { createTokenRepository, createTokenService, type TokenService } from '../../src/tokens/index.ts';
+import { createUserRepository, type UserRepository } from '../../src/users/index.ts';
 import { countQueries, databaseKind, openTestDatabase, uniqueEmail } from '../helpers/db.ts';
 
 const limits = { defaultExpiresIn: 600, maxExpiresIn: 7 * 24 * 3600 };
@@ -287,6 +288,93 @@ describe(`one-time tokens (${databaseKind})`, () => {
       offsetMs += 61_000;
       const error = await appErrorOf(tokens.consume({ token: minted.token, email, interactionUid }));
       expect(['TOKEN_ALREADY_USED', 'TOKEN_EXPIRED']).toContain(error.code);
+    });
+  });
+
+  describe("consuming with the sign-in's account upsert (src/users, one statement)", () => {
+    let users: UserRepository;
+    beforeAll(() => {
+      users = createUserRepository(db);
+    });
+    const signIn = (input: { token: string; email: string; interactionUid?: string }) =>
+      tokens.consumeWith(input, (consumption) => users.signInWithToken(consumption, clock()));
+    const accountOf = (email: string) => db('users').whereRaw('lower(primary_email) = ?', [email]).first();
+
+    it("consumes the token and creates its address's verified account, in one statement", async () => {
+      resetClock();
+      const email = uniqueEmail('with-upsert');
+      const minted = await tokens.mint({ email: email.toUpperCase() });
+      let result: Awaited<ReturnType<typeof signIn>> | undefined;
+      expect(await countQueries(db, async () => (result = await signIn({ token: minted.token, email })))).toBe(1);
+      expect(result!.token).toMatchObject({ id: minted.id, email, status: 'consumed', consumedAt: clock() });
+      expect(result!.created).toBe(true);
+      expect(result!.user).toMatchObject({ primaryEmail: email, emailVerified: true, lastSignInAt: clock() });
+      expect((await tokens.get(minted.id))?.status).toBe('consumed');
+      expect((await accountOf(email))?.id).toBe(result!.user.id);
+
+      // The next token of the same address signs the same account in.
+      offsetMs += 1_000;
+      const next = await signIn({ token: (await tokens.mint({ email })).token, email });
+      expect(next).toMatchObject({ created: false, user: { id: result!.user.id, lastSignInAt: clock() } });
+    });
+
+    it('writes nothing when the token is not consumed: another email, an expired token, a used one', async () => {
+      resetClock();
+      const email = uniqueEmail('no-upsert');
+      const other = uniqueEmail('no-upsert-other');
+      const minted = await tokens.mint({ email, expiresIn: 60 });
+      expect((await appErrorOf(signIn({ token: minted.token, email: other }))).code).toBe('TOKEN_INVALID');
+      expect((await appErrorOf(signIn({ token: 'never-minted', email }))).code).toBe('TOKEN_INVALID');
+      expect(await accountOf(other)).toBeUndefined();
+      expect(await accountOf(email)).toBeUndefined();
+
+      offsetMs += 60_000;
+      expect((await appErrorOf(signIn({ token: minted.token, email }))).code).toBe('TOKEN_EXPIRED');
+      expect(await accountOf(email)).toBeUndefined();
+      expect((await tokens.get(minted.id))?.status).toBe('active');
+
+      resetClock();
+      const used = await tokens.mint({ email });
+      await tokens.consume({ token: used.token, email });
+      expect((await appErrorOf(signIn({ token: used.token, email }))).code).toBe('TOKEN_ALREADY_USED');
+      expect(await accountOf(email)).toBeUndefined();
+    });
+
+    it('lets exactly one of 20 parallel redemptions win and creates one account', async () => {
+      resetClock();
+      const email = uniqueEmail('with-upsert-race');
+      const minted = await tokens.mint({ email });
+      const results = await Promise.allSettled(Array.from({ length: 20 }, () => signIn({ token: minted.token, email })));
+      const won = results.filter((result) => result.status === 'fulfilled');
+      expect(won).toHaveLength(1);
+      expect(won[0]!.value.created).toBe(true);
+      for (const result of results.filter((r): r is PromiseRejectedResult => r.status === 'rejected')) {
+        expect((result.reason as AppError).code).toBe('TOKEN_ALREADY_USED');
+      }
+      expect(await db('users').whereRaw('lower(primary_email) = ?', [email]).select('id')).toEqual([{ id: won[0]!.value.user.id }]);
+    });
+
+    it('consumes the token of a suspended account but leaves the account untouched, answering it as suspended', async () => {
+      resetClock();
+      const email = uniqueEmail('with-upsert-suspended');
+      const { user } = await users.signInVerifiedEmail(email, clock());
+      await users.update(user.id, { isSuspended: true }, clock());
+      offsetMs += 60_000;
+      const minted = await tokens.mint({ email });
+      const result = await signIn({ token: minted.token, email });
+      expect(result).toMatchObject({ token: { id: minted.id, status: 'consumed' }, created: false, user: { id: user.id, isSuspended: true } });
+      expect((await users.findById(user.id))?.lastSignInAt?.getTime()).toBe(startedAt);
+    });
+
+    it('signs the consuming interaction in again when it presents its token again', async () => {
+      resetClock();
+      const email = uniqueEmail('with-upsert-again');
+      const minted = await tokens.mint({ email });
+      const interactionUid = `interaction-${randomBytes(8).toString('hex')}`;
+      const first = await signIn({ token: minted.token, email, interactionUid });
+      offsetMs += 5_000;
+      const again = await signIn({ token: minted.token, email, interactionUid });
+      expect(again).toMatchObject({ created: false, user: { id: first.user.id, lastSignInAt: clock() }, token: { consumedAt: first.token.consumedAt } });
     });
   });
 });
