@@ -19,10 +19,10 @@ const TABLE = 'oidc_model_instances';
  *   drops it. Hits are copies, so what the provider does to one object does
  *   not leak into the next read.
  * - `pending`: upserts and deletions are held until the request's answer is
- *   ready, then written together (one statement per kind, in parallel)
- *   before it is sent: the resume's grant, session, code and interaction
- *   deletion cost one round trip instead of four, the token response's
- *   access and refresh token one instead of two. No one outside the request
+ *   ready, then written together (one statement) before it is sent: the
+ *   resume's grant, session, code and interaction deletion cost one round
+ *   trip instead of four, the token response's access and refresh token one
+ *   instead of two. No one outside the request
  *   can tell: nothing it answers has left before its writes are committed.
  *   The last write of a key wins; whatever asks the database about a key
  *   with a write pending (a read, a consumption, a lookup by another column)
@@ -66,6 +66,12 @@ async function writePending(scope: RequestScope): Promise<void> {
   if (failed) throw failed.reason;
 }
 
+const UPSERT_MANY = `INSERT INTO ${TABLE} (model_name, id, payload, expires_at, grant_id, uid, user_code)
+    SELECT * FROM unnest(?::text[], ?::text[], ?::jsonb[], ?::timestamptz[], ?::text[], ?::text[], ?::text[])
+    ON CONFLICT (model_name, id) DO UPDATE SET payload = EXCLUDED.payload, expires_at = EXCLUDED.expires_at,
+      grant_id = EXCLUDED.grant_id, uid = EXCLUDED.uid, user_code = EXCLUDED.user_code`;
+const DESTROY_MANY = `DELETE FROM ${TABLE} t USING unnest(?::text[], ?::text[]) AS k(model_name, id) WHERE t.model_name = k.model_name AND t.id = k.id`;
+
 /**
  * The hot statements as fixed text (knex's builder compiles each query anew:
  * about a tenth of the server's CPU per sign-in in the profile), prepared on
@@ -86,13 +92,7 @@ const SQL = {
       grant_id = EXCLUDED.grant_id, uid = EXCLUDED.uid, user_code = EXCLUDED.user_code`,
   ),
   /** Several upserts in one statement, whatever their number (one array per column); each key at most once. */
-  upsertMany: statement(
-    'oidc_upsert_many',
-    `INSERT INTO ${TABLE} (model_name, id, payload, expires_at, grant_id, uid, user_code)
-    SELECT * FROM unnest(?::text[], ?::text[], ?::jsonb[], ?::timestamptz[], ?::text[], ?::text[], ?::text[])
-    ON CONFLICT (model_name, id) DO UPDATE SET payload = EXCLUDED.payload, expires_at = EXCLUDED.expires_at,
-      grant_id = EXCLUDED.grant_id, uid = EXCLUDED.uid, user_code = EXCLUDED.user_code`,
-  ),
+  upsertMany: statement('oidc_upsert_many', UPSERT_MANY),
   consume: statement('oidc_consume', `UPDATE ${TABLE} SET consumed_at = CURRENT_TIMESTAMP WHERE model_name = ? AND id = ? AND consumed_at IS NULL RETURNING 1`),
   /** Several consumptions in one statement: answers the keys it consumed (each row once). */
   consumeMany: statement(
@@ -101,10 +101,9 @@ const SQL = {
     WHERE t.model_name = k.model_name AND t.id = k.id AND t.consumed_at IS NULL RETURNING t.model_name, t.id`,
   ),
   destroy: statement('oidc_destroy', `DELETE FROM ${TABLE} WHERE model_name = ? AND id = ?`),
-  destroyMany: statement(
-    'oidc_destroy_many',
-    `DELETE FROM ${TABLE} t USING unnest(?::text[], ?::text[]) AS k(model_name, id) WHERE t.model_name = k.model_name AND t.id = k.id`,
-  ),
+  destroyMany: statement('oidc_destroy_many', DESTROY_MANY),
+  /** Deletions and upserts of other keys in one statement (the deletions' two arrays first). */
+  destroyAndUpsertMany: statement('oidc_destroy_and_upsert_many', `WITH gone AS (${DESTROY_MANY}) ${UPSERT_MANY}`),
 };
 
 /** Upserts, reads, consumptions or deletions per statement at most (group commit). */
@@ -113,21 +112,32 @@ const MAX_BATCH = 100;
 /** An upsert's values, in the order of the statements' columns. */
 type UpsertValues = [model: string, id: string, payload: string, expiresAt: Date | null, grantId: unknown, uid: unknown, userCode: unknown];
 
+/** A write of one row: an upsert, or a deletion of a (model, id). */
+type Write = { upsert: UpsertValues } | { destroy: [model: string, id: string] };
+
+const keyOf = (write: Write) => {
+  const [model, id] = 'upsert' in write ? write.upsert : write.destroy;
+  return `${model}:${id}`;
+};
+
 /**
- * Splits upserts into rounds in which each (model, id) occurs once, keeping
- * their order (one statement cannot update a row twice; the later write must
- * win).
+ * Splits writes into runs, in their order, in which each (model, id) occurs
+ * once: one statement cannot write a row twice, and the later write of a
+ * key must win, so it goes in a later run.
  */
-function uniqueRounds(rows: UpsertValues[]): UpsertValues[][] {
-  const rounds: UpsertValues[][] = [];
-  const seen = new Map<string, number>();
-  for (const row of rows) {
-    const key = `${row[0]}:${row[1]}`;
-    const round = (seen.get(key) ?? -1) + 1;
-    seen.set(key, round);
-    (rounds[round] ??= []).push(row);
+function uniqueRuns(writes: Write[]): Write[][] {
+  const runs: Write[][] = [[]];
+  let keys = new Set<string>();
+  for (const write of writes) {
+    const key = keyOf(write);
+    if (keys.has(key)) {
+      runs.push([]);
+      keys = new Set();
+    }
+    keys.add(key);
+    runs.at(-1)!.push(write);
   }
-  return rounds;
+  return runs;
 }
 
 /**
@@ -194,17 +204,21 @@ export function createAdapterFactory(
   };
 
   /**
-   * Upserts that arrive while another is in flight share the next statement
-   * (src/lib/group-commit.ts): a sign-in saves eight models, a refresh two,
-   * and under load concurrent requests' saves go together. Each resolves
-   * once its own row is committed.
+   * Upserts and deletions that arrive while another write is in flight share
+   * the next statement (src/lib/group-commit.ts): a sign-in saves eight
+   * models, a refresh two; the resume's three saves and its interaction's
+   * deletion go as one statement, and under load concurrent requests' writes
+   * go together. Each resolves once its own row is committed.
    */
-  const upsertGrouped = createGroupCommit(async (rows: UpsertValues[]) => {
-    for (const round of uniqueRounds(rows)) {
-      if (round.length === 1) await run(db, SQL.upsert, round[0]!);
-      else await run(db, SQL.upsertMany, columnsOf(round));
+  const writeGrouped = createGroupCommit(async (writes: Write[]) => {
+    for (const batch of uniqueRuns(writes)) {
+      const upserts = batch.flatMap((write) => ('upsert' in write ? [write.upsert] : []));
+      const deletions = batch.flatMap((write) => ('destroy' in write ? [write.destroy] : []));
+      if (deletions.length === 0) await (upserts.length === 1 ? run(db, SQL.upsert, upserts[0]!) : run(db, SQL.upsertMany, columnsOf(upserts)));
+      else if (upserts.length === 0) await (deletions.length === 1 ? run(db, SQL.destroy, deletions[0]!) : run(db, SQL.destroyMany, columnsOf(deletions)));
+      else await run(db, SQL.destroyAndUpsertMany, [...columnsOf(deletions), ...columnsOf(upserts)]);
     }
-    return rows.map(() => undefined);
+    return writes.map(() => undefined);
   }, { maxBatch: MAX_BATCH });
   /** Reads that arrive while another is in flight share the next statement, like the upserts. */
   const readRow = createGroupCommit(async (keys: Array<[name: string, id: string]>): Promise<Array<Row | undefined>> => {
@@ -231,11 +245,6 @@ export function createAdapterFactory(
     if (keys.length === 1) return [(await run(db, SQL.consume, keys[0]!)).length > 0];
     const consumed = new Set((await run<{ model_name: string; id: string }>(db, SQL.consumeMany, columnsOf(keys))).map((row) => `${row.model_name}:${row.id}`));
     return keys.map(([name, id]) => consumed.delete(`${name}:${id}`));
-  }, { maxBatch: MAX_BATCH });
-  /** Deletions, grouped the same way. */
-  const destroyGrouped = createGroupCommit(async (keys: Array<[name: string, id: string]>) => {
-    await (keys.length === 1 ? run(db, SQL.destroy, keys[0]!) : run(db, SQL.destroyMany, columnsOf(keys)));
-    return keys.map(() => undefined);
   }, { maxBatch: MAX_BATCH });
   const loadModel = async (name: string, id: string): Promise<CachedModel | undefined> => {
     const row = await readRow([name, id]);
@@ -291,9 +300,7 @@ export function createAdapterFactory(
       const expiresAt = expiryOf(payload, expiresIn);
       // Taken now: the provider may change the object after the save returns.
       const values: UpsertValues = [this.name, id, JSON.stringify(payload), expiresAt, payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null];
-      const write = async () => {
-        await upsertGrouped(values);
-      };
+      const write = () => writeGrouped({ upsert: values });
       const models = this.models;
       if (!models) return this.hold(id, write);
       const kept = structuredClone(payload);
@@ -335,7 +342,7 @@ export function createAdapterFactory(
 
     async destroy(id: string): Promise<void> {
       await this.hold(id, async () => {
-        await this.dropping(id, () => destroyGrouped([this.name, id]));
+        await this.dropping(id, () => writeGrouped({ destroy: [this.name, id] }));
       });
     }
 

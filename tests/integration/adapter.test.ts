@@ -291,6 +291,21 @@ describe(`the oidc-provider adapter (${databaseKind})`, () => {
     for (const id of ids.slice(15)) expect(await sessions.find(id)).toEqual({ jti: id });
   });
 
+  it('writes deletions and upserts arriving together in one statement, the later write of a key winning', async () => {
+    const sessions = new Adapter('Session');
+    const [x, y, z] = [unique('x'), unique('y'), unique('z')];
+    await sessions.upsert(y, { jti: y, v: 0 }, 3600);
+    await sessions.upsert(z, { jti: z, v: 0 }, 3600);
+    // x saved then deleted, y deleted then saved again, z deleted alone: two statements (x and y each occur twice).
+    const statements = await countQueries(db, () =>
+      Promise.all([sessions.upsert(x, { jti: x, v: 1 }, 3600), sessions.destroy(y), sessions.destroy(z), sessions.upsert(y, { jti: y, v: 2 }, 3600), sessions.destroy(x)]),
+    );
+    expect(statements).toBe(2);
+    expect(await sessions.find(x)).toBeUndefined();
+    expect(await sessions.find(y)).toEqual({ jti: y, v: 2 });
+    expect(await sessions.find(z)).toBeUndefined();
+  });
+
   it('returns nested JSON payloads exactly as stored', async () => {
     const interactions = new Adapter('Interaction');
     const id = unique('interaction');
@@ -329,7 +344,7 @@ describe(`the oidc-provider adapter (${databaseKind})`, () => {
     };
     const rowOf = (model: string, id: string) => db('oidc_model_instances').where({ model_name: model, id }).first();
 
-    it('holds the writes of a request until it ends, then makes them in one statement per kind', async () => {
+    it('holds the writes of a request until it ends, then makes them in one statement', async () => {
       const [sessions, codes, interactions] = [new Adapter('Session'), new Adapter('AuthorizationCode'), new Adapter('Interaction')];
       const [sessionId, codeId, interactionId] = [unique('session'), unique('code'), unique('int')];
       await interactions.upsert(interactionId, { jti: interactionId, kind: 'Interaction' }, 600);
@@ -346,8 +361,8 @@ describe(`the oidc-provider adapter (${databaseKind})`, () => {
         }),
       );
       expect(duringRequest).toBe(0);
-      // The read of the Session row above, then one upsert of both rows and one deletion.
-      expect(queries).toBe(3);
+      // The read of the Session row above, then one statement deleting the interaction and upserting both rows.
+      expect(queries).toBe(2);
       expect((await rowOf('Session', sessionId))?.payload).toMatchObject({ v: 2 });
       expect(await rowOf('AuthorizationCode', codeId)).toBeDefined();
       expect(await rowOf('Interaction', interactionId)).toBeUndefined();
