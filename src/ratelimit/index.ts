@@ -44,7 +44,9 @@
  * (src/http/client-ip.ts); IPv6 addresses are counted by their /64.
  *
  * Counters live in PostgreSQL (`rate_limits`, shared by all instances) when
- * Sesame runs on PostgreSQL, and in memory on the embedded database.
+ * Sesame runs on PostgreSQL, and in memory on the embedded database. On
+ * PostgreSQL, reads (`check`, and so `countFailures`) that arrive while
+ * another is in flight share the next statement (group commit).
  * `tokenMint` is leased (./lease.ts): each instance takes
  * max(1, min(10, ⌊points/100⌋)) points of the store at once (6 of the default
  * 600/1m) and hands them out from memory, so a mint costs a sixth of a

@@ -4,7 +4,8 @@ import { RateLimiterMemory, RateLimiterPostgres, RateLimiterRes, type RateLimite
 import type { BanService } from '../bans/index.ts';
 import type { Rate, RateLimitConfig } from '../config.ts';
 import type { Database } from '../db/index.ts';
-import { runOnPool } from '../db/statements.ts';
+import { run, runOnPool, statement } from '../db/statements.ts';
+import { createGroupCommit } from '../lib/group-commit.ts';
 import { AppError } from '../errors.ts';
 import { clientIp } from '../http/client-ip.ts';
 import type { Logger } from '../logger.ts';
@@ -37,6 +38,34 @@ function createLimiter(store: RateLimitStore, keyPrefix: string, rate: Rate): Ra
     tableCreated: true,
     clearExpiredByTimeout: false,
   });
+}
+
+/** Several counters' rows, as the library's `get` reads one (`expire` in epoch milliseconds). */
+const READ_MANY = statement(
+  'rate_limits_read_many',
+  'SELECT key, points, expire FROM rate_limits WHERE key = ANY(?::text[]) AND (expire > ?::bigint OR expire IS NULL)',
+);
+
+/** Counter reads per statement at most (group commit). */
+const MAX_READ_BATCH = 100;
+
+/**
+ * Reads PostgreSQL counters by their stored key (`limiter.getKey(key)`):
+ * the points taken and the milliseconds left in the window (-1: none), or
+ * null for no counter in its window, as the library's `get` reads them.
+ * Reads that arrive while another is in flight share the next statement
+ * (src/lib/group-commit.ts): every one-time-token sign-in checks its
+ * address's counter first, and under load concurrent checks go together.
+ */
+function groupedCounterReads(db: Database) {
+  return createGroupCommit(async (keys: string[]): Promise<Array<{ consumed: number; msBeforeNext: number } | null>> => {
+    const rows = await run<{ key: string; points: number; expire: string | number | null }>(db, READ_MANY, [keys, Date.now()]);
+    const byKey = new Map(rows.map((row) => [row.key, row]));
+    return keys.map((key) => {
+      const row = byKey.get(key);
+      return row ? { consumed: row.points, msBeforeNext: row.expire === null ? -1 : Math.max(Number(row.expire) - Date.now(), 0) } : null;
+    });
+  }, { maxBatch: MAX_READ_BATCH });
 }
 
 /** A refusal comes back as a rejected RateLimiterRes; any other rejection is a store failure and is thrown. */
@@ -88,6 +117,13 @@ export function createRateLimits(deps: {
     }
   }
   const refusals = deps.autoBan.after && createLimiter(store, 'autoBan:ip', deps.autoBan.after);
+  const readGrouped = store.kind === 'postgres' ? groupedCounterReads(store.db) : undefined;
+  /** A counter as the library's `get` answers it; on PostgreSQL, read together with other requests' counters. */
+  async function readCounter(limiter: RateLimiterAbstract, key: string): Promise<RateLimiterRes | null> {
+    if (!readGrouped) return limiter.get(key);
+    const read = await readGrouped(limiter.getKey(key));
+    return read && new RateLimiterRes(Math.max(limiter.points - read.consumed, 0), read.msBeforeNext, read.consumed);
+  }
 
   /** Runs one operation on each counter of the limit, with the counter's key for this request. */
   function eachCounter(ctx: Context, rule: LimitRule, subject: object, operation: (counter: Counter, key: string) => Promise<CounterState>) {
@@ -144,7 +180,7 @@ export function createRateLimits(deps: {
 
   async function check<N extends LimitName>(ctx: Context, name: N, subject: LimitSubject[N]): Promise<void> {
     const rule = rules[name];
-    const states = await eachCounter(ctx, rule, subject, inStore((limiter, key) => limiter.get(key)));
+    const states = await eachCounter(ctx, rule, subject, inStore(readCounter));
     await answer(ctx, name, subject, states, (state) => state.consumed >= state.rate.points);
   }
 

@@ -10,7 +10,7 @@ import { AppError } from '../../src/errors.ts';
 import { errorHandler } from '../../src/http/middleware.ts';
 import { createLogger } from '../../src/logger.ts';
 import { createRateLimits, rateLimitStore, type LimitName } from '../../src/ratelimit/index.ts';
-import { databaseKind, openOwnDatabase, uniqueEmail, usingPostgres } from '../helpers/db.ts';
+import { countQueries, databaseKind, openOwnDatabase, uniqueEmail, usingPostgres } from '../helpers/db.ts';
 
 const limits: RateLimitConfig = {
   emailSendPerEmail: { points: 10, seconds: 3600 },
@@ -157,6 +157,27 @@ describe(`the rate-limit service (${databaseKind}: counters in ${usingPostgres ?
     expect(await call('consume', 'password', b)).toMatchObject({ status: 200, remaining: '2' });
   });
 
+  it.runIf(usingPostgres)('reads the counters of parallel checks together, each answered with its own', async () => {
+    const logger = createLogger('silent');
+    const bans = createBanService({ repository: createBanRepository(isolated.db), clock: () => new Date(), cacheMs: 0, logger });
+    const service = createRateLimits({ store: rateLimitStore(isolated.db), limits, autoBan: { after: null, seconds: 60 }, bans, logger });
+    const emails = Array.from({ length: 12 }, () => uniqueEmail('parallel'));
+    for (const [index, email] of emails.entries()) for (let n = 0; n < index % 4; n += 1) await call('consume', 'password', email);
+    // The checks of twelve requests made at the same moment, each with its own context (the route's client address is 127.0.0.1).
+    const contexts = emails.map(() => ({ ip: '127.0.0.1', socket: {}, headers: {} as Record<string, string>, set(headers: Record<string, string>) { Object.assign(this.headers, headers); } }));
+    let outcomes: Array<PromiseSettledResult<void>> = [];
+    const statements = await countQueries(isolated.db, async () => {
+      outcomes = await Promise.allSettled(emails.map((email, index) => service.check(contexts[index] as never, 'password', { email })));
+    });
+    expect(statements).toBe(1);
+    for (const [index, outcome] of outcomes.entries()) {
+      const left = 3 - (index % 4);
+      expect(contexts[index]!.headers['X-RateLimit-Remaining']).toBe(String(left));
+      if (left > 0) expect(outcome.status).toBe('fulfilled');
+      else expect(outcome).toMatchObject({ status: 'rejected', reason: { code: 'RATE_LIMITED' } });
+    }
+  });
+
   it('sets no headers and never refuses for a limit that is switched off', async () => {
     for (let n = 0; n < 3; n += 1) expect(await call('consume', 'verification', 'x@example.test')).toMatchObject({ status: 200, limit: null });
   });
@@ -181,7 +202,7 @@ describe.runIf(usingPostgres)('the rate-limit service and prepared statements', 
   }
 
   it('prepares its statements once per connection by default', async () => {
-    expect(await preparedAfterEveryOperation(true)).toEqual(['rate_limits:rlflx-delete', 'rate_limits:rlflx-get', 'rate_limits:rlflx-upsert']);
+    expect(await preparedAfterEveryOperation(true)).toEqual(['rate_limits:rlflx-delete', 'rate_limits:rlflx-upsert', 'sesame_rate_limits_read_many']);
   });
 
   it('prepares none with DATABASE_PREPARED_STATEMENTS=false (PgBouncer in transaction mode before 1.21)', async () => {
