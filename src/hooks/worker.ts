@@ -23,6 +23,31 @@ export type HookWorker = ReturnType<typeof createHookWorker>;
 const MAX_ERROR_LENGTH = 500;
 
 /**
+ * A signal that aborts after `ms` (a TimeoutError) or when `also` aborts,
+ * and `clear` to call once the request is over. Not
+ * `AbortSignal.any([AbortSignal.timeout(ms), also])`: on Node 20 a fetch
+ * given that signal is never aborted once a garbage collection ran while it
+ * waited (the combined signal is only weakly held, and the timeout's with
+ * it), so a receiver that never answered kept its sending slot and its
+ * delivery until the claim's lease ran out. Here the timer holds the
+ * controller.
+ */
+function abortAfter(ms: number, also: AbortSignal): { signal: AbortSignal; clear: () => void } {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new DOMException(`no answer within ${ms} ms`, 'TimeoutError')), ms);
+  const onAbort = () => controller.abort(also.reason);
+  if (also.aborted) onAbort();
+  else also.addEventListener('abort', onAbort, { once: true });
+  return {
+    signal: controller.signal,
+    clear: () => {
+      clearTimeout(timer);
+      also.removeEventListener('abort', onAbort);
+    },
+  };
+}
+
+/**
  * Sends queued deliveries: signs each body with its hook's secret, POSTs it
  * with a timeout, and records the outcome: `succeeded` on a 2xx, otherwise a
  * retry after an exponential backoff until `maxAttempts`, then `failed`.
@@ -38,13 +63,14 @@ export function createHookWorker(deps: { repository: HookRepository; sealKey: Bu
   async function send(delivery: DueDelivery): Promise<void> {
     let responseStatus: number | null = null;
     let error: string | null = null;
+    const deadline = abortAfter(timeoutMs, shutdown.signal);
     try {
       const body = unseal(sealKey, delivery.bodySealed);
       const secret = unseal(sealKey, delivery.secretSealed);
       const response = await fetch(delivery.url, {
         method: 'POST',
         redirect: 'manual',
-        signal: AbortSignal.any([AbortSignal.timeout(timeoutMs), shutdown.signal]),
+        signal: deadline.signal,
         headers: {
           'content-type': 'application/json',
           'user-agent': 'Sesame-Hooks',
@@ -68,6 +94,8 @@ export function createHookWorker(deps: { repository: HookRepository; sealKey: Bu
         reason.name === 'TimeoutError'
           ? `no answer within ${timeoutMs} ms`
           : [reason.message, reason.cause?.code ?? reason.cause?.message].filter(Boolean).join(': ') || 'the request failed';
+    } finally {
+      deadline.clear();
     }
     const now = clock();
     if (error === null) {
