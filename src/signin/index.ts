@@ -57,11 +57,10 @@ export function createSignInService(deps: {
      * organizations of a new user's email domain, and an invitation's roles.
      */
     async withOneTimeToken(input: { token: string; email: string; interactionUid?: string }): Promise<SignInResult> {
-      const now = clock();
       // Consume the token, then find or create its account, record the sign-in and verify the email: one statement
       // (a suspended account is not touched), which also answers the MFA prompt's check (kept for the resume) and a
       // new account's email-domain organizations.
-      const { token: record, ...upsert } = await tokens.consumeWith(input, (consumption) => mfa.remembering(() => users.signInWithToken(consumption, now)));
+      const { token: record, ...upsert } = await tokens.consumeWith(input, (consumption) => mfa.remembering(() => users.signInWithToken(consumption)));
       const signedIn = await provisioned(upsert, record.email, record.context.jitOrganizationIds ?? []);
       // Invitation tokens always carry their organization: others skip the lookup on this hot path.
       if ((record.context.jitOrganizationIds ?? []).length > 0) await invitations.acceptAfterSignIn(record.id, signedIn.user.id);

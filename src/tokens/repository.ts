@@ -54,12 +54,14 @@ export function consumptionValues(input: TokenConsumption): unknown[] {
   return [input.now, uid, input.hash, input.email, input.now, uid];
 }
 
-/** The token columns of a row that also holds others, each named `token_<column>`. */
-export const PREFIXED_COLUMNS = COLUMNS.split(', ').map((column) => `token_${column}`);
+const COLUMN_NAMES = COLUMNS.split(', ');
 
-/** The record in a row read with `PREFIXED_COLUMNS`. */
+/** The token columns of `source` in a row that also holds others, each named `token_<column>` (read back by `tokenFromPrefixed`). */
+export const prefixedColumnsOf = (source: string) => COLUMN_NAMES.map((column) => `${source}.${column} AS token_${column}`).join(', ');
+
+/** The record in a row read with `prefixedColumnsOf`. */
 export function tokenFromPrefixed(row: Record<string, unknown>): TokenRecord {
-  return toRecord(Object.fromEntries(COLUMNS.split(', ').map((column) => [column, row[`token_${column}`]])) as Row);
+  return toRecord(Object.fromEntries(COLUMN_NAMES.map((column) => [column, row[`token_${column}`]])) as Row);
 }
 
 /** The statements of every mint and every sign-in with a token, prepared on PostgreSQL. */

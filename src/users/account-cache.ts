@@ -65,6 +65,6 @@ export function forgettingWrites(users: UserRepository, accounts: Pick<AccountCa
     },
     // The sign-in's upsert answers the row as committed: the account read right after (resume) needs no query.
     signInVerifiedEmail: (email, now) => accounts.writeThrough(() => users.signInVerifiedEmail(email, now)),
-    signInWithToken: (consumption, now) => accounts.writeThrough(() => users.signInWithToken(consumption, now)),
+    signInWithToken: (consumption) => accounts.writeThrough(() => users.signInWithToken(consumption)),
   };
 }

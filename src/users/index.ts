@@ -1,7 +1,7 @@
 import { escapeLike, type Database } from '../db/index.ts';
 import { run, statement } from '../db/statements.ts';
 import { generateId } from '../lib/ids.ts';
-import { CONSUME_SQL, PREFIXED_COLUMNS, consumptionValues, tokenFromPrefixed, type TokenConsumption } from '../tokens/repository.ts';
+import { CONSUME_SQL, consumptionValues, prefixedColumnsOf, tokenFromPrefixed, type TokenConsumption } from '../tokens/repository.ts';
 import type { TokenRecord } from '../tokens/core.ts';
 
 export type User = {
@@ -67,7 +67,7 @@ const SQL = {
     'users_sign_in_with_token',
     `WITH consumed AS (${CONSUME_SQL}),
      account AS (${signInUpsert('SELECT ?::text, consumed.email, true, ?::timestamptz, ?::timestamptz, ?::timestamptz FROM consumed')})
-     SELECT ${PREFIXED_COLUMNS.map((column) => `consumed.${column.slice('token_'.length)} AS ${column}`).join(', ')}, account.*
+     SELECT ${prefixedColumnsOf('consumed')}, account.*
      FROM consumed LEFT JOIN account ON true`,
   ),
 };
@@ -141,9 +141,11 @@ export function createUserRepository(db: Database) {
      * A one-time token's sign-in in one statement, one round trip and one
      * commit: the token's consumption (as `tokens.consume`), then, only if it
      * consumed the token, `signInVerifiedEmail`'s upsert for the token's
-     * address. Undefined when no token was consumed: nothing was written.
+     * address at the consumption's `now`. Undefined when no token was
+     * consumed: nothing was written.
      */
-    async signInWithToken(consumption: TokenConsumption, now: Date): Promise<(SignInUpsert & { token: TokenRecord }) | undefined> {
+    async signInWithToken(consumption: TokenConsumption): Promise<(SignInUpsert & { token: TokenRecord }) | undefined> {
+      const { now } = consumption;
       const [row] = await run<UpsertRow & Record<string, unknown>>(db, SQL.signInWithToken, [...consumptionValues(consumption), generateId(), now, now, now]);
       if (!row) return undefined;
       const token = tokenFromPrefixed(row);

@@ -297,7 +297,7 @@ describe(`one-time tokens (${databaseKind})`, () => {
       users = createUserRepository(db);
     });
     const signIn = (input: { token: string; email: string; interactionUid?: string }) =>
-      tokens.consumeWith(input, (consumption) => users.signInWithToken(consumption, clock()));
+      tokens.consumeWith(input, (consumption) => users.signInWithToken(consumption));
     const accountOf = (email: string) => db('users').whereRaw('lower(primary_email) = ?', [email]).first();
 
     it("consumes the token and creates its address's verified account, in one statement", async () => {
