@@ -6,6 +6,7 @@ import mount from 'koa-mount';
 import Provider, { errors, type Configuration } from 'oidc-provider';
 import MemoryAdapter from 'oidc-provider/lib/adapters/memory_adapter.js';
 import LRU from 'oidc-provider/lib/helpers/lru.js';
+import { openBaselineStore } from './baseline-pg.ts';
 
 /**
  * The benchmark's baseline: a bare oidc-provider 9 doing the same protocol
@@ -17,7 +18,11 @@ import LRU from 'oidc-provider/lib/helpers/lru.js';
  * keeping one-time tokens in memory. The same signing algorithms as Sesame:
  * RS256 ID tokens, ES256 JWT access tokens for the API resource.
  *
- * Env: PORT, BASE_URL, BENCH_M2M_ID/SECRET, BENCH_APP_ID/SECRET, BENCH_REDIRECT_URI.
+ * With BENCH_DATABASE_URL it is `baseline-pg` instead: the provider's state,
+ * one-time tokens and accounts in that PostgreSQL database, kept the textbook
+ * way (bench/baseline-pg.ts), and the confirm consumes the one-time token.
+ *
+ * Env: PORT, BASE_URL, BENCH_M2M_ID/SECRET, BENCH_APP_ID/SECRET, BENCH_REDIRECT_URI[, BENCH_DATABASE_URL].
  */
 const env = (name: string) => {
   const value = process.env[name];
@@ -37,18 +42,22 @@ async function signingKey(alg: 'RS256' | 'ES256'): Promise<JWK> {
 const keys = [await signingKey('RS256'), await signingKey('ES256')];
 const publicKeys = keys.map(({ d, p, q, dp, dq, qi, ...rest }) => rest);
 
+const durable = process.env.BENCH_DATABASE_URL ? await openBaselineStore(process.env.BENCH_DATABASE_URL) : undefined;
+const sha256 = (value: string) => createHash('sha256').update(value).digest('hex');
+
 /** Accounts are emails; the no-op login creates one on first use. */
 const accounts = new Map<string, string>();
-const accountIdFor = (email: string) => {
-  const id = createHash('sha256').update(email).digest('hex').slice(0, 21);
-  accounts.set(id, email);
+const accountIdFor = async (email: string) => {
+  const id = sha256(email).slice(0, 21);
+  if (durable) await durable.upsertAccount(id, email);
+  else accounts.set(id, email);
   return id;
 };
 
 const cookieKeys = [randomBytes(32).toString('base64url')];
 const store = new LRU({ maxSize: 1_000_000 });
 const configuration: Configuration = {
-  adapter: (name: string) => new MemoryAdapter(name, store),
+  adapter: durable ? durable.adapter : (name: string) => new MemoryAdapter(name, store),
   clients: [
     {
       client_id: env('BENCH_APP_ID'),
@@ -105,7 +114,7 @@ const configuration: Configuration = {
   rotateRefreshToken: true,
   issueRefreshToken: async (_ctx, client, code) => client.grantTypeAllowed('refresh_token') && code.scopes.has('offline_access'),
   findAccount: async (_ctx, sub) => {
-    const email = accounts.get(sub);
+    const email = durable ? await durable.emailOf(sub) : accounts.get(sub);
     if (!email) return undefined;
     return { accountId: sub, claims: async () => ({ sub, email, email_verified: true }) };
   },
@@ -127,7 +136,13 @@ interactions.get('/interaction/:uid', async (ctx) => {
 });
 interactions.post('/interaction/:uid/confirm', async (ctx) => {
   const details = await provider.interactionDetails(ctx.req, ctx.res);
-  const accountId = accountIdFor(String(details.params.login_hint ?? 'someone@example.test').toLowerCase());
+  const email = String(details.params.login_hint ?? 'someone@example.test').toLowerCase();
+  if (durable && !(await durable.consume(email, sha256(String(details.params.one_time_token ?? ''))))) {
+    ctx.status = 400;
+    ctx.body = { code: 'INVALID_TOKEN' };
+    return;
+  }
+  const accountId = await accountIdFor(email);
   const grant = new provider.Grant({ accountId, clientId: String(details.params.client_id) });
   grant.addOIDCScope(String(details.params.scope ?? 'openid'));
   const grantId = await grant.save();
@@ -187,11 +202,16 @@ api.post('/one-time-tokens', async (ctx) => {
     return;
   }
   const token = randomBytes(32).toString('base64url');
+  if (durable) {
+    ctx.status = 201;
+    ctx.body = { ...(await durable.mint(email, sha256(token), expiresIn)), token };
+    return;
+  }
   const now = new Date();
   const record: TokenRecord = {
     id: randomUUID(),
     email,
-    tokenHash: createHash('sha256').update(token).digest('hex'),
+    tokenHash: sha256(token),
     status: 'active',
     createdAt: now,
     expiresAt: new Date(now.getTime() + expiresIn * 1000),
@@ -200,12 +220,18 @@ api.post('/one-time-tokens', async (ctx) => {
   ctx.status = 201;
   ctx.body = { ...present(record, now), token };
 });
-api.get('/one-time-tokens', (ctx) => {
+api.get('/one-time-tokens', async (ctx) => {
   const now = new Date();
   const email = typeof ctx.query.email === 'string' ? ctx.query.email.trim().toLowerCase() : undefined;
   const status = typeof ctx.query.status === 'string' ? ctx.query.status : undefined;
   const page = Math.max(1, Number(ctx.query.page ?? 1));
   const pageSize = Math.min(100, Math.max(1, Number(ctx.query.page_size ?? 20)));
+  if (durable) {
+    const { total, items } = await durable.list({ email, status, page, pageSize });
+    ctx.set('Total-Number', String(total));
+    ctx.body = items;
+    return;
+  }
   // Newest first, like Sesame's list; a linear scan of the in-memory store.
   const matches: TokenRecord[] = [];
   for (let i = tokens.length - 1; i >= 0; i -= 1) {
@@ -234,7 +260,7 @@ const server = app.listen(port, '127.0.0.1', () => {
   process.stdout.write(`baseline oidc-provider listening on ${baseUrl} (port ${port})\n`);
 });
 const stop = () => {
-  server.close(() => process.exit(0));
+  server.close(() => void (durable?.close() ?? Promise.resolve()).finally(() => process.exit(0)));
   server.closeIdleConnections();
 };
 process.on('SIGTERM', stop);

@@ -13,7 +13,9 @@ import { makeTarget, sesameDeployment, startBaseline, startSesame } from './lib/
 
 /**
  * `npm run bench` — Sesame against a bare oidc-provider baseline, on
- * PostgreSQL and on the embedded database; then 1 → 2 processes and a
+ * PostgreSQL and on the embedded database (and, with `--targets=…,baseline-pg`,
+ * against the same bare provider keeping its state in PostgreSQL through a
+ * textbook adapter: bench/baseline-pg.ts); then 1 → 2 processes and a
  * database with 100k more rows. Loopback only, every loop bounded in time or
  * count. `--quick` for a smoke run; `--profile=<scenario>` to CPU-profile one
  * scenario on Sesame (PostgreSQL). See docs/performance.md.
@@ -70,6 +72,7 @@ for (const signal of ['SIGINT', 'SIGTERM'] as const) {
 }
 
 const log = (line: string) => process.stdout.write(`${line}\n`);
+const isBaseline = (name: string) => name === 'baseline' || name === 'baseline-pg';
 const describe = (result: ScenarioResult) =>
   `  ${(result.scenario === 'signin' ? `signin (${result.concurrency} users)` : result.scenario).padEnd(18)} ${String(result.throughput).padStart(8)} ops/s  p50 ${result.latency.p50} p95 ${result.latency.p95} p99 ${result.latency.p99} ms` +
   `  errors ${result.errors + result.warmupErrors}  rss ${result.rssPeakMb} MB  cpu/op ${result.cost.serverMsPerOp}+${result.cost.dbMsPerOp} ms` +
@@ -112,7 +115,7 @@ async function runAll(target: Target, names: ScenarioName[], into: ScenarioResul
   if (!options.warm) await warmUp(target);
   let signInPeak = find(into, target.name, 'signin')?.throughput;
   for (const scenario of names) {
-    if (target.name === 'baseline' && SESAME_ONLY.includes(scenario)) continue;
+    if (isBaseline(target.name) && SESAME_ONLY.includes(scenario)) continue;
     if (scenario === 'steady' && signInPeak === undefined) {
       // Half of a peak this run has not measured (`--scenarios` without signin): measure it first.
       signInPeak = (await signInPeakOf(target)).throughput;
@@ -170,10 +173,17 @@ function checkTargets(report: Report): TargetCheck[] {
       met: ratio <= 1.5,
     });
   }
+  const durableBaseline = find(report.results, 'baseline-pg', 'signin');
+  if (signin && durableBaseline) {
+    const ratio = signin.cost.totalMsPerOp / durableBaseline.cost.totalMsPerOp;
+    report.notes.push(
+      `For reference (not a target): a sign-in on Sesame cost ${round(ratio, 2)}× what it cost the bare oidc-provider with a textbook PostgreSQL adapter (baseline-pg) on the same database: ${signin.cost.totalMsPerOp} vs ${durableBaseline.cost.totalMsPerOp} ms of CPU per flow, ${signin.queries?.perOp ?? '?'} vs ${durableBaseline.queries?.perOp ?? '?'} statements.`,
+    );
+  }
   at('client-credentials', 2000, 'client_credentials');
   at('refresh', 800, 'refresh rotations');
   at('mint', 1500, 'mints');
-  const everything = [...report.results, ...(report.scaling?.double ?? []), ...(report.tsx?.tsx ?? []), ...(report.rows?.results ?? [])].filter((result) => result.target !== 'baseline');
+  const everything = [...report.results, ...(report.scaling?.double ?? []), ...(report.tsx?.tsx ?? []), ...(report.rows?.results ?? [])].filter((result) => !isBaseline(result.target));
   const errors = everything.reduce((sum, result) => sum + result.errors + result.warmupErrors, 0);
   checks.push({ target: '0 errors (every Sesame run)', measured: `${errors}`, met: errors === 0 });
   const steady = pg('steady');
@@ -253,6 +263,18 @@ async function main(): Promise<void> {
     await runAll(target, scenarios, report.results);
     await target.agent.close();
     await baseline.server.stop();
+  }
+
+  if (targetNames.includes('baseline-pg')) {
+    const database: BenchDatabase = await createBenchDatabase();
+    cleanups.push(database.drop);
+    log(`baseline-pg: bare oidc-provider, a textbook adapter on PostgreSQL database ${database.name}`);
+    const baseline = await startBaseline(logDir, undefined, database.url);
+    const target = await makeTarget({ name: 'baseline-pg', processes: [baseline.server], ...baseline, database: database.name, connections: settings.requestUsers * 2 });
+    await runAll(target, scenarios, report.results);
+    await target.agent.close();
+    await baseline.server.stop();
+    await database.drop();
   }
 
   if (targetNames.includes('sesame-embedded')) {

@@ -86,7 +86,7 @@ function compareTable(before: ScenarioResult[], after: ScenarioResult[], labels:
 function queriesSection(results: ScenarioResult[]): string {
   const counted = results.filter((result) => result.queries);
   if (counted.length === 0) return '';
-  const parts = ['## SQL statements per operation (Sesame on PostgreSQL)', ''];
+  const parts = ['## SQL statements per operation (targets on PostgreSQL)', ''];
   for (const result of counted) {
     parts.push(
       `<details><summary>${result.target} ${result.scenario}: ${result.queries!.perOp} statements per operation</summary>`,

@@ -72,19 +72,23 @@ export async function startSesame(
   });
 }
 
-export async function startBaseline(logDir: string, nodeFlags?: string[]) {
+/** The bare oidc-provider: in memory, or with `databaseUrl` its state in PostgreSQL (`baseline-pg`, bench/baseline-pg.ts). */
+export async function startBaseline(logDir: string, nodeFlags?: string[], databaseUrl?: string) {
   const port = await freePort();
   const baseUrl = `http://localhost:${port}`;
   const m2m = newCredentials('bench-m2m');
   const app = newCredentials('bench-app');
+  const name = databaseUrl ? 'baseline-pg' : 'baseline';
   const server = await startServer({
-    name: 'baseline',
+    name,
     script: 'bench/baseline.ts',
     port,
     readyPath: '/healthz',
     logDir,
     nodeFlags,
+    ...(databaseUrl ? { preload: ['./bench/lib/count-queries.mjs'], queryLog: join(logDir, `${name}.queries.jsonl`) } : {}),
     env: {
+      ...(databaseUrl ? { BENCH_DATABASE_URL: databaseUrl } : {}),
       NODE_ENV: 'production',
       BASE_URL: baseUrl,
       BENCH_M2M_ID: m2m.id,
