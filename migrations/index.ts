@@ -10,6 +10,7 @@ import * as performance from './20261127050000_performance.ts';
 import * as invalidation from './20261127060000_invalidation.ts';
 import * as modelMfaInvalidation from './20261127070000_model_mfa_invalidation.ts';
 import * as modelRowsHot from './20261128000000_model_rows_hot.ts';
+import * as settingsBansInvalidation from './20261128010000_settings_bans_invalidation.ts';
 
 type Migration = { name: string; up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -26,6 +27,7 @@ export const migrations: Migration[] = [
   { name: '20261127060000_invalidation', ...invalidation },
   { name: '20261127070000_model_mfa_invalidation', ...modelMfaInvalidation },
   { name: '20261128000000_model_rows_hot', ...modelRowsHot },
+  { name: '20261128010000_settings_bans_invalidation', ...settingsBansInvalidation },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {

@@ -74,7 +74,7 @@ export function createCore(deps: {
     mailer,
     clock,
   });
-  const settings = createSettingsService({ db });
+  const settings = createSettingsService({ db, invalidation });
   const mfa = createMfaService({
     db,
     clock,

@@ -84,7 +84,7 @@ export async function createSesame(options: SesameOptions) {
     retention: retentionOf(config),
     metrics,
   });
-  const bans = createBanService({ repository: createBanRepository(db), clock: core.clock, cacheMs: config.bans.cacheSeconds * 1000, logger });
+  const bans = createBanService({ repository: createBanRepository(db), clock: core.clock, cacheMs: config.bans.cacheSeconds * 1000, logger, invalidation });
   const limits = createRateLimits({
     store: rateLimitStore(db),
     limits: config.rateLimits,

@@ -1,4 +1,5 @@
 import { performance } from 'node:perf_hooks';
+import type { InvalidationChannel } from '../db/invalidation.ts';
 import type { Logger } from '../logger.ts';
 import type { BanRecord, BanRepository } from './repository.ts';
 
@@ -11,35 +12,47 @@ const MAX_CACHED = 100_000;
  * IP bans, read on every request of the sign-in and API surfaces from an
  * in-memory copy of the active bans: no query per request. The copy is
  * re-read at most every `cacheMs` (0: on every check), by the first request
- * after it went stale, so a ban or an unban made on another instance applies
- * here within `cacheMs`; changes made through this instance apply at once.
- * When a re-read fails (database down) the last copy stays in use and the
- * next check after `cacheMs` tries again.
+ * after it went stale, and at once after a ban or an unban made anywhere
+ * (another instance, the CLI, SQL by hand) while the invalidation channel is
+ * live (migration 20261128010000_settings_bans_invalidation); while it is
+ * not, such a change applies here within `cacheMs`. Changes made through
+ * this instance apply at once. When a re-read fails (database down) the last
+ * copy stays in use and the next check after `cacheMs` tries again.
  */
-export function createBanService(deps: { repository: BanRepository; clock: () => Date; cacheMs: number; logger: Logger }) {
+export function createBanService(deps: { repository: BanRepository; clock: () => Date; cacheMs: number; logger: Logger; invalidation?: InvalidationChannel }) {
   const { repository, clock, cacheMs, logger } = deps;
   let cached: Map<string, number | null> | undefined; // ip → end in epoch ms, null: until lifted
   let readAt = Number.NEGATIVE_INFINITY;
   let reading: Promise<void> | undefined;
+  // Notices heard so far: a re-read that a notice overtook is used, but stale at once (it may predate the change).
+  let changes = 0;
+  deps.invalidation?.subscribe('banned_ips', () => {
+    changes += 1;
+    readAt = Number.NEGATIVE_INFINITY;
+    // Checks from now on wait for a read that starts after the change, not for one already in flight.
+    reading = undefined;
+  });
 
   async function reread(): Promise<void> {
+    const seen = changes;
     try {
       const rows = await repository.activeAddresses(clock(), MAX_CACHED);
       if (rows.length === MAX_CACHED) logger.warn({ limit: MAX_CACHED }, 'more active IP bans than the in-memory list holds; some are not enforced');
-      cached = new Map(rows.map((row) => [row.ip, row.expiresAt?.getTime() ?? null]));
+      // A read that a notice overtook replaces no copy: a later one, started after the change, may have landed first.
+      if (seen === changes || !cached) cached = new Map(rows.map((row) => [row.ip, row.expiresAt?.getTime() ?? null]));
     } catch (error) {
       if (!cached) throw error;
       logger.warn({ reason: String((error as Error).message) }, 'the IP ban list could not be re-read; using the last copy');
     }
-    readAt = performance.now();
+    readAt = seen === changes ? performance.now() : Number.NEGATIVE_INFINITY;
   }
 
   async function activeBans(): Promise<Map<string, number | null>> {
     if (!cached || performance.now() - readAt >= cacheMs) {
-      reading ??= reread().finally(() => {
-        reading = undefined;
-      });
-      await reading;
+      const started = (reading ??= reread().finally(() => {
+        if (reading === started) reading = undefined;
+      }));
+      await started;
     }
     return cached!;
   }

@@ -9,9 +9,10 @@ export const INVALIDATION_CHANNEL = 'sesame_invalidate';
 
 /**
  * What a notice names: `users:<id>`, `applications:<id>`, `hooks:*`,
- * `models:<model>:<id>` (oidc-provider's Grant and AccessToken rows), `mfa:<user id>` (a user's authenticators).
+ * `models:<model>:<id>` (oidc-provider's Grant and AccessToken rows), `mfa:<user id>` (a user's authenticators),
+ * `sign_in_settings:*`, `banned_ips:*`.
  */
-export type InvalidationTopic = 'users' | 'applications' | 'hooks' | 'models' | 'mfa';
+export type InvalidationTopic = 'users' | 'applications' | 'hooks' | 'models' | 'mfa' | 'sign_in_settings' | 'banned_ips';
 
 /**
  * Tells this process's caches that rows changed, whoever changed them. While

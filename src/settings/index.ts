@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import type { Database } from '../db/index.ts';
+import { withoutInvalidation, type InvalidationChannel } from '../db/invalidation.ts';
 
 export const SUPPORTED_LANGUAGES = ['en', 'de', 'ja'] as const;
 export type Language = (typeof SUPPORTED_LANGUAGES)[number];
@@ -84,33 +85,50 @@ export const defaultSignInSettings = (): SignInSettings => signInSettingsSchema.
 
 export type SettingsService = ReturnType<typeof createSettingsService>;
 
+/** How long a copy of the settings is kept while the invalidation channel is live (changes then arrive as notices). */
+const SETTINGS_LIVE_CACHE_MS = 60_000;
+
 /**
- * The settings, cached per process for `cacheMs` (default 2 s): every sign-in
- * page reads them, and another instance's change must show within seconds.
- * A change made through this process is visible to it at once.
+ * The settings, one copy per process: every sign-in page reads them. While
+ * the invalidation channel is live, a change made anywhere (another
+ * instance, SQL by hand) drops the copy at once (migration
+ * 20261128010000_settings_bans_invalidation) and the copy is otherwise kept
+ * `liveCacheMs` (60 s); while it is not, the copy is re-read after `cacheMs`
+ * (2 s), so another instance's change shows within seconds. A change made
+ * through this process is visible to it at once.
  */
-export function createSettingsService(deps: { db: Database; clock?: () => Date; cacheMs?: number }) {
+export function createSettingsService(deps: { db: Database; clock?: () => Date; cacheMs?: number; liveCacheMs?: number; invalidation?: InvalidationChannel }) {
   const { db } = deps;
   const cacheMs = deps.cacheMs ?? 2000;
+  const liveCacheMs = deps.liveCacheMs ?? SETTINGS_LIVE_CACHE_MS;
+  const invalidation = deps.invalidation ?? withoutInvalidation();
   let cached: { value: SignInSettings; at: number } | undefined;
   let loading: Promise<SignInSettings> | undefined;
+  // Notices heard so far: a read that a notice overtook keeps no copy (it may predate the change).
+  let changes = 0;
+  invalidation.subscribe('sign_in_settings', () => {
+    changes += 1;
+    cached = undefined;
+    loading = undefined;
+  });
 
   async function load(): Promise<SignInSettings> {
+    const seen = changes;
     const row = (await db('sign_in_settings').where({ id: 1 }).first('settings')) as { settings: unknown } | undefined;
     // A stored value from an older version may lack newer fields: defaults fill them in.
     const parsed = signInSettingsSchema.safeParse(row?.settings ?? {});
     const value = parsed.success ? parsed.data : defaultSignInSettings();
-    cached = { value, at: Date.now() };
+    if (seen === changes) cached = { value, at: Date.now() };
     return value;
   }
 
   return {
     async get(): Promise<SignInSettings> {
-      if (cached && Date.now() - cached.at < cacheMs) return cached.value;
-      loading ??= load().finally(() => {
-        loading = undefined;
-      });
-      return loading;
+      if (cached && Date.now() - cached.at < (invalidation.isLive() ? liveCacheMs : cacheMs)) return cached.value;
+      const started = (loading ??= load().finally(() => {
+        if (loading === started) loading = undefined;
+      }));
+      return started;
     },
 
     /** Merges a patch into the stored settings (serialized by a row lock) and answers the result. */

@@ -2,6 +2,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { Database } from '../../src/db/index.ts';
 import { databaseKind, openOwnDatabase } from '../helpers/db.ts';
 import { api, managementToken, startTestSesame, type TestSesame } from '../helpers/server.ts';
+import { within } from '../helpers/wait.ts';
 
 /** Behind a trusted proxy, so each test speaks from the address it bans; the ban list is re-read every second. */
 const ENV = { TRUST_PROXY: 'true', BAN_CACHE_SECONDS: '1' };
@@ -116,6 +117,23 @@ describe(`IP bans through the Management API (${databaseKind})`, () => {
       expect(await waitForStatus(ip, other, 403)).toBeLessThan(2_500);
       expect((await api(t, 'DELETE', `/api/banned-ips/${ip}`, { token: admin })).status).toBe(204);
       expect(await waitForStatus(ip, other, 200)).toBeLessThan(2_500);
+    } finally {
+      await other.close();
+    }
+  });
+
+  it('applies a ban made anywhere on another instance at once while its listener is live, though it re-reads the list only every 60 s', async () => {
+    const other = await startTestSesame({ ...ENV, BAN_CACHE_SECONDS: '60' }, { db: isolated.db, baseUrl: t.baseUrl });
+    try {
+      await within(5_000, async () => other.sesame.invalidation.isLive(), Boolean);
+      const ip = '192.0.2.55';
+      // The other instance reads the list now, and would not again for 60 s without the notice.
+      expect((await home(ip, other)).status).toBe(200);
+      expect((await ban({ ip, reason: 'spread at once' })).status).toBe(201);
+      expect(await waitForStatus(ip, other, 403)).toBeLessThan(1_500);
+      // Lifted by plain SQL, as an operator might: the trigger tells every instance too.
+      expect(await isolated.db('banned_ips').where({ ip }).delete()).toBe(1);
+      expect(await waitForStatus(ip, other, 200)).toBeLessThan(1_500);
     } finally {
       await other.close();
     }

@@ -4,7 +4,7 @@ import { openInvalidationChannel, type InvalidationChannel, type InvalidationTop
 import { createMetrics } from '../../src/metrics.ts';
 import { createAccountCache, forgettingWrites } from '../../src/users/account-cache.ts';
 import { createUserRepository } from '../../src/users/index.ts';
-import { databaseKind, openTestDatabase, uniqueEmail, usingPostgres } from '../helpers/db.ts';
+import { databaseKind, openOwnDatabase, openTestDatabase, uniqueEmail, usingPostgres } from '../helpers/db.ts';
 import { within } from '../helpers/wait.ts';
 
 describe(`cache invalidation through database triggers (${databaseKind})`, () => {
@@ -108,6 +108,49 @@ describe(`cache invalidation through database triggers (${databaseKind})`, () =>
     expect(mine(await heardDuring(() => factor().delete()))).toEqual([`mfa:${userId}`]);
     await db('user_mfa_factors').insert({ id, user_id: userId, type: 'totp', secret_sealed: 'v1.x', created_at: new Date(), confirmed_at: new Date() });
     expect(mine(await heardDuring(() => db('users').where({ id: userId }).delete()))).toEqual([`mfa:${userId}`]);
+  });
+
+  it('announces a ban added, changed or lifted and a change of the sign-in settings as banned_ips:* and sign_in_settings:*, once per transaction, and nothing when no row changed', async () => {
+    // A database of its own: other files' bans and settings changes would be heard here too.
+    const own = await openOwnDatabase();
+    const ownChannel = await openInvalidationChannel(own.db);
+    try {
+      const notices: string[] = [];
+      for (const topic of ['banned_ips', 'sign_in_settings', 'applications'] as InvalidationTopic[]) ownChannel.subscribe(topic, (id) => notices.push(`${topic}:${id}`));
+      await within(5_000, () => ownChannel.isLive(), Boolean);
+      /** What `write` announced, up to a marker written after it (notices keep commit order). */
+      const announced = async (write: () => Promise<unknown>) => {
+        const from = notices.length;
+        await write();
+        const marker = `marker-${Math.random().toString(36).slice(2)}`;
+        await own.db('applications').insert({ id: marker, name: 'marker', type: 'SPA' });
+        await own.db('applications').where({ id: marker }).delete();
+        const all = await within(2_000, () => notices.slice(from), (got) => got.includes(`applications:${marker}`));
+        return all.slice(0, all.indexOf(`applications:${marker}`));
+      };
+      const bans = () => own.db('banned_ips');
+      expect(await announced(() => bans().insert({ ip: '192.0.2.71', reason: 'x', source: 'manual' }))).toEqual(['banned_ips:*']);
+      expect(await announced(() => bans().where({ ip: '192.0.2.71' }).update({ reason: 'y' }))).toEqual(['banned_ips:*']);
+      expect(
+        await announced(() =>
+          own.db.transaction(async (trx) => {
+            await trx('banned_ips').insert([
+              { ip: '192.0.2.72', reason: 'x', source: 'automatic' },
+              { ip: '192.0.2.73', reason: 'x', source: 'automatic' },
+            ]);
+            await trx('banned_ips').whereIn('ip', ['192.0.2.72', '192.0.2.73']).delete();
+          }),
+        ),
+      ).toEqual(['banned_ips:*']);
+      expect(await announced(() => bans().where({ ip: '192.0.2.99' }).delete())).toEqual([]);
+      expect(await announced(() => bans().where({ ip: '192.0.2.71' }).delete())).toEqual(['banned_ips:*']);
+
+      expect(await announced(() => own.db('sign_in_settings').insert({ id: 1, settings: {} }).onConflict('id').merge())).toEqual(['sign_in_settings:*']);
+      expect(await announced(() => own.db('sign_in_settings').where({ id: 1 }).update({ settings: { linkLifetimeSeconds: 900 } }))).toEqual(['sign_in_settings:*']);
+    } finally {
+      await ownChannel.close();
+      await own.close();
+    }
   });
 
   it("serves this instance's own writes at once, before (or without) their notice", async () => {

@@ -89,6 +89,7 @@ describe(`migrations (${databaseKind})`, () => {
       await migrateToLatest(db);
       await db('banned_ips').insert({ ip: '192.0.2.1', reason: 'x', source: 'manual' });
       await expect(db('banned_ips').insert({ ip: '192.0.2.2', reason: 'x', source: 'guessed' })).rejects.toThrow();
+      await rollbackLast(db); // settings and ban invalidation
       await rollbackLast(db); // model rows
       await rollbackLast(db); // model and MFA invalidation
       await rollbackLast(db); // invalidation
@@ -113,6 +114,7 @@ describe(`migrations (${databaseKind})`, () => {
       const options = async () =>
         ((await db.raw(`SELECT reloptions FROM pg_class WHERE relname = 'oidc_model_instances'`)) as { rows: Array<{ reloptions: string[] | null }> }).rows[0]?.reloptions;
       await migrateToLatest(db);
+      await rollbackLast(db); // settings and ban invalidation
       await rollbackLast(db); // model rows
       expect(await indexes()).toContain('oidc_model_instances_account_id');
       await db('oidc_model_instances').insert([
@@ -137,6 +139,7 @@ describe(`migrations (${databaseKind})`, () => {
       expect(await indexes()).not.toContain('oidc_model_instances_account_id');
       expect(await options()).toEqual(['fillfactor=80', 'autovacuum_vacuum_scale_factor=0.02', 'autovacuum_vacuum_insert_scale_factor=0.02']);
 
+      await rollbackLast(db); // settings and ban invalidation
       await rollbackLast(db);
       expect(await indexes()).toContain('oidc_model_instances_account_id');
       expect(await indexes()).not.toContain('oidc_model_instances_account');
@@ -156,6 +159,7 @@ describe(`migrations (${databaseKind})`, () => {
       expect(latest).toContain('one_time_tokens_active_expires_at');
       expect(latest).toContain('one_time_tokens_email_status_created_at');
       expect(latest).not.toContain('one_time_tokens_email_status_index');
+      await rollbackLast(db); // settings and ban invalidation
       await rollbackLast(db); // model rows
       await rollbackLast(db); // model and MFA invalidation
       await rollbackLast(db); // invalidation
@@ -169,7 +173,7 @@ describe(`migrations (${databaseKind})`, () => {
     });
   });
 
-  it('add the cache invalidation triggers (users, applications, hooks; then provider models and authenticators) and take them away again', async () => {
+  it('add the cache invalidation triggers (users, applications, hooks; then provider models and authenticators; then settings and bans) and take them away again', async () => {
     await withScratchDatabase(async (db) => {
       const triggers = async () =>
         ((await db.raw(`SELECT tgname FROM pg_trigger WHERE NOT tgisinternal ORDER BY tgname`)) as { rows: Array<{ tgname: string }> }).rows.map(
@@ -177,6 +181,9 @@ describe(`migrations (${databaseKind})`, () => {
         );
       await migrateToLatest(db);
       const all = ['applications_invalidate', 'hooks_invalidate', 'mfa_factors_invalidate', 'mfa_factors_invalidate_update', 'models_invalidate', 'users_invalidate', 'users_invalidate_delete'];
+      const latest = [...all, 'banned_ips_invalidate', 'sign_in_settings_invalidate'].sort();
+      expect(await triggers()).toEqual(latest);
+      await rollbackLast(db); // settings and ban invalidation
       expect(await triggers()).toEqual(all);
       await rollbackLast(db); // model rows
       await rollbackLast(db); // model and MFA invalidation
@@ -190,7 +197,7 @@ describe(`migrations (${databaseKind})`, () => {
       await db('oidc_model_instances').insert({ model_name: 'Grant', id: 'g1', payload: '{}' });
       await grant().update({ payload: '{"a":1}' });
       await migrateToLatest(db);
-      expect(await triggers()).toEqual(all);
+      expect(await triggers()).toEqual(latest);
       await db('users').where({ id: 'u1' }).update({ is_suspended: false });
       await grant().update({ payload: '{"a":2}' });
       await grant().delete();

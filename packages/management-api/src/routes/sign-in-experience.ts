@@ -28,7 +28,7 @@ export function registerSignInExperienceRoutes(router: Router, { settings }: Man
         errors: [400, 415],
         summary: 'Change the sign-in settings',
         description:
-          'Send any subset of the settings (nested objects too): fields left out keep their values. Answers the complete settings. Other instances see the change within 2 seconds.',
+          'Send any subset of the settings (nested objects too): fields left out keep their values. Answers the complete settings. Other instances see the change at once (within 2 seconds while their connection for change notices is down).',
       },
       async ({ body }) => ({ body: await settings.update(body) }),
     ),
