@@ -48,8 +48,22 @@ export type Sesame = Awaited<ReturnType<typeof createSesame>>;
 
 /** The composition root: builds the whole graph once. Tests build the same graph. */
 export async function createSesame(options: SesameOptions) {
-  const { config } = options;
-  const logger = options.logger ?? createLogger(config.logLevel);
+  // What this start opened so far, closed again (last first) when a later step fails: a failed start
+  // leaves no database pool or listener connection behind to keep the process alive.
+  const opened: Array<() => Promise<unknown>> = [];
+  const logger = options.logger ?? createLogger(options.config.logLevel);
+  try {
+    return await assemble({ ...options, logger }, opened);
+  } catch (error) {
+    for (const close of opened.reverse()) {
+      await close().catch((closeError: unknown) => logger.warn({ err: closeError }, 'closing after a failed start failed'));
+    }
+    throw error;
+  }
+}
+
+async function assemble(options: SesameOptions & { logger: Logger }, opened: Array<() => Promise<unknown>>) {
+  const { config, logger } = options;
   const db =
     options.db ??
     createDatabase(
@@ -58,6 +72,7 @@ export async function createSesame(options: SesameOptions) {
         : { kind: 'embedded', dataDir: config.dataDir, logger },
       (error) => logger.warn({ err: error }, 'database connection error'),
     );
+  if (!options.db) opened.push(() => db.destroy());
 
   await migrateWhenReachable(db, {
     deadlineMs: options.databaseWaitMs ?? 120_000,
@@ -72,6 +87,7 @@ export async function createSesame(options: SesameOptions) {
 
   // Other writers' changes (other instances, the CLI, SQL by hand) reach the caches through it.
   const invalidation = await openInvalidationChannel(db, { listenUrl: config.databaseListenUrl, logger });
+  opened.push(() => invalidation.close());
   const core = createCore({ config, db, logger, clock: options.clock, invalidation });
   const { applications, users, userService, organizations, organizationService, tokens, outbox, mailer, invitations, signIn } = core;
   const metrics = createMetrics({ db, invalidation });
