@@ -13,9 +13,9 @@ import { makeTarget, sesameDeployment, startBaseline, startSesame } from './lib/
 
 /**
  * `npm run bench` — Sesame against a bare oidc-provider baseline, on
- * PostgreSQL and on the embedded database (and, with `--targets=…,baseline-pg`,
- * against the same bare provider keeping its state in PostgreSQL through a
- * textbook adapter: bench/baseline-pg.ts); then 1 → 2 processes and a
+ * PostgreSQL and on the embedded database, and against the same bare
+ * provider keeping its state in PostgreSQL through a textbook adapter
+ * (`baseline-pg`, bench/baseline-pg.ts); then 1 → 2 processes and a
  * database with 100k more rows. Loopback only, every loop bounded in time or
  * count. `--quick` for a smoke run; `--profile=<scenario>` to CPU-profile one
  * scenario on Sesame (PostgreSQL). See docs/performance.md.
@@ -23,7 +23,7 @@ import { makeTarget, sesameDeployment, startBaseline, startSesame } from './lib/
 const { values: args } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
-    targets: { type: 'string', default: 'baseline,sesame-embedded,sesame-pg' },
+    targets: { type: 'string', default: 'baseline,baseline-pg,sesame-embedded,sesame-pg' },
     scenarios: { type: 'string', default: SCENARIOS.join(',') },
     'skip-scaling': { type: 'boolean', default: false },
     'skip-rows': { type: 'boolean', default: false },
