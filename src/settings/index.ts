@@ -1,6 +1,6 @@
 import { z } from 'zod';
 import type { Database } from '../db/index.ts';
-import { withoutInvalidation, type InvalidationChannel } from '../db/invalidation.ts';
+import { invalidatedCache, withoutInvalidation, type InvalidationChannel } from '../db/invalidation.ts';
 
 export const SUPPORTED_LANGUAGES = ['en', 'de', 'ja'] as const;
 export type Language = (typeof SUPPORTED_LANGUAGES)[number];
@@ -85,54 +85,38 @@ export const defaultSignInSettings = (): SignInSettings => signInSettingsSchema.
 
 export type SettingsService = ReturnType<typeof createSettingsService>;
 
-/** How long a copy of the settings is kept while the invalidation channel is live (changes then arrive as notices). */
-const SETTINGS_LIVE_CACHE_MS = 60_000;
+/** How long the copy of the settings is kept (changes made elsewhere arrive as notices). */
+const SETTINGS_CACHE_MS = 60_000;
+/** The one key of the settings' cache. */
+const KEY = 'settings';
 
 /**
- * The settings, one copy per process: every sign-in page reads them. While
- * the invalidation channel is live, a change made anywhere (another
- * instance, SQL by hand) drops the copy at once (migration
- * 20261128010000_settings_bans_invalidation) and the copy is otherwise kept
- * `liveCacheMs` (60 s); while it is not, the copy is re-read after `cacheMs`
- * (2 s), so another instance's change shows within seconds. A change made
- * through this process is visible to it at once.
+ * The settings, one copy per process: every sign-in page reads them. Kept
+ * like the other cached rows (`invalidatedCache`): for 60 s, dropped at once
+ * when a change made anywhere (another instance, SQL by hand) is announced
+ * (migration 20261128010000_settings_bans_invalidation), and read from the
+ * database on every use while the invalidation channel is not live. A
+ * change made through this process is visible to it at once.
  */
-export function createSettingsService(deps: { db: Database; clock?: () => Date; cacheMs?: number; liveCacheMs?: number; invalidation?: InvalidationChannel }) {
+export function createSettingsService(deps: { db: Database; clock?: () => Date; invalidation?: InvalidationChannel }) {
   const { db } = deps;
-  const cacheMs = deps.cacheMs ?? 2000;
-  const liveCacheMs = deps.liveCacheMs ?? SETTINGS_LIVE_CACHE_MS;
-  const invalidation = deps.invalidation ?? withoutInvalidation();
-  let cached: { value: SignInSettings; at: number } | undefined;
-  let loading: Promise<SignInSettings> | undefined;
-  // Notices heard so far: a read that a notice overtook keeps no copy (it may predate the change).
-  let changes = 0;
-  invalidation.subscribe('sign_in_settings', () => {
-    changes += 1;
-    cached = undefined;
-    loading = undefined;
-  });
+  const cache = invalidatedCache<SignInSettings>(deps.invalidation ?? withoutInvalidation(), 'sign_in_settings', { ttlMs: SETTINGS_CACHE_MS, maxEntries: 1 });
 
   async function load(): Promise<SignInSettings> {
-    const seen = changes;
     const row = (await db('sign_in_settings').where({ id: 1 }).first('settings')) as { settings: unknown } | undefined;
     // A stored value from an older version may lack newer fields: defaults fill them in.
     const parsed = signInSettingsSchema.safeParse(row?.settings ?? {});
-    const value = parsed.success ? parsed.data : defaultSignInSettings();
-    if (seen === changes) cached = { value, at: Date.now() };
-    return value;
+    return parsed.success ? parsed.data : defaultSignInSettings();
   }
 
   return {
     async get(): Promise<SignInSettings> {
-      if (cached && Date.now() - cached.at < (invalidation.isLive() ? liveCacheMs : cacheMs)) return cached.value;
-      const started = (loading ??= load().finally(() => {
-        if (loading === started) loading = undefined;
-      }));
-      return started;
+      return (await cache.get(KEY, load))!;
     },
 
     /** Merges a patch into the stored settings (serialized by a row lock) and answers the result. */
     async update(patch: SignInSettingsPatch): Promise<SignInSettings> {
+      const mark = cache.mark();
       const value = await db.transaction(async (trx) => {
         await trx('sign_in_settings').insert({ id: 1, settings: {} }).onConflict('id').ignore();
         const row = (await trx('sign_in_settings').where({ id: 1 }).forUpdate().first('settings')) as { settings: unknown };
@@ -148,7 +132,7 @@ export function createSettingsService(deps: { db: Database; clock?: () => Date; 
         await trx('sign_in_settings').where({ id: 1 }).update({ settings: next, updated_at: trx.fn.now() });
         return next;
       });
-      cached = { value, at: Date.now() };
+      cache.put(KEY, value, mark);
       return value;
     },
   };

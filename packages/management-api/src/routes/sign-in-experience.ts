@@ -28,7 +28,7 @@ export function registerSignInExperienceRoutes(router: Router, { settings }: Man
         errors: [400, 415],
         summary: 'Change the sign-in settings',
         description:
-          'Send any subset of the settings (nested objects too): fields left out keep their values. Answers the complete settings. Other instances see the change at once (within 2 seconds while their connection for change notices is down).',
+          'Send any subset of the settings (nested objects too): fields left out keep their values. Answers the complete settings. Other instances see the change at once.',
       },
       async ({ body }) => ({ body: await settings.update(body) }),
     ),
