@@ -70,7 +70,19 @@ const UPSERT_MANY = `INSERT INTO ${TABLE} (model_name, id, payload, expires_at, 
     SELECT * FROM unnest(?::text[], ?::text[], ?::jsonb[], ?::timestamptz[], ?::text[], ?::text[], ?::text[])
     ON CONFLICT (model_name, id) DO UPDATE SET payload = EXCLUDED.payload, expires_at = EXCLUDED.expires_at,
       grant_id = EXCLUDED.grant_id, uid = EXCLUDED.uid, user_code = EXCLUDED.user_code`;
-const DESTROY_MANY = `DELETE FROM ${TABLE} t USING unnest(?::text[], ?::text[]) AS k(model_name, id) WHERE t.model_name = k.model_name AND t.id = k.id`;
+/**
+ * The keys of a statement that joins them to the table (one array per key
+ * column). Each array is behind a subquery (`(SELECT ?::text[])`): with
+ * `unnest(?::text[], …)` PostgreSQL sizes the unnest by the arrays whenever
+ * it plans with the values, so every plan made with them looked cheaper than
+ * the prepared statement's generic one, and these statements were planned
+ * anew on every execution (planning cost three times the execution of a
+ * two-key read, bench/RESULTS.md). Behind a subquery the arrays are sized
+ * alike either way (ten keys), and the generic plan is kept: a nested loop
+ * over the primary key.
+ */
+const KEYS = `unnest((SELECT ?::text[]), (SELECT ?::text[])) AS k(model_name, id)`;
+const DESTROY_MANY = `DELETE FROM ${TABLE} t USING ${KEYS} WHERE t.model_name = k.model_name AND t.id = k.id`;
 
 /**
  * The hot statements as fixed text (knex's builder compiles each query anew:
@@ -83,7 +95,7 @@ const SQL = {
   findMany: statement(
     'oidc_find_many',
     `SELECT t.model_name, t.id, t.payload, t.expires_at, t.consumed_at FROM ${TABLE} t
-    JOIN unnest(?::text[], ?::text[]) AS k(model_name, id) ON t.model_name = k.model_name AND t.id = k.id`,
+    JOIN ${KEYS} ON t.model_name = k.model_name AND t.id = k.id`,
   ),
   upsert: statement(
     'oidc_upsert',
@@ -97,7 +109,7 @@ const SQL = {
   /** Several consumptions in one statement: answers the keys it consumed (each row once). */
   consumeMany: statement(
     'oidc_consume_many',
-    `UPDATE ${TABLE} t SET consumed_at = CURRENT_TIMESTAMP FROM unnest(?::text[], ?::text[]) AS k(model_name, id)
+    `UPDATE ${TABLE} t SET consumed_at = CURRENT_TIMESTAMP FROM ${KEYS}
     WHERE t.model_name = k.model_name AND t.id = k.id AND t.consumed_at IS NULL RETURNING t.model_name, t.id`,
   ),
   destroy: statement('oidc_destroy', `DELETE FROM ${TABLE} WHERE model_name = ? AND id = ?`),

@@ -2,9 +2,9 @@ import { randomBytes } from 'node:crypto';
 import { setTimeout as sleep } from 'node:timers/promises';
 import { errors, type AdapterPayload } from 'oidc-provider';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Database } from '../../src/db/index.ts';
+import { migrateToLatest, type Database } from '../../src/db/index.ts';
 import { adapterRequestScope, createAdapterFactory } from '../../src/oidc/adapter.ts';
-import { countQueries, databaseKind, openTestDatabase } from '../helpers/db.ts';
+import { countQueries, databaseKind, openScratchDatabase, openTestDatabase, usingPostgres } from '../helpers/db.ts';
 
 /** Ids of our own, so parallel files on the shared PostgreSQL database never meet. */
 const unique = (label: string) => `${label}-${randomBytes(8).toString('hex')}`;
@@ -470,5 +470,43 @@ describe(`the oidc-provider adapter (${databaseKind})`, () => {
       await grants.upsert(id, { jti: id, kind: 'Grant', v: 2 }, 600);
       await inRequest(async () => expect(await grants.find(id)).toMatchObject({ v: 2 }));
     });
+  });
+});
+
+describe.skipIf(!usingPostgres)('batched statements of the adapter keep their prepared plan (PostgreSQL)', () => {
+  it('reads, consumes and deletes several keys with the generic plan, not a new plan per execution', async () => {
+    // One connection, so the session asked about its prepared statements is the one that ran them;
+    // a table with statistics, as in production (an empty one plans alike either way).
+    const { db: scratch, drop } = await openScratchDatabase({ poolMax: 1 });
+    try {
+      await migrateToLatest(scratch);
+      await scratch.raw(`INSERT INTO oidc_model_instances (model_name, id, payload, expires_at)
+        SELECT 'Session', 'seed' || g, '{}'::jsonb, now() + interval '1 day' FROM generate_series(1, 5000) AS g`);
+      await scratch.raw('ANALYZE oidc_model_instances');
+      const Models = createAdapterFactory(scratch, { findClient: async () => undefined });
+      const sessions = new Models('Session');
+      const codes = new Models('AuthorizationCode');
+      for (let round = 0; round < 12; round += 1) {
+        const [a, b, c] = [unique('a'), unique('b'), unique('c')];
+        // Three at once: the first goes alone, the two arriving while it runs share the next statement.
+        await Promise.all([a, b, c].map((id) => codes.upsert(id, { jti: id }, 600)));
+        expect((await Promise.all([a, b, c].map((id) => codes.find(id)))).map((payload) => payload?.jti)).toEqual([a, b, c]);
+        await Promise.all([a, b, c].map((id) => codes.consume(id)));
+        await Promise.all([sessions.upsert(a, { jti: a }, 600), sessions.destroy(b), sessions.upsert(c, { jti: c }, 600)]);
+      }
+      const { rows } = await scratch.raw<{ rows: Array<{ name: string; generic_plans: string; custom_plans: string }> }>(
+        `SELECT name, generic_plans, custom_plans FROM pg_prepared_statements WHERE name = ANY(?)`,
+        [['sesame_oidc_find_many', 'sesame_oidc_consume_many', 'sesame_oidc_destroy_and_upsert_many']],
+      );
+      const plans = Object.fromEntries(rows.map((row) => [row.name, { generic: Number(row.generic_plans), custom: Number(row.custom_plans) }]));
+      // PostgreSQL makes five plans with the values before it compares them with the generic one.
+      for (const name of ['sesame_oidc_find_many', 'sesame_oidc_consume_many', 'sesame_oidc_destroy_and_upsert_many']) {
+        expect(plans[name], name).toBeDefined();
+        expect(plans[name]!.custom, name).toBeLessThanOrEqual(5);
+        expect(plans[name]!.generic, name).toBeGreaterThanOrEqual(5);
+      }
+    } finally {
+      await drop();
+    }
   });
 });
