@@ -7,7 +7,7 @@ import { freePort, memoryOf, repoRoot, stopAll } from './lib/processes.ts';
 import { createBenchDatabase, postgresSettings, postgresVersion, rowCounts, seedRows, type BenchDatabase } from './lib/postgres.ts';
 import { profileScenario } from './lib/profile.ts';
 import { find, renderMarkdown, type Report, type TargetCheck } from './lib/report.ts';
-import { runScenario, SCENARIOS, SESAME_ONLY, type ScenarioName, type ScenarioResult, type Settings } from './lib/scenarios.ts';
+import { describeReplanned, runScenario, SCENARIOS, SESAME_ONLY, type ScenarioName, type ScenarioResult, type Settings } from './lib/scenarios.ts';
 import { round } from './lib/stats.ts';
 import { makeTarget, sesameDeployment, startBaseline, startSesame } from './lib/targets.ts';
 
@@ -76,7 +76,8 @@ const isBaseline = (name: string) => name === 'baseline' || name === 'baseline-p
 const describe = (result: ScenarioResult) =>
   `  ${(result.scenario === 'signin' ? `signin (${result.concurrency} users)` : result.scenario).padEnd(18)} ${String(result.throughput).padStart(8)} ops/s  p50 ${result.latency.p50} p95 ${result.latency.p95} p99 ${result.latency.p99} ms` +
   `  errors ${result.errors + result.warmupErrors}  rss ${result.rssPeakMb} MB  cpu/op ${result.cost.serverMsPerOp}+${result.cost.dbMsPerOp} ms` +
-  (result.errorSamples.length ? `\n    ${result.errorSamples.join('\n    ')}` : '');
+  (result.errorSamples.length ? `\n    ${result.errorSamples.join('\n    ')}` : '') +
+  (result.queries?.replanned.length ? `\n    planned anew on most executions: ${describeReplanned(result.queries.replanned)}` : '');
 
 /**
  * Sign-ins, unmeasured, on processes that just started: a server keeps getting

@@ -6,7 +6,7 @@ import { renderProfile, summarizeProfile } from './cpuprofile.ts';
 import { postgresRoles, recordMachine, renderMachine, summarizeMachine } from './perf.ts';
 import { createBenchDatabase } from './postgres.ts';
 import type { ServerProcess } from './processes.ts';
-import { runScenario, type ScenarioName, type Settings } from './scenarios.ts';
+import { describeReplanned, runScenario, type ScenarioName, type Settings } from './scenarios.ts';
 import { makeTarget, sesameDeployment, startBaseline, startSesame } from './targets.ts';
 
 /**
@@ -78,7 +78,8 @@ export async function profileScenario(options: {
   const fromMs = performance.now() - spawnedAt + settings.warmupMs;
   const result = await runScenario(target, options.scenario, settings, { signInPeak: peak });
   const queries = result.queries
-    ? `\n${result.queries.perOp} SQL statements per operation:\n\n${result.queries.statements.map((statement) => `- ${statement.perOp} × \`${statement.sql}\``).join('\n')}\n`
+    ? `\n${result.queries.perOp} SQL statements per operation:\n\n${result.queries.statements.map((statement) => `- ${statement.perOp} × \`${statement.sql}\``).join('\n')}\n` +
+      (result.queries.replanned.length ? `\nPrepared statements planned anew on most executions: ${describeReplanned(result.queries.replanned)}.\n` : '')
     : '';
   await target.agent.close();
   await server.stop();

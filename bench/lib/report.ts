@@ -1,5 +1,5 @@
 import type { RowCounts } from './postgres.ts';
-import type { ScenarioName, ScenarioResult } from './scenarios.ts';
+import { describeReplanned, type ScenarioName, type ScenarioResult } from './scenarios.ts';
 import { round } from './stats.ts';
 
 /** Everything a run measured; written as JSON, rendered as Markdown tables. */
@@ -94,6 +94,7 @@ function queriesSection(results: ScenarioResult[]): string {
       '| per op | statement |',
       '| ---: | --- |',
       ...result.queries!.statements.map((statement) => `| ${statement.perOp} | \`${statement.sql.replace(/\|/g, '\\|')}\` |`),
+      ...(result.queries!.replanned.length ? ['', `Prepared statements planned anew on most executions: ${describeReplanned(result.queries!.replanned)}.`] : []),
       '',
       '</details>',
       '',

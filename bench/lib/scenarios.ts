@@ -1,4 +1,4 @@
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { clientCredentials, exchangeCode, listTokens, mint, openInteraction, refresh, requestMagicLink, signIn, signInToCode, type OpenInteraction, type PendingCode, type Target } from './flows.ts';
 import { closedLoop, drain, openLoop, type LoadResult, type Window } from './load.ts';
 import { backendPids, tableActivity, vacuumDatabase, walPosition, type TableActivity } from './postgres.ts';
@@ -35,6 +35,10 @@ export const SCENARIOS = [
 ] as const;
 /** Scenarios the baseline has no counterpart for (a bare oidc-provider sends no mail). */
 export const SESAME_ONLY: readonly ScenarioName[] = ['magic-link'];
+/** `name` (custom plans, generic plans), … */
+export const describeReplanned = (replanned: Array<{ name: string; custom: number; generic: number }>) =>
+  replanned.map((plans) => `\`${plans.name}\` (${plans.custom} plans with the values, ${plans.generic} generic)`).join(', ');
+
 export type ScenarioName = (typeof SCENARIOS)[number];
 
 export type Cost = { serverMsPerOp: number; dbMsPerOp: number; totalMsPerOp: number; loadgenMsPerOp: number; serverCores: number; dbCores: number; loadgenCores: number };
@@ -51,7 +55,12 @@ export type ScenarioResult = LoadResult & {
   steps?: Record<string, LatencySummary>;
   requests?: LatencySummary;
   /** SQL statements sent per operation (Sesame on PostgreSQL), with the most frequent ones. */
-  queries?: { perOp: number; statements: Array<{ sql: string; perOp: number }> };
+  queries?: {
+    perOp: number;
+    statements: Array<{ sql: string; perOp: number }>;
+    /** Prepared statements planned with their values more often than with their generic plan during the window (planned anew on each execution). */
+    replanned: Array<{ name: string; custom: number; generic: number }>;
+  };
   /**
    * Sesame on PostgreSQL: how long the VACUUM before the run took, and the
    * rows the run (warm-up included) wrote: updates made in place (HOT) need
@@ -151,7 +160,29 @@ function meter(target: Target) {
       .sort((a, b) => b[1] - a[1])
       .slice(0, 25)
       .map(([sql, n]) => ({ sql, perOp: round(n / ops, 2) }));
-    return { perOp: round(total / ops, 2), statements };
+    return { perOp: round(total / ops, 2), statements, replanned: replannedIn(counted.map((server) => `${server.queryLog!}.plans`)) };
+  };
+  /** From the last two lines of each plans log (count-queries.mjs), cumulative per connection. */
+  const replannedIn = (files: string[]) => {
+    const delta = new Map<string, { custom: number; generic: number }>();
+    for (const file of files) {
+      if (!existsSync(file)) continue;
+      const [before, after] = readFileSync(file, 'utf8').trim().split('\n').slice(-2).map((line) => JSON.parse(line) as Record<string, [number, number]>);
+      if (!before || !after) continue;
+      for (const [name, [generic, custom]] of Object.entries(after)) {
+        const [genericBefore, customBefore] = before[name] ?? [0, 0];
+        const sum = delta.get(name) ?? { custom: 0, generic: 0 };
+        // A connection the pool closed meanwhile takes its counts with it: never below zero.
+        sum.custom += Math.max(0, custom - customBefore);
+        sum.generic += Math.max(0, generic - genericBefore);
+        delta.set(name, sum);
+      }
+    }
+    // Each connection plans a statement five times with its values before it compares them with the generic plan.
+    return [...delta]
+      .filter(([, plans]) => plans.custom >= 20 && plans.custom > plans.generic)
+      .map(([name, plans]) => ({ name, ...plans }))
+      .sort((a, b) => b.custom - a.custom);
   };
   const walKbPerOp = async (ops: number) => {
     if (!walAt) return 0;
