@@ -58,3 +58,23 @@ export function isDataError(error: unknown): boolean {
   const code = (error as { code?: unknown } | null)?.code;
   return typeof code === 'string' && /^2[23]/.test(code);
 }
+
+/**
+ * Splits a batch into runs, in its order, in which each key occurs once: for
+ * statements that cannot touch one row twice. A later item of a key goes in
+ * a later run, so it sees the earlier one's outcome (and a later write wins).
+ */
+export function runsOfUniqueKeys<T>(items: T[], keyOf: (item: T) => string): T[][] {
+  const runs: T[][] = [[]];
+  let keys = new Set<string>();
+  for (const item of items) {
+    const key = keyOf(item);
+    if (keys.has(key)) {
+      runs.push([]);
+      keys = new Set();
+    }
+    keys.add(key);
+    runs.at(-1)!.push(item);
+  }
+  return runs;
+}

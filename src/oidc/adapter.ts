@@ -3,7 +3,7 @@ import type { Middleware } from 'koa';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Database } from '../db/index.ts';
 import { columnsOf, run, statement } from '../db/statements.ts';
-import { createGroupCommit } from '../lib/group-commit.ts';
+import { createGroupCommit, runsOfUniqueKeys } from '../lib/group-commit.ts';
 import type { CachedModel, ModelCache } from './model-cache.ts';
 
 type Row = { payload: AdapterPayload; expires_at: Date | null; consumed_at: Date | null };
@@ -133,26 +133,6 @@ const keyOf = (write: Write) => {
 };
 
 /**
- * Splits writes into runs, in their order, in which each (model, id) occurs
- * once: one statement cannot write a row twice, and the later write of a
- * key must win, so it goes in a later run.
- */
-function uniqueRuns(writes: Write[]): Write[][] {
-  const runs: Write[][] = [[]];
-  let keys = new Set<string>();
-  for (const write of writes) {
-    const key = keyOf(write);
-    if (keys.has(key)) {
-      runs.push([]);
-      keys = new Set();
-    }
-    keys.add(key);
-    runs.at(-1)!.push(write);
-  }
-  return runs;
-}
-
-/**
  * When a saved model expires: at its own `exp` (epoch seconds) when it has
  * one, which a save that keeps the expiry (an Interaction's or Session's
  * `persist()`) leaves as it was, so the row's indexed `expires_at` does not
@@ -223,7 +203,8 @@ export function createAdapterFactory(
    * go together. Each resolves once its own row is committed.
    */
   const writeGrouped = createGroupCommit(async (writes: Write[]) => {
-    for (const batch of uniqueRuns(writes)) {
+    // One statement cannot write a row twice, and the later write of a key must win.
+    for (const batch of runsOfUniqueKeys(writes, keyOf)) {
       const upserts = batch.flatMap((write) => ('upsert' in write ? [write.upsert] : []));
       const deletions = batch.flatMap((write) => ('destroy' in write ? [write.destroy] : []));
       if (deletions.length === 0) await (upserts.length === 1 ? run(db, SQL.upsert, upserts[0]!) : run(db, SQL.upsertMany, columnsOf(upserts)));

@@ -42,11 +42,25 @@ export type TokenConsumption = { hash: string; email: string; now: Date; interac
  * The sign-in's statement (src/users) runs it as a CTE, ahead of the account
  * upsert it feeds.
  */
-export const CONSUME_SQL = `UPDATE one_time_tokens
-     SET status = 'consumed', consumed_at = coalesce(consumed_at, ?), consumed_interaction_uid = ?
-     WHERE token_hash = ? AND email = ? AND expires_at > ?
-       AND (status = 'active' OR (status = 'consumed' AND consumed_interaction_uid = ?))
-     RETURNING ${COLUMNS}`;
+const consumeSql = (values: { at: string; uid: string; hash: string; email: string }, extra: { from?: string; returning?: string } = {}) =>
+  `UPDATE one_time_tokens
+     SET status = 'consumed', consumed_at = coalesce(consumed_at, ${values.at}), consumed_interaction_uid = ${values.uid}
+     ${extra.from ?? ''}
+     WHERE token_hash = ${values.hash} AND email = ${values.email} AND expires_at > ${values.at}
+       AND (status = 'active' OR (status = 'consumed' AND consumed_interaction_uid = ${values.uid}))
+     RETURNING ${COLUMNS}${extra.returning ? `, ${extra.returning}` : ''}`;
+
+export const CONSUME_SQL = consumeSql({ at: '?', uid: '?', hash: '?', email: '?' });
+
+/**
+ * The same consumption for several tokens at once: each row of `source`
+ * (`r_hash`, `r_email`, `r_at`, `r_uid` and whatever else it carries,
+ * returned as `returning`) consumes the token it names by the same rule.
+ * A token row is updated once per statement, so two rows naming one token
+ * must not share a statement (the caller keeps each address to one row).
+ */
+export const consumeManySql = (source: string, returning: string) =>
+  consumeSql({ at: 'r.r_at', uid: 'r.r_uid', hash: 'r.r_hash', email: 'r.r_email' }, { from: `FROM ${source} AS r`, returning });
 
 export function consumptionValues(input: TokenConsumption): unknown[] {
   // Without an interaction, `consumed_interaction_uid = NULL` matches nothing: only an active token is taken.

@@ -1,7 +1,8 @@
 import { escapeLike, type Database } from '../db/index.ts';
 import { run, statement } from '../db/statements.ts';
 import { generateId } from '../lib/ids.ts';
-import { CONSUME_SQL, consumptionValues, prefixedColumnsOf, tokenFromPrefixed, type TokenConsumption } from '../tokens/repository.ts';
+import { createGroupCommit, runsOfUniqueKeys } from '../lib/group-commit.ts';
+import { CONSUME_SQL, consumeManySql, consumptionValues, prefixedColumnsOf, tokenFromPrefixed, type TokenConsumption } from '../tokens/repository.ts';
 import type { TokenRecord } from '../tokens/core.ts';
 
 export type User = {
@@ -70,7 +71,27 @@ const SQL = {
      SELECT ${prefixedColumnsOf('consumed')}, account.*
      FROM consumed LEFT JOIN account ON true`,
   ),
+  /**
+   * The same for several tokens of different addresses (one array per
+   * value; each array behind a subquery, so the prepared statement keeps its
+   * generic plan, see src/oidc/adapter.ts): each consumed token's address is
+   * upserted, and each account is matched back to its token by address.
+   */
+  signInWithTokens: statement(
+    'users_sign_in_with_tokens',
+    `WITH consumed AS (${consumeManySql(
+      `(SELECT * FROM unnest((SELECT ?::text[]), (SELECT ?::text[]), (SELECT ?::timestamptz[]), (SELECT ?::text[]), (SELECT ?::text[]))
+        AS k(r_hash, r_email, r_at, r_uid, r_new_id))`,
+      'r.r_new_id, r.r_at',
+    )}),
+     account AS (${signInUpsert('SELECT r_new_id, email, true, r_at, r_at, r_at FROM consumed')})
+     SELECT ${prefixedColumnsOf('consumed')}, account.*
+     FROM consumed LEFT JOIN account ON lower(account.primary_email) = lower(consumed.email)`,
+  ),
 };
+
+/** Token sign-ins per statement at most (group commit). */
+const MAX_SIGN_IN_BATCH = 100;
 
 type UpsertRow = Row & { created: boolean; has_totp: boolean; domain_organization_ids: string[] | null };
 
@@ -95,6 +116,39 @@ export type UserRepository = ReturnType<typeof createUserRepository>;
 
 export function createUserRepository(db: Database) {
   const table = () => db<Row>('users');
+  type SignInRow = UpsertRow & Record<string, unknown>;
+  /**
+   * Token sign-ins that arrive while another is in flight share the next
+   * statement (src/lib/group-commit.ts), one address per statement: under
+   * load the confirm step's statement is shared like the provider's writes.
+   * Each answers the row of its own token, if it consumed one.
+   */
+  const signInGrouped = createGroupCommit(async (consumptions: TokenConsumption[]): Promise<Array<SignInRow | undefined>> => {
+    const results: Array<SignInRow | undefined> = [];
+    // One statement cannot upsert an account twice (nor update a token twice, which only its own address can
+    // name): a second sign-in of an address goes in a later statement and sees the first one's outcome.
+    for (const batch of runsOfUniqueKeys(consumptions, (consumption) => consumption.email.toLowerCase())) {
+      if (batch.length === 1) {
+        const [consumption] = batch as [TokenConsumption];
+        const { now } = consumption;
+        results.push((await run<SignInRow>(db, SQL.signInWithToken, [...consumptionValues(consumption), generateId(), now, now, now]))[0]);
+        continue;
+      }
+      const rows = await run<SignInRow>(db, SQL.signInWithTokens, [
+        batch.map((consumption) => consumption.hash),
+        batch.map((consumption) => consumption.email),
+        batch.map((consumption) => consumption.now),
+        batch.map((consumption) => consumption.interactionUid ?? null),
+        batch.map(() => generateId()),
+      ]);
+      const byAddress = new Map(rows.map((row) => [String(row.token_email).toLowerCase(), row]));
+      for (const consumption of batch) {
+        const row = byAddress.get(consumption.email.toLowerCase());
+        results.push(row && row.token_token_hash === consumption.hash ? row : undefined);
+      }
+    }
+    return results;
+  }, { maxBatch: MAX_SIGN_IN_BATCH });
   return {
     async findById(id: string) {
       const [row] = await run<Row>(db, SQL.findById, [id]);
@@ -142,11 +196,12 @@ export function createUserRepository(db: Database) {
      * commit: the token's consumption (as `tokens.consume`), then, only if it
      * consumed the token, `signInVerifiedEmail`'s upsert for the token's
      * address at the consumption's `now`. Undefined when no token was
-     * consumed: nothing was written.
+     * consumed: nothing was written. Sign-ins of other addresses arriving
+     * meanwhile share the statement (`signInGrouped`); single use is still
+     * decided per token row by the conditional UPDATE.
      */
     async signInWithToken(consumption: TokenConsumption): Promise<(SignInUpsert & { token: TokenRecord }) | undefined> {
-      const { now } = consumption;
-      const [row] = await run<UpsertRow & Record<string, unknown>>(db, SQL.signInWithToken, [...consumptionValues(consumption), generateId(), now, now, now]);
+      const row = await signInGrouped(consumption);
       if (!row) return undefined;
       const token = tokenFromPrefixed(row);
       return { token, ...(row.id ? toSignInUpsert(row) : await this.suspended(token.email)) };

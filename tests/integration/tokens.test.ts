@@ -366,6 +366,64 @@ describe(`one-time tokens (${databaseKind})`, () => {
       expect((await users.findById(user.id))?.lastSignInAt?.getTime()).toBe(startedAt);
     });
 
+    it('shares statements between sign-ins of different addresses arriving together, each answered for its own token', async () => {
+      resetClock();
+      const fresh = Array.from({ length: 5 }, () => uniqueEmail('batch-new'));
+      const returning = uniqueEmail('batch-returning');
+      const { user: existing } = await users.signInVerifiedEmail(returning, clock());
+      const suspendedEmail = uniqueEmail('batch-suspended');
+      const { user: suspended } = await users.signInVerifiedEmail(suspendedEmail, clock());
+      await users.update(suspended.id, { isSuspended: true }, clock());
+      const again = uniqueEmail('batch-again');
+      const interactionUid = `interaction-${randomBytes(8).toString('hex')}`;
+      const presented = await tokens.mint({ email: again });
+      const first = await signIn({ token: presented.token, email: again, interactionUid });
+      const stranger = uniqueEmail('batch-stranger');
+      offsetMs += 60_000;
+      const minted = await Promise.all([...fresh, returning, suspendedEmail].map((email) => tokens.mint({ email })));
+      const misdirected = await tokens.mint({ email: uniqueEmail('batch-misdirected') });
+
+      let results: Array<PromiseSettledResult<Awaited<ReturnType<typeof signIn>>>> = [];
+      const statements = await countQueries(db, async () => {
+        results = await Promise.allSettled([
+          ...[...fresh, returning, suspendedEmail].map((email, index) => signIn({ token: minted[index]!.token, email })),
+          // The interaction that consumed a token presents it again; a token presented for another address.
+          signIn({ token: presented.token, email: again, interactionUid }),
+          signIn({ token: misdirected.token, email: stranger }),
+        ]);
+      });
+      // One at once, the other eight together, and the refused one's reason read: three (nine one by one, and more).
+      expect(statements).toBeLessThanOrEqual(3);
+      const value = (index: number) => (results[index] as PromiseFulfilledResult<Awaited<ReturnType<typeof signIn>>>).value;
+      fresh.forEach((email, index) => {
+        expect(value(index)).toMatchObject({ created: true, token: { id: minted[index]!.id, status: 'consumed' }, user: { primaryEmail: email, lastSignInAt: clock() } });
+      });
+      expect(new Set(fresh.map((_, index) => value(index).user.id)).size).toBe(fresh.length);
+      expect(value(5)).toMatchObject({ created: false, token: { id: minted[5]!.id }, user: { id: existing.id, lastSignInAt: clock() } });
+      expect(value(6)).toMatchObject({ created: false, token: { id: minted[6]!.id }, user: { id: suspended.id, isSuspended: true } });
+      expect((await users.findById(suspended.id))?.lastSignInAt?.getTime()).toBe(startedAt);
+      expect(value(7)).toMatchObject({ created: false, token: { id: presented.id }, user: { id: first.user.id, lastSignInAt: clock() } });
+      expect(results[8]).toMatchObject({ status: 'rejected', reason: { code: 'TOKEN_INVALID' } });
+      expect(await accountOf(stranger)).toBeUndefined();
+      expect((await tokens.get(misdirected.id))?.status).toBe('active');
+    });
+
+    it('signs in two tokens of one address arriving together one after the other: one account, created once', async () => {
+      resetClock();
+      const email = uniqueEmail('batch-same');
+      const other = uniqueEmail('batch-same-other');
+      const [a, b, c] = await Promise.all([tokens.mint({ email: other }), tokens.mint({ email }), tokens.mint({ email })]);
+      const [, second, third] = await Promise.all([
+        signIn({ token: a!.token, email: other }),
+        signIn({ token: b!.token, email }),
+        signIn({ token: c!.token, email }),
+      ]);
+      expect([second.created, third.created]).toEqual([true, false]);
+      expect(third.user.id).toBe(second.user.id);
+      expect([second.token.id, third.token.id]).toEqual([b!.id, c!.id]);
+      expect(await db('users').whereRaw('lower(primary_email) = ?', [email]).select('id')).toEqual([{ id: second.user.id }]);
+    });
+
     it('signs the consuming interaction in again when it presents its token again', async () => {
       resetClock();
       const email = uniqueEmail('with-upsert-again');

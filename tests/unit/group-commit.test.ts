@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { createGroupCommit } from '../../src/lib/group-commit.ts';
+import { createGroupCommit, runsOfUniqueKeys } from '../../src/lib/group-commit.ts';
 
 describe('group commit', () => {
   it('writes one item alone, and items arriving while a write is in flight together in the next one, each with its own result', async () => {
@@ -56,5 +56,14 @@ describe('group commit', () => {
     }, { maxBatch: 10 });
     await expect(write('bad')).rejects.toThrow('refused');
     expect(await write('good')).toBe('good');
+  });
+});
+
+describe('runsOfUniqueKeys', () => {
+  it('keeps the order and starts a new run at each key seen before in the current run', () => {
+    const keyOf = (item: string) => item.split(':')[0]!;
+    expect(runsOfUniqueKeys(['a:1', 'b:1', 'c:1'], keyOf)).toEqual([['a:1', 'b:1', 'c:1']]);
+    expect(runsOfUniqueKeys(['a:1', 'b:1', 'a:2', 'c:1', 'b:2', 'a:3'], keyOf)).toEqual([['a:1', 'b:1'], ['a:2', 'c:1', 'b:2'], ['a:3']]);
+    expect(runsOfUniqueKeys(['x:1', 'x:2', 'x:3'], keyOf)).toEqual([['x:1'], ['x:2'], ['x:3']]);
   });
 });
