@@ -42,11 +42,19 @@ export type TokenConsumption = { hash: string; email: string; now: Date; interac
  * The sign-in's statement (src/users) runs it as a CTE, ahead of the account
  * upsert it feeds.
  */
+/*
+ * `(email || '')`, not `email`: the token is found by its hash (a unique
+ * index) and its address only checked. With a bare `email = ?` the prepared
+ * statement's generic plan, which PostgreSQL settles on after five
+ * executions, found the token through the (email, status, created_at)
+ * index, both looking like one row, and walked every token the address had
+ * ever been sent.
+ */
 const consumeSql = (values: { at: string; uid: string; hash: string; email: string }, extra: { from?: string; returning?: string } = {}) =>
   `UPDATE one_time_tokens
      SET status = 'consumed', consumed_at = coalesce(consumed_at, ${values.at}), consumed_interaction_uid = ${values.uid}
      ${extra.from ?? ''}
-     WHERE token_hash = ${values.hash} AND email = ${values.email} AND expires_at > ${values.at}
+     WHERE token_hash = ${values.hash} AND (email || '') = ${values.email} AND expires_at > ${values.at}
        AND (status = 'active' OR (status = 'consumed' AND consumed_interaction_uid = ${values.uid}))
      RETURNING ${COLUMNS}${extra.returning ? `, ${extra.returning}` : ''}`;
 

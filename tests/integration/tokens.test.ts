@@ -1,12 +1,12 @@
 import { randomBytes } from 'node:crypto';
 import { pino } from 'pino';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Database } from '../../src/db/index.ts';
+import { migrateToLatest, type Database } from '../../src/db/index.ts';
 import { AppError } from '../../src/errors.ts';
 import { createEventBus } from '../../src/events/index.ts';
 import { createTokenRepository, createTokenService, type TokenService } from '../../src/tokens/index.ts';
 import { createUserRepository, type UserRepository } from '../../src/users/index.ts';
-import { countQueries, databaseKind, openTestDatabase, uniqueEmail } from '../helpers/db.ts';
+import { countQueries, databaseKind, openScratchDatabase, openTestDatabase, uniqueEmail, usingPostgres } from '../helpers/db.ts';
 
 const limits = { defaultExpiresIn: 600, maxExpiresIn: 7 * 24 * 3600 };
 
@@ -434,5 +434,39 @@ describe(`one-time tokens (${databaseKind})`, () => {
       const again = await signIn({ token: minted.token, email, interactionUid });
       expect(again).toMatchObject({ created: false, user: { id: first.user.id, lastSignInAt: clock() }, token: { consumedAt: first.token.consumedAt } });
     });
+  });
+});
+
+describe.skipIf(!usingPostgres)('the token sign-in statements on PostgreSQL', () => {
+  it('find the token by its hash in their generic plan, not through every token of its address', async () => {
+    // One connection, so the session asked is the one that prepared; a table with statistics, one address with many tokens.
+    const { db: scratch, drop } = await openScratchDatabase({ poolMax: 1 });
+    try {
+      await migrateToLatest(scratch);
+      await scratch.raw(`INSERT INTO one_time_tokens (id, email, token_hash, status, context, expires_at, created_at)
+        SELECT 'ott' || g, CASE WHEN g <= 5000 THEN 'many@example.test' ELSE 'one' || g || '@example.test' END, 'hash' || g,
+          'consumed', '{}', now() + interval '1 day', now() FROM generate_series(1, 20000) AS g`);
+      await scratch.raw('ANALYZE one_time_tokens');
+      // The plan PostgreSQL settles on once it has compared (after five executions), asked for at once.
+      await scratch.raw('SET plan_cache_mode = force_generic_plan');
+      const users = createUserRepository(scratch);
+      const attempt = (email: string) => users.signInWithToken({ hash: `missing-${randomBytes(4).toString('hex')}`, email, now: new Date() });
+      // One alone, then two together: both statements get prepared (neither consumes anything).
+      await attempt('many@example.test');
+      await Promise.all([attempt('many@example.test'), attempt('a@example.test'), attempt('b@example.test')]);
+      const plan = async (sql: string) => (await scratch.raw<{ rows: Array<{ 'QUERY PLAN': string }> }>(sql)).rows.map((row) => row['QUERY PLAN']).join('\n');
+      const single = await plan(
+        `EXPLAIN EXECUTE sesame_users_sign_in_with_token(now(), NULL, 'hash2', 'many@example.test', now(), NULL, 'id', now(), now(), now())`,
+      );
+      const batched = await plan(
+        `EXPLAIN EXECUTE sesame_users_sign_in_with_tokens('{hash2,hash6001}', '{many@example.test,one6001@example.test}', ARRAY[now(), now()], '{NULL,NULL}', '{id1,id2}')`,
+      );
+      for (const text of [single, batched]) {
+        expect(text).toContain('one_time_tokens_token_hash_unique');
+        expect(text).not.toContain('one_time_tokens_email_status_created_at');
+      }
+    } finally {
+      await drop();
+    }
   });
 });
