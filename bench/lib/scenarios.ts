@@ -35,6 +35,13 @@ export const SCENARIOS = [
 ] as const;
 /** Scenarios the baseline has no counterpart for (a bare oidc-provider sends no mail). */
 export const SESAME_ONLY: readonly ScenarioName[] = ['magic-link'];
+/** The last two JSON lines a counted server appended to `file` (at the start and the end of a window), if there are two. */
+function lastTwoSnapshots<T>(file: string): [before: T, after: T] | undefined {
+  if (!existsSync(file)) return undefined;
+  const [before, after] = readFileSync(file, 'utf8').trim().split('\n').slice(-2).map((line) => JSON.parse(line) as T);
+  return before && after ? [before, after] : undefined;
+}
+
 /** `name` (custom plans, generic plans), … */
 export const describeReplanned = (replanned: Array<{ name: string; custom: number; generic: number }>) =>
   replanned.map((plans) => `\`${plans.name}\` (${plans.custom} plans with the values, ${plans.generic} generic)`).join(', ');
@@ -149,9 +156,9 @@ function meter(target: Target) {
     await new Promise((resolve) => setTimeout(resolve, 300));
     const delta = new Map<string, number>();
     for (const server of counted) {
-      const lines = readFileSync(server.queryLog!, 'utf8').trim().split('\n');
-      const [before, after] = lines.slice(-2).map((line) => JSON.parse(line) as Record<string, number>);
-      if (!before || !after) continue;
+      const snapshots = lastTwoSnapshots<Record<string, number>>(server.queryLog!);
+      if (!snapshots) continue;
+      const [before, after] = snapshots;
       for (const [sql, n] of Object.entries(after)) delta.set(sql, (delta.get(sql) ?? 0) + n - (before[sql] ?? 0));
     }
     const total = [...delta.values()].reduce((sum, n) => sum + n, 0);
@@ -166,9 +173,9 @@ function meter(target: Target) {
   const replannedIn = (files: string[]) => {
     const delta = new Map<string, { custom: number; generic: number }>();
     for (const file of files) {
-      if (!existsSync(file)) continue;
-      const [before, after] = readFileSync(file, 'utf8').trim().split('\n').slice(-2).map((line) => JSON.parse(line) as Record<string, [number, number]>);
-      if (!before || !after) continue;
+      const snapshots = lastTwoSnapshots<Record<string, [number, number]>>(file);
+      if (!snapshots) continue;
+      const [before, after] = snapshots;
       for (const [name, [generic, custom]] of Object.entries(after)) {
         const [genericBefore, customBefore] = before[name] ?? [0, 0];
         const sum = delta.get(name) ?? { custom: 0, generic: 0 };
