@@ -1,5 +1,5 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Middleware } from 'koa';
+import { requestSlot } from '../lib/request-store.ts';
 import type { Logger } from '../logger.ts';
 import { requestContextOf } from './context.ts';
 import { defaultResult, type EventName, type EventPayloads, type EventResult, type RequestContext, type SesameEvent } from './types.ts';
@@ -37,7 +37,7 @@ export function createEventBus(deps: { logger: Logger; clock?: () => Date; accep
   const acceptWaitMs = deps.acceptWaitMs ?? 2_000;
   const log = deps.logger.child({ component: 'events' });
   const subscribers = new Set<Subscriber>();
-  const storage = new AsyncLocalStorage<RequestContext>();
+  const storage = requestSlot<RequestContext>('event context');
   const inFlight = new Set<Promise<void>>();
   // What each request's answer still waits for (publishLater), by the request's context.
   const heldByRequest = new WeakMap<RequestContext, Array<Promise<void>>>();
@@ -58,7 +58,7 @@ export function createEventBus(deps: { logger: Logger; clock?: () => Date; accep
         name,
         data,
         createdAt: clock(),
-        context: { ...storage.getStore(), ...options.context },
+        context: { ...storage.get(), ...options.context },
         result: options.result ?? defaultResult(name, data),
       } as SesameEvent;
     } catch (error) {
@@ -93,7 +93,7 @@ export function createEventBus(deps: { logger: Logger; clock?: () => Date; accep
      */
     publishLater<N extends EventName>(name: N, data: EventPayloads[N], options: PublishOptions = {}): Promise<void> {
       const published = publish(name, data, options);
-      const context = storage.getStore();
+      const context = storage.get();
       const held = context && heldByRequest.get(context);
       if (!held) return published;
       held.push(published);
@@ -117,7 +117,7 @@ export function createEventBus(deps: { logger: Logger; clock?: () => Date; accep
         const context = requestContextOf(ctx);
         const held: Array<Promise<void>> = [];
         heldByRequest.set(context, held);
-        return storage.run(context, async () => {
+        return storage.enter(ctx, context, async () => {
           try {
             await next();
           } finally {
@@ -130,7 +130,7 @@ export function createEventBus(deps: { logger: Logger; clock?: () => Date; accep
 
     /** Adds to the current request's context (the Management API client once its token is checked). */
     annotate(extra: Partial<RequestContext>): void {
-      const store = storage.getStore();
+      const store = storage.get();
       if (store) Object.assign(store, extra);
     },
 

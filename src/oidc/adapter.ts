@@ -1,9 +1,9 @@
-import { AsyncLocalStorage } from 'node:async_hooks';
 import type { Middleware } from 'koa';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Database } from '../db/index.ts';
 import { columnsOf, run, statement } from '../db/statements.ts';
 import { createGroupCommit, runsOfUniqueKeys } from '../lib/group-commit.ts';
+import { requestSlot } from '../lib/request-store.ts';
 import type { CachedModel, ModelCache } from './model-cache.ts';
 
 type Row = { payload: AdapterPayload; expires_at: Date | null; consumed_at: Date | null };
@@ -41,7 +41,7 @@ type RequestScope = {
   /** Set when the request's writes go out at its end: later writes (work it left running) are made at once. */
   closed: boolean;
 };
-const requestScope = new AsyncLocalStorage<RequestScope>();
+const requestScope = requestSlot<RequestScope>('adapter scope');
 
 /**
  * Sends the scope's pending writes (after any batch still in flight) and
@@ -155,7 +155,7 @@ function expiryOf(payload: AdapterPayload, expiresIn: number): Date | null {
  */
 export const adapterRequestScope = (): Middleware => async (ctx, next) => {
   const scope: RequestScope = { reads: new Map(), pending: new Map(), written: Promise.resolve([]), writing: 0, closed: false };
-  await requestScope.run(scope, async () => {
+  await requestScope.enter(ctx, scope, async () => {
     let failure: { error: unknown } | undefined;
     try {
       await next();
@@ -258,7 +258,7 @@ export function createAdapterFactory(
     }
 
     private forget(id?: string): void {
-      const cache = requestScope.getStore()?.reads;
+      const cache = requestScope.get()?.reads;
       if (!cache) return;
       if (id === undefined) cache.clear();
       else cache.delete(`${this.name}:${id}`);
@@ -267,7 +267,7 @@ export function createAdapterFactory(
     /** Holds `write` of `id` until the request's end (the last write of a key wins), or makes it now outside a request. */
     private async hold(id: string, write: () => Promise<void>): Promise<void> {
       this.forget(id);
-      const scope = requestScope.getStore();
+      const scope = requestScope.get();
       if (!scope || scope.closed) return write();
       scope.pending.set(`${this.name}:${id}`, write);
     }
@@ -278,7 +278,7 @@ export function createAdapterFactory(
      * writes already on their way.
      */
     private async settle(id?: string): Promise<void> {
-      const scope = requestScope.getStore();
+      const scope = requestScope.get();
       if (!scope) return;
       const held = id === undefined ? scope.pending.size > 0 : scope.pending.has(`${this.name}:${id}`);
       if (held || scope.writing > 0) await writePending(scope);
@@ -303,7 +303,7 @@ export function createAdapterFactory(
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.name === 'Client') return (await deps.findClient(id)) as AdapterPayload | undefined;
       await this.settle(id);
-      const cache = requestScope.getStore()?.reads;
+      const cache = requestScope.get()?.reads;
       const key = `${this.name}:${id}`;
       const hit = cache?.get(key);
       if (hit !== undefined) {
