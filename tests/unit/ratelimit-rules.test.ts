@@ -93,8 +93,11 @@ describe('client addresses', () => {
     expect(canonicalIp('2001:DB8:0:0:0:0:0:1')).toBe('2001:db8::1');
     expect(canonicalIp('::ffff:192.0.2.1')).toBe('192.0.2.1');
     expect(canonicalIp('::ffff:c000:0201')).toBe('192.0.2.1');
+    // Every way of writing an IPv4-mapped address gives the IPv4 one, the dotted forms included.
+    for (const mapped of ['::FFFF:192.0.2.1', '0:0:0:0:0:ffff:192.0.2.1', '::ffff:c000:201', ' ::ffff:192.0.2.1 ']) expect(canonicalIp(mapped), mapped).toBe('192.0.2.1');
+    expect(canonicalIp('::ffff:0.0.0.0')).toBe('0.0.0.0');
     expect(canonicalIp('::1')).toBe('::1');
-    for (const bad of ['', 'localhost', '192.0.2', '192.0.2.256', '01.2.3.4', '192.0.2.0/24', 'fe80::1%eth0', '[::1]', '1:2:3:4:5:6:7:8:9']) expect(canonicalIp(bad), bad).toBeUndefined();
+    for (const bad of ['', 'localhost', '192.0.2', '192.0.2.256', '01.2.3.4', '192.0.2.0/24', 'fe80::1%eth0', '[::1]', '1:2:3:4:5:6:7:8:9', '::ffff:192.0.2.256', '::ffff:01.2.3.4', '::ffff:1.2.3']) expect(canonicalIp(bad), bad).toBeUndefined();
   });
 
   it('are counted by themselves (IPv4) or by their /64 (IPv6)', () => {
