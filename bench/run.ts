@@ -7,6 +7,7 @@ import { freePort, memoryOf, repoRoot, stopAll } from './lib/processes.ts';
 import { createBenchDatabase, postgresSettings, postgresVersion, rowCounts, seedRows, type BenchDatabase } from './lib/postgres.ts';
 import { profileScenario } from './lib/profile.ts';
 import { find, renderMarkdown, type Report, type TargetCheck } from './lib/report.ts';
+import { compareWith, renderComparison } from './lib/compare.ts';
 import { describeReplanned, runScenario, SCENARIOS, SESAME_ONLY, type ScenarioName, type ScenarioResult, type Settings } from './lib/scenarios.ts';
 import { round } from './lib/stats.ts';
 import { makeTarget, sesameDeployment, startBaseline, startSesame } from './lib/targets.ts';
@@ -24,7 +25,7 @@ const { values: args } = parseArgs({
   options: {
     quick: { type: 'boolean', default: false },
     targets: { type: 'string', default: 'baseline,baseline-pg,sesame-embedded,sesame-pg' },
-    scenarios: { type: 'string', default: SCENARIOS.join(',') },
+    scenarios: { type: 'string' },
     'skip-scaling': { type: 'boolean', default: false },
     'skip-rows': { type: 'boolean', default: false },
     'skip-tsx': { type: 'boolean', default: false },
@@ -35,6 +36,8 @@ const { values: args } = parseArgs({
     'flow-users': { type: 'string' },
     'request-users': { type: 'string' },
     'log-level': { type: 'string', default: 'warn' },
+    compare: { type: 'string' },
+    rounds: { type: 'string', default: '3' },
   },
 });
 
@@ -44,7 +47,7 @@ const settings: Settings & { growthRuns: number; growthMs: number; seedRows: num
   : { warmupMs: 2_000, measureMs: 8_000, flowUsers: 16, requestUsers: 32, codePrepMs: 6_000, codeMax: 4_000, growthRuns: 3, growthMs: 5_000, seedRows: 100_000, processWarmupMs: 20_000 };
 if (args['flow-users']) settings.flowUsers = Number(args['flow-users']);
 if (args['request-users']) settings.requestUsers = Number(args['request-users']);
-const scenarios = args.scenarios!.split(',').map((name) => name.trim()) as ScenarioName[];
+const scenarios = (args.scenarios ?? (args.compare ? 'signin,first-signin' : SCENARIOS.join(','))).split(',').map((name) => name.trim()) as ScenarioName[];
 for (const scenario of scenarios) if (!SCENARIOS.includes(scenario)) throw new Error(`unknown scenario ${scenario}; known: ${SCENARIOS.join(', ')}`);
 const targetNames = args.targets!.split(',').map((name) => name.trim());
 
@@ -228,6 +231,17 @@ async function main(): Promise<void> {
       tsx: args.tsx,
       perf: args.perf ? { warmupRunMs: settings.processWarmupMs } : undefined,
     });
+    return;
+  }
+  if (args.compare) {
+    const rounds = Number(args.rounds);
+    if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a whole number ≥ 1, not ${args.rounds}`);
+    const comparison = await compareWith({ ref: args.compare, scenarios, rounds, settings, logDir, logLevel: args['log-level'], cleanups, log });
+    const { cpus, cpuModel, node, postgres } = machine(await postgresVersion(), {});
+    const file = join(resultsDir, `compare-${stamp}.md`);
+    writeFileSync(file, renderComparison(comparison, `${new Date().toISOString()}: ${cpus} × ${cpuModel}, Node ${node}, PostgreSQL ${postgres}.`));
+    writeFileSync(file.replace(/\.md$/, '.json'), JSON.stringify(comparison, null, 2));
+    log(`\n${comparison.medians.map(({ scenario, ratio }) => `${scenario}: this ÷ ref ${ratio} (median)`).join('\n')}\nwritten to ${file}`);
     return;
   }
   const report: Report = {

@@ -31,19 +31,20 @@ export async function sesameDeployment(storage: SesameDeployment['storage']): Pr
  * One Sesame process with the deployment's env, listening on `port`: as
  * `npm start` runs it (dist/main.mjs under plain node, with the start script's
  * node flags), or with `tsx` from the TypeScript sources (`node --import tsx
- * src/main.ts`, as `npm run dev` does, without them).
+ * src/main.ts`, as `npm run dev` does, without them). `bundle` runs another
+ * build of Sesame instead of this checkout's (`--compare`, bench/lib/compare.ts).
  */
 export async function startSesame(
   name: string,
   deployment: SesameDeployment,
   port: number,
-  options: { logDir: string; nodeFlags?: string[]; logLevel?: string; tsx?: boolean },
+  options: { logDir: string; nodeFlags?: string[]; logLevel?: string; tsx?: boolean; bundle?: string },
 ): Promise<ServerProcess> {
   // On PostgreSQL, count the SQL each operation sends (a Map increment per query).
   const countQueries = 'databaseUrl' in deployment.storage;
   return startServer({
     name,
-    script: options.tsx ? 'src/main.ts' : relative(repoRoot, await sesameBundle()),
+    script: options.tsx ? 'src/main.ts' : relative(repoRoot, options.bundle ?? (await sesameBundle())),
     tsx: options.tsx ?? false,
     port,
     readyPath: '/readyz',
