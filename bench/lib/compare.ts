@@ -19,7 +19,8 @@ import { makeTarget, sesameDeployment, startSesame } from './targets.ts';
  * servers loaded together see the same machine: each scenario runs on both
  * at once, with the same virtual users, and each one's CPU per operation
  * (its process, and the backends of its own database) is divided by its own
- * operations. Every round gives a ratio; their median is the result.
+ * operations. Every round gives a ratio; their median is the result. Which
+ * side's load starts first alternates by round.
  *
  * What differs from the main bench: each server gets about half of the
  * machine, so fewer requests overlap and group commit shares less than at a
@@ -95,7 +96,11 @@ export async function compareWith(options: {
   const comparison: Comparison = { ref: `${options.ref} (${built.commit.slice(0, 12)})`, rounds: [], medians: [] };
   for (let round_ = 1; round_ <= options.rounds; round_ += 1) {
     for (const scenario of options.scenarios) {
-      const [mine, theirs] = await Promise.all([runScenario(current, scenario, settings), runScenario(other, scenario, settings)]);
+      // Which load starts first alternates by round, so a head start cannot favour one side.
+      const [mine, theirs] =
+        round_ % 2 === 1
+          ? await Promise.all([runScenario(current, scenario, settings), runScenario(other, scenario, settings)])
+          : await Promise.all([runScenario(other, scenario, settings), runScenario(current, scenario, settings)]).then(([ref, mine]) => [mine, ref] as const);
       const ratio = round(mine.cost.totalMsPerOp / theirs.cost.totalMsPerOp, 3);
       comparison.rounds.push({ scenario, round: round_, current: mine, ref: theirs, ratio });
       log(
