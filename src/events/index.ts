@@ -58,7 +58,8 @@ export function createEventBus(deps: { logger: Logger; clock?: () => Date; accep
         name,
         data,
         createdAt: clock(),
-        context: { ...storage.get(), ...options.context },
+        // Not `{ ...a, ...b }`: on Node 20 a property added after a leading spread costs ~0.5 µs (docs/performance.md).
+        context: Object.assign({}, storage.get(), options.context),
         result: options.result ?? defaultResult(name, data),
       } as SesameEvent;
     } catch (error) {

@@ -3,6 +3,7 @@ import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Database } from '../db/index.ts';
 import { columnsOf, run, statement } from '../db/statements.ts';
 import { createGroupCommit, runsOfUniqueKeys } from '../lib/group-commit.ts';
+import { jsonCopy } from '../lib/json-copy.ts';
 import { requestSlot } from '../lib/request-store.ts';
 import type { CachedModel, ModelCache } from './model-cache.ts';
 
@@ -223,7 +224,7 @@ export function createAdapterFactory(
     return keys.map(([name, id]) => {
       const key = `${name}:${id}`;
       const row = byKey.get(key);
-      if (row && given.has(key)) return { ...row, payload: structuredClone(row.payload) };
+      if (row && given.has(key)) return { ...row, payload: jsonCopy(row.payload) };
       given.add(key);
       return row;
     });
@@ -296,7 +297,7 @@ export function createAdapterFactory(
       const write = () => writeGrouped({ upsert: values });
       const models = this.models;
       if (!models) return this.hold(id, write);
-      const kept = structuredClone(payload);
+      const kept = jsonCopy(payload);
       return this.hold(id, () => models.writeThrough(this.name, id, kept, expiresAt?.getTime() ?? null, write));
     }
 
@@ -309,10 +310,10 @@ export function createAdapterFactory(
       if (hit !== undefined) {
         // Expiry is checked again: a request can outlive a short-lived model.
         if (hit === null || (typeof hit.exp === 'number' && hit.exp * 1000 <= Date.now())) return undefined;
-        return structuredClone(hit);
+        return jsonCopy(hit);
       }
       const payload = this.models ? await this.models.find(this.name, id, () => loadModel(this.name, id)) : toPayload(await readRow([this.name, id]));
-      cache?.set(key, payload === undefined ? null : structuredClone(payload));
+      cache?.set(key, payload === undefined ? null : jsonCopy(payload));
       return payload;
     }
 

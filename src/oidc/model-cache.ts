@@ -1,5 +1,6 @@
 import type { AdapterPayload } from 'oidc-provider';
 import { invalidatedCache, type InvalidationChannel } from '../db/invalidation.ts';
+import { jsonCopy } from '../lib/json-copy.ts';
 
 export type ModelCache = ReturnType<typeof createModelCache>;
 
@@ -26,7 +27,8 @@ export type CachedModel = { payload: AdapterPayload; expiresAt: number | null };
  * hand). New rows need no notice: a miss is never kept. While the channel is
  * down every read goes to the database.
  *
- * Callers get copies: oidc-provider changes the objects it is given.
+ * Callers get copies (`jsonCopy`: what the database would answer), since
+ * oidc-provider changes the objects it is given.
  */
 export function createModelCache(deps: { invalidation: InvalidationChannel; ttlMs?: number; maxEntries?: number }) {
   const models = invalidatedCache<CachedModel>(deps.invalidation, 'models', {
@@ -34,7 +36,7 @@ export function createModelCache(deps: { invalidation: InvalidationChannel; ttlM
     maxEntries: deps.maxEntries ?? 10_000,
   });
   const live = (entry: CachedModel | undefined): AdapterPayload | undefined =>
-    entry && (entry.expiresAt === null || entry.expiresAt > Date.now()) ? structuredClone(entry.payload) : undefined;
+    entry && (entry.expiresAt === null || entry.expiresAt > Date.now()) ? jsonCopy(entry.payload) : undefined;
   const keyOf = (model: string, id: string) => `${model}:${id}`;
   return {
     keeps: (model: string) => CACHED_MODELS.has(model),
@@ -56,7 +58,7 @@ export function createModelCache(deps: { invalidation: InvalidationChannel; ttlM
         models.delete(key);
         throw error;
       }
-      models.put(key, { payload: structuredClone(payload), expiresAt }, mark);
+      models.put(key, { payload: jsonCopy(payload), expiresAt }, mark);
     },
     /**
      * Runs `write` (a delete or consumption) and drops the model `id` before
