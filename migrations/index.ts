@@ -11,6 +11,7 @@ import * as invalidation from './20261127060000_invalidation.ts';
 import * as modelMfaInvalidation from './20261127070000_model_mfa_invalidation.ts';
 import * as modelRowsHot from './20261128000000_model_rows_hot.ts';
 import * as settingsBansInvalidation from './20261128010000_settings_bans_invalidation.ts';
+import * as tokenExpiryIndex from './20261128020000_token_expiry_index.ts';
 
 type Migration = { name: string; up: (knex: Knex) => Promise<void>; down: (knex: Knex) => Promise<void> };
 
@@ -28,6 +29,7 @@ export const migrations: Migration[] = [
   { name: '20261127070000_model_mfa_invalidation', ...modelMfaInvalidation },
   { name: '20261128000000_model_rows_hot', ...modelRowsHot },
   { name: '20261128010000_settings_bans_invalidation', ...settingsBansInvalidation },
+  { name: '20261128020000_token_expiry_index', ...tokenExpiryIndex },
 ];
 
 export const migrationSource: Knex.MigrationSource<Migration> = {
