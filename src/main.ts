@@ -148,7 +148,7 @@ async function assemble(options: SesameOptions & { logger: Logger }, opened: Arr
       if (draining) ctx.set('Connection', 'close');
     }
   });
-  app.use(pinOrigin(config.baseUrl));
+  app.use(pinOrigin(app.request, config.baseUrl));
   app.use(requestLog(logger));
   // Events published while a request is handled carry its IP, user agent, device fingerprint and id.
   app.use(core.events.middleware());

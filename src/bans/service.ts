@@ -47,8 +47,16 @@ export function createBanService(deps: { repository: BanRepository; clock: () =>
     readAt = seen === changes ? performance.now() : Number.NEGATIVE_INFINITY;
   }
 
+  /** The in-memory copy when it is fresh, else undefined (a re-read is due). */
+  const freshBans = (): Map<string, number | null> | undefined => (cached && performance.now() - readAt < cacheMs ? cached : undefined);
+
+  const banned = (bans: Map<string, number | null>, ip: string): boolean => {
+    const until = bans.get(ip);
+    return until === null || (until !== undefined && until > clock().getTime());
+  };
+
   async function activeBans(): Promise<Map<string, number | null>> {
-    if (!cached || performance.now() - readAt >= cacheMs) {
+    if (!freshBans()) {
       const started = (reading ??= reread().finally(() => {
         if (reading === started) reading = undefined;
       }));
@@ -61,8 +69,17 @@ export function createBanService(deps: { repository: BanRepository; clock: () =>
 
   return {
     async isBanned(ip: string): Promise<boolean> {
-      const until = (await activeBans()).get(ip);
-      return until === null || (until !== undefined && until > clock().getTime());
+      return banned(await activeBans(), ip);
+    },
+
+    /**
+     * `isBanned` without waiting when the in-memory copy is fresh (nearly
+     * every request): true or false, or undefined when a re-read is due and
+     * `isBanned` must be awaited. Saves the request middleware its promises.
+     */
+    isBannedNow(ip: string): boolean | undefined {
+      const bans = freshBans();
+      return bans ? banned(bans, ip) : undefined;
     },
 
     list: (page: { page: number; pageSize: number }) => repository.list(clock(), page),

@@ -1,4 +1,4 @@
-import type { Middleware } from 'koa';
+import type { Context, Middleware } from 'koa';
 import { requestSlot } from '../lib/request-store.ts';
 import type { Logger } from '../logger.ts';
 import { requestContextOf } from './context.ts';
@@ -23,6 +23,17 @@ export type PublishOptions = {
 export type EventBus = ReturnType<typeof createEventBus>;
 
 /**
+ * What the event bus keeps for the request in progress: its context, worked
+ * out at the first event (most requests publish none, and the device
+ * fingerprint is a SHA-256), and what its answer still waits for
+ * (`publishLater`).
+ */
+type RequestEvents = { ctx: Context; context: RequestContext | undefined; held: Array<Promise<void>> };
+
+const contextOf = (request: RequestEvents | undefined): RequestContext | undefined =>
+  request && (request.context ??= requestContextOf(request.ctx));
+
+/**
  * The in-process event bus. `publish` never throws into its caller: a
  * subscriber's error is logged and swallowed. Its promise resolves once every
  * subscriber has accepted the event (audit row written, deliveries queued),
@@ -37,10 +48,8 @@ export function createEventBus(deps: { logger: Logger; clock?: () => Date; accep
   const acceptWaitMs = deps.acceptWaitMs ?? 2_000;
   const log = deps.logger.child({ component: 'events' });
   const subscribers = new Set<Subscriber>();
-  const storage = requestSlot<RequestContext>('event context');
+  const storage = requestSlot<RequestEvents>('event context');
   const inFlight = new Set<Promise<void>>();
-  // What each request's answer still waits for (publishLater), by the request's context.
-  const heldByRequest = new WeakMap<RequestContext, Array<Promise<void>>>();
 
   async function deliver(subscriber: Subscriber, event: SesameEvent): Promise<void> {
     try {
@@ -59,7 +68,7 @@ export function createEventBus(deps: { logger: Logger; clock?: () => Date; accep
         data,
         createdAt: clock(),
         // Not `{ ...a, ...b }`: on Node 20 a property added after a leading spread costs ~0.5 µs (docs/performance.md).
-        context: Object.assign({}, storage.get(), options.context),
+        context: Object.assign({}, contextOf(storage.get()), options.context),
         result: options.result ?? defaultResult(name, data),
       } as SesameEvent;
     } catch (error) {
@@ -94,10 +103,9 @@ export function createEventBus(deps: { logger: Logger; clock?: () => Date; accep
      */
     publishLater<N extends EventName>(name: N, data: EventPayloads[N], options: PublishOptions = {}): Promise<void> {
       const published = publish(name, data, options);
-      const context = storage.get();
-      const held = context && heldByRequest.get(context);
-      if (!held) return published;
-      held.push(published);
+      const request = storage.get();
+      if (!request) return published;
+      request.held.push(published);
       return Promise.resolve();
     },
 
@@ -115,15 +123,13 @@ export function createEventBus(deps: { logger: Logger; clock?: () => Date; accep
      */
     middleware(): Middleware {
       return (ctx, next) => {
-        const context = requestContextOf(ctx);
-        const held: Array<Promise<void>> = [];
-        heldByRequest.set(context, held);
-        return storage.enter(ctx, context, async () => {
+        const request: RequestEvents = { ctx, context: undefined, held: [] };
+        return storage.enter(ctx, request, async () => {
           try {
             await next();
           } finally {
             // publish never rejects.
-            while (held.length > 0) await Promise.all(held.splice(0));
+            while (request.held.length > 0) await Promise.all(request.held.splice(0));
           }
         });
       };
@@ -131,8 +137,8 @@ export function createEventBus(deps: { logger: Logger; clock?: () => Date; accep
 
     /** Adds to the current request's context (the Management API client once its token is checked). */
     annotate(extra: Partial<RequestContext>): void {
-      const store = storage.get();
-      if (store) Object.assign(store, extra);
+      const request = storage.get();
+      if (request) Object.assign(contextOf(request)!, extra);
     },
 
     /** Resolves when every event published so far has been accepted by its subscribers. */

@@ -172,20 +172,21 @@ export function isSameOriginRequest(ctx: Context, origin: string, options: { req
  * which a client can forge. Cookies are Secure exactly when BASE_URL is https
  * (the public URL is what browsers use, whatever hop terminates TLS).
  */
-export function pinOrigin(baseUrl: string): Middleware {
+export function pinOrigin(request: object, baseUrl: string): Middleware {
   const url = new URL(baseUrl);
-  const pinned = {
+  // Once, on the app's request prototype (`app.request`: Koa makes every ctx.request with Object.create
+  // from it), instead of on each request: the same values, without ~1 µs of defineProperties per request.
+  Object.defineProperties(request, {
     protocol: { value: url.protocol.slice(0, -1) },
     secure: { value: url.protocol === 'https:' },
     host: { value: url.host },
     hostname: { value: url.hostname },
     origin: { value: url.origin },
-  };
-  return async (ctx, next) => {
-    Object.defineProperties(ctx.request, pinned);
+  });
+  return (ctx, next) => {
     ctx.req.headers.host = url.host;
-    delete ctx.req.headers['x-forwarded-host'];
-    await next();
+    if (ctx.req.headers['x-forwarded-host'] !== undefined) delete ctx.req.headers['x-forwarded-host'];
+    return next();
   };
 }
 

@@ -41,6 +41,8 @@ type RequestScope = {
   writing: number;
   /** Set when the request's writes go out at its end: later writes (work it left running) are made at once. */
   closed: boolean;
+  /** Whether any batch was ever sent (most requests send none: nothing to wait for at their end). */
+  sent: boolean;
 };
 const requestScope = requestSlot<RequestScope>('adapter scope');
 
@@ -51,7 +53,9 @@ const requestScope = requestSlot<RequestScope>('adapter scope');
  * sent it early saw the error first.
  */
 async function writePending(scope: RequestScope): Promise<void> {
+  if (scope.pending.size === 0 && !scope.sent) return;
   if (scope.pending.size > 0) {
+    scope.sent = true;
     const writes = [...scope.pending.values()];
     scope.pending.clear();
     scope.writing += 1;
@@ -154,9 +158,9 @@ function expiryOf(payload: AdapterPayload, expiresIn: number): Date | null {
  * that was not stored loses its Location), as an inline write failing would
  * have made it.
  */
-export const adapterRequestScope = (): Middleware => async (ctx, next) => {
-  const scope: RequestScope = { reads: new Map(), pending: new Map(), written: Promise.resolve([]), writing: 0, closed: false };
-  await requestScope.enter(ctx, scope, async () => {
+export const adapterRequestScope = (): Middleware => (ctx, next) => {
+  const scope: RequestScope = { reads: new Map(), pending: new Map(), written: Promise.resolve([]), writing: 0, closed: false, sent: false };
+  return requestScope.enter(ctx, scope, async () => {
     let failure: { error: unknown } | undefined;
     try {
       await next();

@@ -62,6 +62,26 @@ describe(`IP bans on the database (${databaseKind})`, () => {
     expect(await service(60_000).isBanned('198.51.100.1')).toBe(true);
   });
 
+  it('answers at once from a fresh copy (isBannedNow), and not before the first read, nor when every check re-reads', async () => {
+    const bans = service(60_000);
+    await createBanService({ repository: createBanRepository(isolated.db), clock, cacheMs: 60_000, logger }).ban({ ip: '203.0.113.7', reason: 'now' });
+    expect(bans.isBannedNow('203.0.113.7')).toBeUndefined();
+    expect(await bans.isBanned('203.0.113.7')).toBe(true);
+    expect(bans.isBannedNow('203.0.113.7')).toBe(true);
+    expect(bans.isBannedNow('203.0.113.8')).toBe(false);
+    await bans.unban('203.0.113.7');
+    expect(bans.isBannedNow('203.0.113.7')).toBe(false);
+    // An expired ban is not one, in memory either.
+    await bans.ban({ ip: '203.0.113.9', reason: 'a minute', expiresIn: 60 });
+    expect(bans.isBannedNow('203.0.113.9')).toBe(true);
+    now = new Date(now.getTime() + 120_000);
+    expect(bans.isBannedNow('203.0.113.9')).toBe(false);
+
+    const always = service(0);
+    await always.isBanned('203.0.113.8');
+    expect(always.isBannedNow('203.0.113.8')).toBeUndefined();
+  });
+
   it('lists active bans newest first with a total, and the cleanup deletes expired bans and rate-limit counters only', async () => {
     const bans = service(0);
     const page = await bans.list({ page: 1, pageSize: 2 });
