@@ -123,6 +123,9 @@ export function createEventBus(deps: { logger: Logger; clock?: () => Date; accep
      */
     middleware(): Middleware {
       return (ctx, next) => {
+        // Koa keeps the address once read: read it while the connection is surely open, for an event
+        // published after the answer has gone (work the request left running).
+        void ctx.ip;
         const request: RequestEvents = { ctx, context: undefined, held: [] };
         return storage.enter(ctx, request, async () => {
           try {
