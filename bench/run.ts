@@ -10,7 +10,7 @@ import { find, renderMarkdown, type Report, type TargetCheck } from './lib/repor
 import { compareWith, renderComparison } from './lib/compare.ts';
 import { describeReplanned, runScenario, SCENARIOS, SESAME_ONLY, type ScenarioName, type ScenarioResult, type Settings } from './lib/scenarios.ts';
 import { round } from './lib/stats.ts';
-import { makeTarget, sesameDeployment, startBaseline, startSesame } from './lib/targets.ts';
+import { makeTarget, sesameDeployment, startBaseline, startSesame, startSesameOnPostgres } from './lib/targets.ts';
 
 /**
  * `npm run bench` — Sesame against a bare oidc-provider baseline, on
@@ -306,12 +306,13 @@ async function main(): Promise<void> {
   }
 
   if (targetNames.includes('sesame-pg')) {
-    const database: BenchDatabase = await createBenchDatabase();
-    cleanups.push(database.drop);
+    const { database, deployment, server: first, target } = await startSesameOnPostgres('sesame-pg', {
+      logDir,
+      logLevel: args['log-level'],
+      connections: settings.requestUsers * 2,
+      cleanups,
+    });
     log(`sesame-pg: PostgreSQL database ${database.name}`);
-    const deployment = await sesameDeployment({ databaseUrl: database.url });
-    const first = await startSesame('sesame-pg', deployment, deployment.port, { logDir, logLevel: args['log-level'] });
-    const target = await makeTarget({ name: 'sesame-pg', processes: [first], ...deployment, database: database.name, connections: settings.requestUsers * 2 });
     await runAll(target, scenarios, report.results);
     (report.memoryGrowth ??= []).push(await memoryGrowth(target));
 

@@ -3,11 +3,10 @@ import { mkdtempSync, symlinkSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Target } from './flows.ts';
-import { createBenchDatabase } from './postgres.ts';
 import { repoRoot } from './processes.ts';
 import { runScenario, SCENARIOS, type ScenarioName, type ScenarioResult, type Settings } from './scenarios.ts';
 import { round } from './stats.ts';
-import { makeTarget, sesameDeployment, startSesame } from './targets.ts';
+import { startSesameOnPostgres } from './targets.ts';
 
 /**
  * `npm run bench -- --compare=<git ref>`: this checkout's Sesame and the
@@ -81,13 +80,8 @@ export async function compareWith(options: {
   const label = `sesame-pg-${built.commit.slice(0, 7)}`;
   log(`Comparing this checkout (sesame-pg) with ${options.ref} (${label}), both at once, ${options.rounds} rounds`);
 
-  const start = async (name: string, bundle?: string): Promise<Target> => {
-    const database = await createBenchDatabase();
-    options.cleanups.push(database.drop);
-    const deployment = await sesameDeployment({ databaseUrl: database.url });
-    const server = await startSesame(name, deployment, deployment.port, { logDir: options.logDir, logLevel: options.logLevel, ...(bundle ? { bundle } : {}) });
-    return makeTarget({ name, processes: [server], ...deployment, database: database.name, connections: settings.requestUsers * 2 });
-  };
+  const start = async (name: string, bundle?: string): Promise<Target> =>
+    (await startSesameOnPostgres(name, { logDir: options.logDir, logLevel: options.logLevel, bundle, connections: settings.requestUsers * 2, cleanups: options.cleanups })).target;
   const [current, other] = await Promise.all([start('sesame-pg'), start(label, built.bundle)]);
   if (settings.processWarmupMs > 0) {
     const warm = { ...settings, warmupMs: 0, measureMs: settings.processWarmupMs };

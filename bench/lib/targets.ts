@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { join, relative } from 'node:path';
 import { sesameBundle, startFlags } from './build.ts';
 import { createAgent } from './http.ts';
+import { createBenchDatabase } from './postgres.ts';
 import { clientCredentials, REDIRECT_URI, registerApp, type Credentials, type Target } from './flows.ts';
 import { freePort, repoRoot, startServer, type ServerProcess } from './processes.ts';
 import { smtpSink } from './smtp-sink.ts';
@@ -131,4 +132,20 @@ export async function makeTarget(options: {
   target.adminToken = await clientCredentials(target);
   if (!options.app) target.app = await registerApp(target);
   return target;
+}
+
+/**
+ * One Sesame process on a PostgreSQL database of its own (created here,
+ * dropped by `cleanups` at the end), and a target ready for load on it.
+ */
+export async function startSesameOnPostgres(
+  name: string,
+  options: { logDir: string; logLevel?: string; bundle?: string; connections: number; cleanups: Array<() => Promise<void>> },
+) {
+  const database = await createBenchDatabase();
+  options.cleanups.push(database.drop);
+  const deployment = await sesameDeployment({ databaseUrl: database.url });
+  const server = await startSesame(name, deployment, deployment.port, { logDir: options.logDir, logLevel: options.logLevel, bundle: options.bundle });
+  const target = await makeTarget({ name, processes: [server], ...deployment, database: database.name, connections: options.connections });
+  return { database, deployment, server, target };
 }

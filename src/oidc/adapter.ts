@@ -301,6 +301,7 @@ export function createAdapterFactory(
       const write = () => writeGrouped({ upsert: values });
       const models = this.models;
       if (!models) return this.hold(id, write);
+      // The model cache keeps this copy as it is: taken now, since the provider may change `payload` before the write.
       const kept = jsonCopy(payload);
       return this.hold(id, () => models.writeThrough(this.name, id, kept, expiresAt?.getTime() ?? null, write));
     }

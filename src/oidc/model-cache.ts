@@ -47,6 +47,8 @@ export function createModelCache(deps: { invalidation: InvalidationChannel; ttlM
     /**
      * Runs `write` (an upsert of the model as `payload`) and keeps `payload`,
      * unless the row was changed or announced while the write was in flight.
+     * `payload` is kept as given: pass a copy nothing else holds (the adapter
+     * takes one when the provider saves, `jsonCopy`), so it is not copied twice.
      */
     async writeThrough(model: string, id: string, payload: AdapterPayload, expiresAt: number | null, write: () => Promise<void>): Promise<void> {
       const key = keyOf(model, id);
@@ -58,7 +60,7 @@ export function createModelCache(deps: { invalidation: InvalidationChannel; ttlM
         models.delete(key);
         throw error;
       }
-      models.put(key, { payload: jsonCopy(payload), expiresAt }, mark);
+      models.put(key, { payload, expiresAt }, mark);
     },
     /**
      * Runs `write` (a delete or consumption) and drops the model `id` before
