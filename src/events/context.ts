@@ -1,17 +1,7 @@
 import { createHash } from 'node:crypto';
 import type { Context } from 'koa';
+import { canonicalIp } from '../http/client-ip.ts';
 import type { RequestContext } from './types.ts';
-
-/**
- * The client's address as Koa gives it: the socket's peer, or the first
- * `X-Forwarded-For` hop when the app is built with `proxy: TRUST_PROXY`
- * (src/main.ts). IPv4-mapped IPv6 addresses are shown as IPv4.
- */
-export function clientIp(ctx: Pick<Context, 'ip'>): string | undefined {
-  const ip = ctx.ip;
-  if (!ip) return undefined;
-  return ip.startsWith('::ffff:') && ip.includes('.') ? ip.slice('::ffff:'.length) : ip;
-}
 
 /** 16 hex characters of SHA-256 over the user agent and accept headers: stable per browser, not identifying more. */
 export function deviceFingerprint(headers: { userAgent: string; accept: string; acceptLanguage: string; acceptEncoding: string }): string {
@@ -25,7 +15,8 @@ const MAX_USER_AGENT = 512;
 export function requestContextOf(ctx: Context): RequestContext {
   const userAgent = ctx.get('User-Agent');
   return {
-    ip: clientIp(ctx),
+    // The canonical text (src/http/client-ip.ts), as bans and rate limits count it: one address, one spelling in the log.
+    ip: canonicalIp(ctx.ip) ?? canonicalIp(ctx.socket.remoteAddress ?? ''),
     ...(userAgent && { userAgent: userAgent.slice(0, MAX_USER_AGENT) }),
     deviceFingerprint: deviceFingerprint({
       userAgent,

@@ -4,7 +4,7 @@ import type { Logger } from '../logger.ts';
 import { requestContextOf } from './context.ts';
 import { defaultResult, type EventName, type EventPayloads, type EventResult, type RequestContext, type SesameEvent } from './types.ts';
 
-export { clientIp, deviceFingerprint, requestContextOf } from './context.ts';
+export { deviceFingerprint, requestContextOf } from './context.ts';
 export * from './types.ts';
 
 /**

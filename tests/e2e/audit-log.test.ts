@@ -61,6 +61,21 @@ describe(`the audit log and stats (${databaseKind})`, () => {
       const user = (await api(proxied, 'POST', '/api/users', { token: proxiedToken, body: { primaryEmail: uniqueEmail('proxied') }, headers: forwarded })).body;
       const response = await api(proxied, 'GET', `/api/logs?userId=${user.id}`, { token: proxiedToken });
       expect(response.body[0]).toMatchObject({ event: 'User.Created', ip: '203.0.113.9', applicationId: proxied.m2m.id });
+
+      // An address is recorded in the one spelling bans and rate limits use, and found however the filter writes it.
+      const v6 = (
+        await api(proxied, 'POST', '/api/users', { token: proxiedToken, body: { primaryEmail: uniqueEmail('v6') }, headers: { 'x-forwarded-for': '2001:DB8:0:0::9' } })
+      ).body;
+      const byUser = await api(proxied, 'GET', `/api/logs?userId=${v6.id}`, { token: proxiedToken });
+      expect(byUser.body[0]).toMatchObject({ event: 'User.Created', ip: '2001:db8::9' });
+      for (const spelling of ['2001:db8::9', '2001:DB8:0::0009']) {
+        const found = await api(proxied, 'GET', `/api/logs?${new URLSearchParams({ ip: spelling, event: 'User.Created' })}`, { token: proxiedToken });
+        expect(found.status, found.text).toBe(200);
+        expect(found.body.map((entry: LogEntry) => entry.userId)).toContain(v6.id);
+      }
+      const mapped = await api(proxied, 'GET', `/api/logs?${new URLSearchParams({ ip: '::ffff:203.0.113.9', event: 'User.Created' })}`, { token: proxiedToken });
+      expect(mapped.body.map((entry: LogEntry) => entry.userId)).toContain(user.id);
+      expect((await api(proxied, 'GET', '/api/logs?ip=203.0.113', { token: proxiedToken })).status).toBe(400);
     } finally {
       await proxied.close();
     }

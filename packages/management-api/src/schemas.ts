@@ -1,5 +1,6 @@
 import { z } from 'zod';
 import { applicationTypes } from '../../../src/applications/index.ts';
+import { canonicalIp } from '../../../src/http/client-ip.ts';
 import { emailSchema, idSchema } from '../../../src/http/guard.ts';
 
 export { emailSchema, idSchema };
@@ -227,3 +228,14 @@ export const listInvitationsQuery = paginationQueryBase.extend({
   email: z.string().trim().toLowerCase().max(254).optional(),
   status: invitationStatusSchema.optional(),
 });
+
+/** One IPv4 or IPv6 address, kept in canonical form (`2001:DB8::0001` → `2001:db8::1`, `::ffff:1.2.3.4` → `1.2.3.4`). */
+export const ipSchema = z
+  .string()
+  .max(64)
+  .transform((value, ctx) => {
+    const ip = canonicalIp(value);
+    if (ip) return ip;
+    ctx.addIssue({ code: 'custom', message: 'must be one IPv4 or IPv6 address' });
+    return z.NEVER;
+  });

@@ -3,7 +3,7 @@ import { z } from 'zod';
 import { eventNames } from '../../../../src/events/index.ts';
 import { route } from '../../../../src/http/guard.ts';
 import type { ManagementApiDeps } from '../index.ts';
-import { idSchema, isoDate, paginationQuery, toPage, totalHeader } from '../schemas.ts';
+import { idSchema, ipSchema, isoDate, paginationQuery, toPage, totalHeader } from '../schemas.ts';
 
 const instant = z
   .union([z.iso.datetime({ offset: true }), z.iso.date()])
@@ -14,7 +14,9 @@ export const listLogsQuery = paginationQuery.extend({
   event: z.enum(eventNames).optional(),
   userId: idSchema.optional(),
   email: z.string().trim().toLowerCase().max(254).optional(),
-  ip: z.union([z.ipv4(), z.ipv6()]).optional(),
+  ip: ipSchema
+    .optional()
+    .describe('Events from this address, however it is written (`2001:DB8::1` finds `2001:db8::1`; `::ffff:192.0.2.1` finds `192.0.2.1`)'),
   applicationId: idSchema.optional().describe('The application (for Management API writes: the client) behind the event'),
   from: instant.optional().describe('Events at or after this instant'),
   to: instant.optional().describe('Events before this instant'),

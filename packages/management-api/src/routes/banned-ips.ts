@@ -1,21 +1,10 @@
 import type Router from '@koa/router';
 import { z } from 'zod';
 import { AppError } from '../../../../src/errors.ts';
-import { canonicalIp, clientIp } from '../../../../src/http/client-ip.ts';
+import { clientIp } from '../../../../src/http/client-ip.ts';
 import { route } from '../../../../src/http/guard.ts';
 import type { ManagementApiDeps } from '../index.ts';
-import { isoDate, paginationQuery, toPage, totalHeader } from '../schemas.ts';
-
-/** One IPv4 or IPv6 address, kept in canonical form (`2001:DB8::0001` → `2001:db8::1`, `::ffff:1.2.3.4` → `1.2.3.4`). */
-const ipSchema = z
-  .string()
-  .max(64)
-  .transform((value, ctx) => {
-    const ip = canonicalIp(value);
-    if (ip) return ip;
-    ctx.addIssue({ code: 'custom', message: 'must be one IPv4 or IPv6 address' });
-    return z.NEVER;
-  });
+import { ipSchema, isoDate, paginationQuery, toPage, totalHeader } from '../schemas.ts';
 
 const banSchema = z.object({
   ip: z.string(),
