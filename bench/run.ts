@@ -7,8 +7,9 @@ import { freePort, memoryOf, repoRoot, stopAll } from './lib/processes.ts';
 import { createBenchDatabase, postgresSettings, postgresVersion, rowCounts, seedRows, type BenchDatabase } from './lib/postgres.ts';
 import { profileScenario } from './lib/profile.ts';
 import { find, renderMarkdown, type Report, type TargetCheck } from './lib/report.ts';
+import { alternateWithBaseline, renderAlternation } from './lib/alternate.ts';
 import { compareWith, renderComparison } from './lib/compare.ts';
-import { describeReplanned, runScenario, SCENARIOS, SESAME_ONLY, type ScenarioName, type ScenarioResult, type Settings } from './lib/scenarios.ts';
+import { describeReplanned, runScenario, SCENARIOS, SESAME_ONLY, findSignInPeak, type ScenarioName, type ScenarioResult, type Settings } from './lib/scenarios.ts';
 import { round } from './lib/stats.ts';
 import { makeTarget, sesameDeployment, startBaseline, startSesame, startSesameOnPostgres } from './lib/targets.ts';
 
@@ -37,6 +38,7 @@ const { values: args } = parseArgs({
     'request-users': { type: 'string' },
     'log-level': { type: 'string', default: 'warn' },
     compare: { type: 'string' },
+    alternate: { type: 'boolean', default: false },
     rounds: { type: 'string', default: '3' },
   },
 });
@@ -95,26 +97,6 @@ async function warmUp(target: Target): Promise<void> {
   log(`  (warm-up: ${result.throughput} sign-ins/s for ${settings.processWarmupMs / 1000} s, not reported)`);
 }
 
-/**
- * Peak sign-ins: a closed loop's throughput grows with its virtual users until
- * something saturates, and a server that batches its statements (group
- * commit) needs more requests in flight to get there than one that does not.
- * So every target runs at `flowUsers`, then at twice as many while that gains
- * more than 5%, up to 4×; the best run is the peak (its users are in the table).
- */
-async function signInPeakOf(target: Target): Promise<ScenarioResult> {
-  let best = await runScenario(target, 'signin', settings);
-  const tried = [`${best.concurrency} users: ${best.throughput}/s`];
-  for (let users = settings.flowUsers * 2; users <= settings.flowUsers * 4; users *= 2) {
-    const next = await runScenario(target, 'signin', { ...settings, flowUsers: users });
-    tried.push(`${users} users: ${next.throughput}/s`);
-    const gained = next.throughput > best.throughput * 1.05;
-    if (next.throughput > best.throughput) best = next;
-    if (!gained) break;
-  }
-  return { ...best, notes: `peak of closed loops at ${tried.join(', ')}` };
-}
-
 async function runAll(target: Target, names: ScenarioName[], into: ScenarioResult[], options: { warm?: boolean } = {}): Promise<void> {
   if (!options.warm) await warmUp(target);
   let signInPeak = find(into, target.name, 'signin')?.throughput;
@@ -122,10 +104,10 @@ async function runAll(target: Target, names: ScenarioName[], into: ScenarioResul
     if (isBaseline(target.name) && SESAME_ONLY.includes(scenario)) continue;
     if (scenario === 'steady' && signInPeak === undefined) {
       // Half of a peak this run has not measured (`--scenarios` without signin): measure it first.
-      signInPeak = (await signInPeakOf(target)).throughput;
+      signInPeak = (await findSignInPeak(target, settings)).throughput;
       log(`  (sign-in peak for the steady scenario: ${signInPeak}/s, not reported)`);
     }
-    const result = scenario === 'signin' ? await signInPeakOf(target) : await runScenario(target, scenario, settings, { signInPeak });
+    const result = scenario === 'signin' ? await findSignInPeak(target, settings) : await runScenario(target, scenario, settings, { signInPeak });
     if (scenario === 'signin') signInPeak = result.throughput;
     into.push(result);
     log(describe(result));
@@ -233,9 +215,18 @@ async function main(): Promise<void> {
     });
     return;
   }
+  const rounds = Number(args.rounds);
+  if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a whole number ≥ 1, not ${args.rounds}`);
+  if (args.alternate) {
+    const alternation = await alternateWithBaseline({ rounds, settings, logDir, logLevel: args['log-level'], cleanups, log });
+    const { cpus, cpuModel, node, postgres } = machine(await postgresVersion(), {});
+    const file = join(resultsDir, `alternate-${stamp}.md`);
+    writeFileSync(file, renderAlternation(alternation, `${new Date().toISOString()}: ${cpus} × ${cpuModel}, Node ${node}, PostgreSQL ${postgres}.`));
+    writeFileSync(file.replace(/\.md$/, '.json'), JSON.stringify(alternation, null, 2));
+    log(`\nsign-in, sesame-pg ÷ baseline: ${alternation.median} (median of ${rounds} rounds, ${alternation.min}–${alternation.max})\nwritten to ${file}`);
+    return;
+  }
   if (args.compare) {
-    const rounds = Number(args.rounds);
-    if (!Number.isInteger(rounds) || rounds < 1) throw new Error(`--rounds must be a whole number ≥ 1, not ${args.rounds}`);
     const comparison = await compareWith({ ref: args.compare, scenarios, rounds, settings, logDir, logLevel: args['log-level'], cleanups, log });
     const { cpus, cpuModel, node, postgres } = machine(await postgresVersion(), {});
     const file = join(resultsDir, `compare-${stamp}.md`);

@@ -4,8 +4,8 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Target } from './flows.ts';
 import { repoRoot } from './processes.ts';
-import { runScenario, SCENARIOS, type ScenarioName, type ScenarioResult, type Settings } from './scenarios.ts';
-import { round } from './stats.ts';
+import { runScenario, SCENARIOS, type RoundsOptions, type ScenarioName, type ScenarioResult } from './scenarios.ts';
+import { median, round } from './stats.ts';
 import { startSesameOnPostgres } from './targets.ts';
 
 /**
@@ -56,22 +56,7 @@ async function buildRef(ref: string): Promise<{ bundle: string; commit: string; 
   }
 }
 
-const median = (values: number[]) => {
-  const sorted = [...values].sort((a, b) => a - b);
-  const middle = Math.floor(sorted.length / 2);
-  return sorted.length % 2 ? sorted[middle]! : (sorted[middle - 1]! + sorted[middle]!) / 2;
-};
-
-export async function compareWith(options: {
-  ref: string;
-  scenarios: ScenarioName[];
-  rounds: number;
-  settings: Settings & { processWarmupMs: number };
-  logDir: string;
-  logLevel?: string;
-  cleanups: Array<() => Promise<void>>;
-  log: (line: string) => void;
-}): Promise<Comparison> {
+export async function compareWith(options: RoundsOptions & { ref: string; scenarios: ScenarioName[] }): Promise<Comparison> {
   const { settings, log } = options;
   const unsupported = options.scenarios.filter((scenario) => !COMPARABLE.includes(scenario));
   if (unsupported.length) throw new Error(`--compare runs ${COMPARABLE.join(', ')}; not ${unsupported.join(', ')}`);
