@@ -1,6 +1,6 @@
 import { createHash } from 'node:crypto';
 import type { Context } from 'koa';
-import { canonicalIp } from '../http/client-ip.ts';
+import { knownClientIp } from '../http/client-ip.ts';
 import type { RequestContext } from './types.ts';
 
 /** 16 hex characters of SHA-256 over the user agent and accept headers: stable per browser, not identifying more. */
@@ -15,8 +15,8 @@ const MAX_USER_AGENT = 512;
 export function requestContextOf(ctx: Context): RequestContext {
   const userAgent = ctx.get('User-Agent');
   return {
-    // The canonical text (src/http/client-ip.ts), as bans and rate limits count it: one address, one spelling in the log.
-    ip: canonicalIp(ctx.ip) ?? canonicalIp(ctx.socket.remoteAddress ?? ''),
+    // In the canonical form bans and rate limits count: one address, one spelling in the log.
+    ip: knownClientIp(ctx),
     ...(userAgent && { userAgent: userAgent.slice(0, MAX_USER_AGENT) }),
     deviceFingerprint: deviceFingerprint({
       userAgent,

@@ -36,5 +36,10 @@ export function canonicalIp(value: string): string | undefined {
  * X-Forwarded-For is ignored.
  */
 export function clientIp(ctx: Context): string {
-  return canonicalIp(ctx.ip) ?? canonicalIp(ctx.socket.remoteAddress ?? '') ?? 'unknown';
+  return knownClientIp(ctx) ?? 'unknown';
+}
+
+/** The client's address as `clientIp` reads it, or undefined when there is none to read (for records that may leave it out). */
+export function knownClientIp(ctx: Context): string | undefined {
+  return canonicalIp(ctx.ip) ?? canonicalIp(ctx.socket.remoteAddress ?? '');
 }
