@@ -23,6 +23,7 @@ import { createRouter, routesOf } from './http/routing.ts';
 import { createLogger, type Logger } from './logger.ts';
 import { createMetrics, createMetricsRouter, httpMetrics, instrumentCore } from './metrics.ts';
 import { deriveKey } from './lib/crypto.ts';
+import { START_WATCH_MS, watchStart } from './lib/start-watch.ts';
 import { createProviderHolder } from './oidc/holder.ts';
 import { createKeyService } from './oidc/key-service.ts';
 import { ensureKeys, keySetVersion, loadKeySet, publicJwks } from './oidc/keys.ts';
@@ -42,6 +43,8 @@ export type SesameOptions = {
   keyPollMs?: number;
   /** How long to wait at start for a PostgreSQL that cannot be reached yet (default 120 s). */
   databaseWaitMs?: number;
+  /** How often a start still running says which step it is on (default 15 s). */
+  startWatchMs?: number;
 };
 
 export type Sesame = Awaited<ReturnType<typeof createSesame>>;
@@ -52,17 +55,20 @@ export async function createSesame(options: SesameOptions) {
   // leaves no database pool or listener connection behind to keep the process alive.
   const opened: Array<() => Promise<unknown>> = [];
   const logger = options.logger ?? createLogger(options.config.logLevel);
+  const watch = watchStart(logger, options.startWatchMs ?? START_WATCH_MS);
   try {
-    return await assemble({ ...options, logger }, opened);
+    return await assemble({ ...options, logger }, opened, watch.step);
   } catch (error) {
     for (const close of opened.reverse()) {
       await close().catch((closeError: unknown) => logger.warn({ err: closeError }, 'closing after a failed start failed'));
     }
     throw error;
+  } finally {
+    watch.stop();
   }
 }
 
-async function assemble(options: SesameOptions & { logger: Logger }, opened: Array<() => Promise<unknown>>) {
+async function assemble(options: SesameOptions & { logger: Logger }, opened: Array<() => Promise<unknown>>, step: (name: string) => void) {
   const { config, logger } = options;
   const db =
     options.db ??
@@ -74,6 +80,7 @@ async function assemble(options: SesameOptions & { logger: Logger }, opened: Arr
     );
   if (!options.db) opened.push(() => db.destroy());
 
+  step(config.databaseUrl ? 'migrating the database' : 'opening and migrating the embedded database');
   await migrateWhenReachable(db, {
     deadlineMs: options.databaseWaitMs ?? 120_000,
     onRetry: (error, delayMs, attempt) => {
@@ -81,11 +88,13 @@ async function assemble(options: SesameOptions & { logger: Logger }, opened: Arr
       logger.warn({ attempt, code, reason: String(message) }, `database not reachable, retrying in ${delayMs / 1000}s`);
     },
   });
+  step('loading the signing and cookie keys');
   await ensureKeys(db, config.secret);
   const initialKeySet = await loadKeySet(db, config.secret);
   let jwks = publicJwks(initialKeySet.signing) as JSONWebKeySet;
 
   // Other writers' changes (other instances, the CLI, SQL by hand) reach the caches through it.
+  step('opening the change-notice channel');
   const invalidation = await openInvalidationChannel(db, { listenUrl: config.databaseListenUrl, logger });
   opened.push(() => invalidation.close());
   const core = createCore({ config, db, logger, clock: options.clock, invalidation });
@@ -110,6 +119,7 @@ async function assemble(options: SesameOptions & { logger: Logger }, opened: Arr
     metrics,
     events: core.events,
   });
+  step('creating the bootstrap clients');
   const bootstrap = await ensureBootstrap(config, applications, options.demoClientId);
   // Behind a TLS-terminating proxy, X-Forwarded-Proto makes cookies Secure; believed only when configured.
   // The client address (rate limits, bans) is then X-Forwarded-For's last entry, the one our proxy added.
