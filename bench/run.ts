@@ -9,7 +9,7 @@ import { profileScenario } from './lib/profile.ts';
 import { find, renderMarkdown, type Report, type TargetCheck } from './lib/report.ts';
 import { alternateWithBaseline, renderAlternation } from './lib/alternate.ts';
 import { compareWith, renderComparison } from './lib/compare.ts';
-import { describeReplanned, runScenario, SCENARIOS, SESAME_ONLY, findSignInPeak, type ScenarioName, type ScenarioResult, type Settings } from './lib/scenarios.ts';
+import { describeReplanned, runScenario, SCENARIOS, SESAME_ONLY, findSignInPeak, warmUpProcess, type ScenarioName, type ScenarioResult, type Settings } from './lib/scenarios.ts';
 import { round } from './lib/stats.ts';
 import { makeTarget, sesameDeployment, startBaseline, startSesame, startSesameOnPostgres } from './lib/targets.ts';
 
@@ -92,9 +92,8 @@ const describe = (result: ScenarioResult) =>
  * Sesame went 94 → 110 → 134 flows/s (15.3 → 13.1 → 11.0 ms CPU per flow).
  */
 async function warmUp(target: Target): Promise<void> {
-  if (settings.processWarmupMs <= 0) return;
-  const result = await runScenario(target, 'signin', { ...settings, warmupMs: 0, measureMs: settings.processWarmupMs });
-  log(`  (warm-up: ${result.throughput} sign-ins/s for ${settings.processWarmupMs / 1000} s, not reported)`);
+  const result = await warmUpProcess(target, settings);
+  if (result) log(`  (warm-up: ${result.throughput} sign-ins/s for ${settings.processWarmupMs / 1000} s, not reported)`);
 }
 
 async function runAll(target: Target, names: ScenarioName[], into: ScenarioResult[], options: { warm?: boolean } = {}): Promise<void> {

@@ -1,5 +1,5 @@
 import type { Target } from './flows.ts';
-import { findSignInPeak, runScenario, type RoundsOptions, type ScenarioResult } from './scenarios.ts';
+import { findSignInPeak, runScenario, warmUpProcess, type RoundsOptions, type ScenarioResult } from './scenarios.ts';
 import { median, round } from './stats.ts';
 import { makeTarget, startBaseline, startSesameOnPostgres } from './targets.ts';
 
@@ -37,7 +37,7 @@ export async function alternateWithBaseline(options: RoundsOptions): Promise<Alt
 
   const peakUsers = new Map<Target, number>();
   for (const target of [baseline, sesame]) {
-    if (settings.processWarmupMs > 0) await runScenario(target, 'signin', { ...settings, warmupMs: 0, measureMs: settings.processWarmupMs });
+    await warmUpProcess(target, settings);
     const peak = await findSignInPeak(target, settings);
     peakUsers.set(target, peak.concurrency ?? settings.flowUsers);
     log(`  ${target.name}: ${peak.notes}`);

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import type { Target } from './flows.ts';
 import { repoRoot } from './processes.ts';
-import { runScenario, SCENARIOS, type RoundsOptions, type ScenarioName, type ScenarioResult } from './scenarios.ts';
+import { runScenario, SCENARIOS, warmUpProcess, type RoundsOptions, type ScenarioName, type ScenarioResult } from './scenarios.ts';
 import { median, round } from './stats.ts';
 import { startSesameOnPostgres } from './targets.ts';
 
@@ -68,10 +68,7 @@ export async function compareWith(options: RoundsOptions & { ref: string; scenar
   const start = async (name: string, bundle?: string): Promise<Target> =>
     (await startSesameOnPostgres(name, { logDir: options.logDir, logLevel: options.logLevel, bundle, connections: settings.requestUsers * 2, cleanups: options.cleanups })).target;
   const [current, other] = await Promise.all([start('sesame-pg'), start(label, built.bundle)]);
-  if (settings.processWarmupMs > 0) {
-    const warm = { ...settings, warmupMs: 0, measureMs: settings.processWarmupMs };
-    await Promise.all([runScenario(current, 'signin', warm), runScenario(other, 'signin', warm)]);
-  }
+  await Promise.all([warmUpProcess(current, settings), warmUpProcess(other, settings)]);
 
   const comparison: Comparison = { ref: `${options.ref} (${built.commit.slice(0, 12)})`, rounds: [], medians: [] };
   for (let round_ = 1; round_ <= options.rounds; round_ += 1) {

@@ -373,3 +373,12 @@ export async function findSignInPeak(target: Target, settings: Settings): Promis
   }
   return { ...best, notes: `peak of closed loops at ${tried.join(', ')}` };
 }
+
+/**
+ * The sign-ins a fresh server runs before anything is reported (it keeps
+ * getting faster for its first ~30 s): `processWarmupMs` of them, none when 0.
+ */
+export async function warmUpProcess(target: Target, settings: Settings & { processWarmupMs: number }): Promise<ScenarioResult | undefined> {
+  if (settings.processWarmupMs <= 0) return undefined;
+  return runScenario(target, 'signin', { ...settings, warmupMs: 0, measureMs: settings.processWarmupMs });
+}
