@@ -1,6 +1,6 @@
 import type { Knex } from 'knex';
 import type { Database } from '../db/index.ts';
-import { columnsOf, run, statement } from '../db/statements.ts';
+import { recordset, run, statement } from '../db/statements.ts';
 import type { EventResult } from '../events/index.ts';
 
 export type AuditEntry = {
@@ -55,18 +55,32 @@ export type DailyCount = { day: string; event: string; method: string | null; co
 
 export type AuditRepository = ReturnType<typeof createAuditRepository>;
 
+/** The inserted rows, one JSON parameter (src/db/statements.ts `recordset`), in this order. */
+const INSERTED = recordset([
+  ['created_at', 'timestamptz'],
+  ['event', 'text'],
+  ['result', 'text'],
+  ['user_id', 'text'],
+  ['email', 'text'],
+  ['application_id', 'text'],
+  ['ip', 'text'],
+  ['user_agent', 'text'],
+  ['device_fingerprint', 'text'],
+  ['request_id', 'text'],
+  ['data', 'jsonb'],
+]);
+
 /**
- * Any number of rows in one prepared statement (one array per column), in
- * the order given: ids are drawn in ordinality order. The builder's
- * multi-row VALUES had a new text for every batch size, compiled by knex and
- * parsed and planned by PostgreSQL each time.
+ * Any number of rows in one prepared statement, in the order given: ids are
+ * drawn in ordinality order. The builder's multi-row VALUES had a new text
+ * for every batch size, compiled by knex and parsed and planned by
+ * PostgreSQL each time.
  */
 const INSERT_MANY = statement(
   'audit_logs_insert_many',
   `INSERT INTO audit_logs (created_at, event, result, user_id, email, application_id, ip, user_agent, device_fingerprint, request_id, data)
    SELECT created_at, event, result, user_id, email, application_id, ip, user_agent, device_fingerprint, request_id, data
-   FROM unnest(?::timestamptz[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::text[], ?::jsonb[])
-     WITH ORDINALITY AS t(created_at, event, result, user_id, email, application_id, ip, user_agent, device_fingerprint, request_id, data, n)
+   FROM ${INSERTED.from('t', { ordinality: true })}
    ORDER BY n`,
 );
 
@@ -91,10 +105,8 @@ export function createAuditRepository(db: Database) {
     /** Several rows in one statement, in order (ids ascend with it). */
     async insertMany(entries: Array<Omit<AuditEntry, 'id'>>): Promise<void> {
       if (entries.length === 0) return;
-      await run(
-        db,
-        INSERT_MANY,
-        columnsOf(
+      await run(db, INSERT_MANY, [
+        INSERTED.value(
           entries.map((entry) => [
             entry.createdAt,
             entry.event,
@@ -109,7 +121,7 @@ export function createAuditRepository(db: Database) {
             JSON.stringify(entry.data),
           ]),
         ),
-      );
+      ]);
     },
 
     /** Newest first. */

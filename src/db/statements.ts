@@ -66,6 +66,8 @@ export async function runOnPool(db: Database, query: PgQuery): Promise<{ rows: u
 /**
  * Rows of values (each in the statement's column order) as the one array per
  * column that an `unnest(?::type[], …)` statement takes. At least one row.
+ * For keys (short text); rows that carry JSON or longer text go as a
+ * `recordset` instead.
  */
 export function columnsOf(rows: ReadonlyArray<readonly unknown[]>): unknown[][] {
   return rows[0]!.map((_, column) => rows.map((values) => values[column]));
@@ -78,4 +80,56 @@ export function columnsOf(rows: ReadonlyArray<readonly unknown[]>): unknown[][] 
 export async function run<R>(db: Database, { name, text, pgText }: Statement, values: unknown[]): Promise<R[]> {
   if (isPostgres(db) && !db.isTransaction) return (await runOnPool(db, { name, text: pgText, values })).rows as R[];
   return (await db.raw<{ rows: R[] }>(text, values as never[])).rows;
+}
+
+type Column = readonly [name: string, type: 'text' | 'jsonb' | 'timestamptz'];
+
+/** A value as JSON inside a recordset's rows; a `jsonb` column's value is already JSON text. */
+function encodeValue(value: unknown, type: Column[1]): string {
+  if (value === null || value === undefined) return 'null';
+  if (type === 'jsonb') {
+    if (typeof value !== 'string') throw new TypeError('a jsonb column of a recordset takes JSON text');
+    return value;
+  }
+  // toISOString throws on an invalid date, as pg refuses one: such a row fails its statement instead of being stored as NULL.
+  if (value instanceof Date) return `"${value.toISOString()}"`;
+  return JSON.stringify(value);
+}
+
+/**
+ * The rows of a batch statement as one JSON parameter, read back by
+ * `jsonb_to_recordset`: for rows that carry JSON payloads (provider models,
+ * audit data, token context). As `unnest` arrays, pg escaped every payload
+ * into an array literal (each `"` and `\` escaped, a copy of the text per
+ * replacement) and PostgreSQL unescaped and parsed it again: 30–50 µs of the
+ * client's CPU per row against 18–30 µs this way, PostgreSQL's no more
+ * (bench/RESULTS.md, thirteenth round).
+ */
+export function recordset(columns: readonly Column[]) {
+  const keys = columns.map(([name]) => `${JSON.stringify(name)}:`);
+  const definition = columns.map(([name, type]) => `${name} ${type}`).join(', ');
+  return {
+    /**
+     * The `FROM` item reading the parameter as `alias(columns…)`; with
+     * `ordinality`, the rows also carry their position (`n`, from 1).
+     */
+    from(alias: string, options: { ordinality?: boolean } = {}): string {
+      return options.ordinality
+        ? `ROWS FROM (jsonb_to_recordset(?::jsonb) AS (${definition})) WITH ORDINALITY AS ${alias}(${columns.map(([name]) => name).join(', ')}, n)`
+        : `jsonb_to_recordset(?::jsonb) AS ${alias}(${definition})`;
+    },
+    /** The parameter: rows of values in the columns' order (a `jsonb` column's as JSON text). At least one row. */
+    value(rows: ReadonlyArray<readonly unknown[]>): string {
+      let json = '[';
+      for (let row = 0; row < rows.length; row += 1) {
+        const values = rows[row]!;
+        json += row === 0 ? '{' : ',{';
+        for (let column = 0; column < columns.length; column += 1) {
+          json += (column === 0 ? '' : ',') + keys[column] + encodeValue(values[column], columns[column]![1]);
+        }
+        json += '}';
+      }
+      return `${json}]`;
+    },
+  };
 }

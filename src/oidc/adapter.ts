@@ -1,7 +1,7 @@
 import type { Middleware } from 'koa';
 import { errors, type Adapter, type AdapterPayload } from 'oidc-provider';
 import type { Database } from '../db/index.ts';
-import { columnsOf, run, statement } from '../db/statements.ts';
+import { columnsOf, recordset, run, statement } from '../db/statements.ts';
 import { createGroupCommit, runsOfUniqueKeys } from '../lib/group-commit.ts';
 import { jsonCopy } from '../lib/json-copy.ts';
 import { requestSlot } from '../lib/request-store.ts';
@@ -71,8 +71,18 @@ async function writePending(scope: RequestScope): Promise<void> {
   if (failed) throw failed.reason;
 }
 
+/** Upserted rows, one JSON parameter (src/db/statements.ts `recordset`), in `UpsertValues` order. */
+const UPSERTED = recordset([
+  ['model_name', 'text'],
+  ['id', 'text'],
+  ['payload', 'jsonb'],
+  ['expires_at', 'timestamptz'],
+  ['grant_id', 'text'],
+  ['uid', 'text'],
+  ['user_code', 'text'],
+]);
 const UPSERT_MANY = `INSERT INTO ${TABLE} (model_name, id, payload, expires_at, grant_id, uid, user_code)
-    SELECT * FROM unnest(?::text[], ?::text[], ?::jsonb[], ?::timestamptz[], ?::text[], ?::text[], ?::text[])
+    SELECT model_name, id, payload, expires_at, grant_id, uid, user_code FROM ${UPSERTED.from('r')}
     ON CONFLICT (model_name, id) DO UPDATE SET payload = EXCLUDED.payload, expires_at = EXCLUDED.expires_at,
       grant_id = EXCLUDED.grant_id, uid = EXCLUDED.uid, user_code = EXCLUDED.user_code`;
 /**
@@ -108,7 +118,7 @@ const SQL = {
     ON CONFLICT (model_name, id) DO UPDATE SET payload = EXCLUDED.payload, expires_at = EXCLUDED.expires_at,
       grant_id = EXCLUDED.grant_id, uid = EXCLUDED.uid, user_code = EXCLUDED.user_code`,
   ),
-  /** Several upserts in one statement, whatever their number (one array per column); each key at most once. */
+  /** Several upserts in one statement, whatever their number (one JSON parameter); each key at most once. */
   upsertMany: statement('oidc_upsert_many', UPSERT_MANY),
   consume: statement('oidc_consume', `UPDATE ${TABLE} SET consumed_at = CURRENT_TIMESTAMP WHERE model_name = ? AND id = ? AND consumed_at IS NULL RETURNING 1`),
   /** Several consumptions in one statement: answers the keys it consumed (each row once). */
@@ -119,7 +129,7 @@ const SQL = {
   ),
   destroy: statement('oidc_destroy', `DELETE FROM ${TABLE} WHERE model_name = ? AND id = ?`),
   destroyMany: statement('oidc_destroy_many', DESTROY_MANY),
-  /** Deletions and upserts of other keys in one statement (the deletions' two arrays first). */
+  /** Deletions and upserts of other keys in one statement (the deletions' two arrays, then the upserts' JSON). */
   destroyAndUpsertMany: statement('oidc_destroy_and_upsert_many', `WITH gone AS (${DESTROY_MANY}) ${UPSERT_MANY}`),
 };
 
@@ -212,9 +222,9 @@ export function createAdapterFactory(
     for (const batch of runsOfUniqueKeys(writes, keyOf)) {
       const upserts = batch.flatMap((write) => ('upsert' in write ? [write.upsert] : []));
       const deletions = batch.flatMap((write) => ('destroy' in write ? [write.destroy] : []));
-      if (deletions.length === 0) await (upserts.length === 1 ? run(db, SQL.upsert, upserts[0]!) : run(db, SQL.upsertMany, columnsOf(upserts)));
+      if (deletions.length === 0) await (upserts.length === 1 ? run(db, SQL.upsert, upserts[0]!) : run(db, SQL.upsertMany, [UPSERTED.value(upserts)]));
       else if (upserts.length === 0) await (deletions.length === 1 ? run(db, SQL.destroy, deletions[0]!) : run(db, SQL.destroyMany, columnsOf(deletions)));
-      else await run(db, SQL.destroyAndUpsertMany, [...columnsOf(deletions), ...columnsOf(upserts)]);
+      else await run(db, SQL.destroyAndUpsertMany, [...columnsOf(deletions), UPSERTED.value(upserts)]);
     }
     return writes.map(() => undefined);
   }, { maxBatch: MAX_BATCH });

@@ -1,5 +1,5 @@
 import type { Database } from '../db/index.ts';
-import { columnsOf, run, statement } from '../db/statements.ts';
+import { recordset, run, statement } from '../db/statements.ts';
 import type { Knex } from 'knex';
 import type { StoredStatus, TokenContext, TokenRecord, TokenStatus } from './core.ts';
 import { createGroupCommit } from '../lib/group-commit.ts';
@@ -86,6 +86,16 @@ export function tokenFromPrefixed(row: Record<string, unknown>): TokenRecord {
   return toRecord(Object.fromEntries(COLUMN_NAMES.map((column) => [column, row[`token_${column}`]])) as Row);
 }
 
+/** Minted rows, one JSON parameter (src/db/statements.ts `recordset`), in `valuesOf` order. */
+const MINTED = recordset([
+  ['id', 'text'],
+  ['email', 'text'],
+  ['token_hash', 'text'],
+  ['context', 'jsonb'],
+  ['expires_at', 'timestamptz'],
+  ['created_at', 'timestamptz'],
+]);
+
 /** The statements of every mint and every sign-in with a token, prepared on PostgreSQL. */
 const SQL = {
   insert: statement(
@@ -93,12 +103,12 @@ const SQL = {
     `INSERT INTO one_time_tokens (id, email, token_hash, status, context, expires_at, created_at)
      VALUES (?, ?, ?, 'active', ?::jsonb, ?, ?) RETURNING ${COLUMNS}`,
   ),
-  /** Several mints in one statement, whatever their number (one array per column). */
+  /** Several mints in one statement, whatever their number (one JSON parameter, `MINTED`). */
   insertMany: statement(
     'one_time_tokens_insert_many',
     `INSERT INTO one_time_tokens (id, email, token_hash, status, context, expires_at, created_at)
      SELECT id, email, token_hash, 'active', context, expires_at, created_at
-     FROM unnest(?::text[], ?::text[], ?::text[], ?::jsonb[], ?::timestamptz[], ?::timestamptz[]) AS t(id, email, token_hash, context, expires_at, created_at)
+     FROM ${MINTED.from('t')}
      RETURNING ${COLUMNS}`,
   ),
   consume: statement('one_time_tokens_consume', CONSUME_SQL),
@@ -124,7 +134,7 @@ export function createTokenRepository(db: Database) {
    */
   const insertGrouped = createGroupCommit(async (tokens: NewToken[]): Promise<TokenRecord[]> => {
     if (tokens.length === 1) return [await insertOne(tokens[0]!)];
-    const byId = new Map((await run<Row>(db, SQL.insertMany, columnsOf(tokens.map(valuesOf)))).map((row) => [row.id, toRecord(row)] as const));
+    const byId = new Map((await run<Row>(db, SQL.insertMany, [MINTED.value(tokens.map(valuesOf))])).map((row) => [row.id, toRecord(row)] as const));
     return tokens.map((token) => byId.get(token.id)!);
   }, { maxBatch: MAX_MINT_BATCH });
 

@@ -1,7 +1,7 @@
 import { randomBytes } from 'node:crypto';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { createDatabase, migrateToLatest, type Database } from '../../src/db/index.ts';
-import { run, statement } from '../../src/db/statements.ts';
+import { recordset, run, statement } from '../../src/db/statements.ts';
 import { createUserRepository } from '../../src/users/index.ts';
 import { databaseKind, openScratchDatabase, openTestDatabase, uniqueEmail, usingPostgres } from '../helpers/db.ts';
 
@@ -33,6 +33,49 @@ describe(`hot statements (src/db/statements.ts) on ${databaseKind}`, () => {
     expect(await run(db, probe, ['x', 7])).toEqual([{ a: 'x', b: 7 }]);
     const inside = await db.transaction((trx) => run(trx, probe, ['y', 8]));
     expect(inside).toEqual([{ a: 'y', b: 8 }]);
+  });
+});
+
+describe(`recordset: a batch's rows as one JSON parameter, on ${databaseKind}`, () => {
+  let db: Database;
+  beforeAll(async () => {
+    db = await openTestDatabase();
+  });
+  afterAll(async () => {
+    await db?.destroy();
+  });
+
+  const rows = recordset([
+    ['name', 'text'],
+    ['data', 'jsonb'],
+    ['at', 'timestamptz'],
+  ]);
+  const read = statement('test_recordset_read', `SELECT name, data, at FROM ${rows.from('r', { ordinality: true })} ORDER BY n`);
+  const readPlain = statement('test_recordset_plain', `SELECT count(*)::int AS rows FROM ${rows.from('r')}`);
+
+  it('reads back every value as given, in order: quotes, backslashes, newlines, non-ASCII, nulls, dates, JSON', async () => {
+    const awkward = 'a "quoted" \\ back\\slash\nnew line, tab\t, é, 日本, 🔑, {braces}, [brackets], commas';
+    const at = new Date('2026-11-28T22:15:30.123Z');
+    const data = { text: awkward, nested: { list: [1, 'two', null, true] } };
+    const given = [
+      [awkward, JSON.stringify(data), at],
+      [null, null, null],
+      ['', JSON.stringify('just a string'), new Date(0)],
+      [undefined, JSON.stringify([]), at],
+    ];
+    const answered = await run<{ name: string | null; data: unknown; at: Date | string | null }>(db, read, [rows.value(given)]);
+    expect(answered.map((row) => ({ ...row, at: row.at === null ? null : new Date(row.at).toISOString() }))).toEqual([
+      { name: awkward, data, at: at.toISOString() },
+      { name: null, data: null, at: null },
+      { name: '', data: 'just a string', at: new Date(0).toISOString() },
+      { name: null, data: [], at: at.toISOString() },
+    ]);
+    expect(await run(db, readPlain, [rows.value(given)])).toEqual([{ rows: 4 }]);
+  });
+
+  it('refuses an invalid date (the row would otherwise be stored with NULL) and a jsonb value that is not JSON text', () => {
+    expect(() => rows.value([['x', null, new Date(Number.NaN)]])).toThrow(RangeError);
+    expect(() => rows.value([['x', { not: 'text' }, null]])).toThrow(/JSON text/);
   });
 });
 
