@@ -34,6 +34,7 @@ const { values: args } = parseArgs({
     'profile-target': { type: 'string', default: 'sesame-pg' },
     tsx: { type: 'boolean', default: false },
     perf: { type: 'boolean', default: false },
+    alloc: { type: 'boolean', default: false },
     'flow-users': { type: 'string' },
     'request-users': { type: 'string' },
     'log-level': { type: 'string', default: 'warn' },
@@ -211,6 +212,7 @@ async function main(): Promise<void> {
       cleanups,
       tsx: args.tsx,
       perf: args.perf ? { warmupRunMs: settings.processWarmupMs } : undefined,
+      alloc: args.alloc ? { warmupRunMs: settings.processWarmupMs } : undefined,
     });
     return;
   }

@@ -1,6 +1,7 @@
-import { mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { allocationProfileFile, renderAllocations, summarizeAllocations, waitForAllocationProfile } from './allocations.ts';
 import { sesameBundle } from './build.ts';
 import { renderProfile, summarizeProfile } from './cpuprofile.ts';
 import { postgresRoles, recordMachine, renderMachine, summarizeMachine } from './perf.ts';
@@ -15,7 +16,9 @@ import { makeTarget, sesameDeployment, startBaseline, startSesame } from './targ
  * stops it cleanly (the profile is written at exit) and prints where the
  * server's CPU went during the measured part. With `--perf`, the server
  * first warms up like in a full run, then Linux `perf` samples the whole
- * machine on CPU during the measured part (see perf.ts).
+ * machine on CPU during the measured part (see perf.ts). With `--alloc`, it
+ * warms up the same way, then V8's sampling heap profiler records what the
+ * server allocates during the measured part (see allocations.ts).
  */
 export async function profileScenario(options: {
   scenario: ScenarioName;
@@ -28,10 +31,19 @@ export async function profileScenario(options: {
   tsx?: boolean;
   /** Sample the whole machine on CPU with Linux perf, after a warm-up of `warmupRunMs` sign-ins. */
   perf?: { warmupRunMs: number };
+  /** Sample the server's allocations instead of its CPU, after a warm-up of `warmupRunMs` sign-ins. */
+  alloc?: { warmupRunMs: number };
 }): Promise<void> {
   const { settings, outDir } = options;
+  if (options.perf && options.alloc) throw new Error('--perf and --alloc each need the measured part to themselves: pick one');
+  // Its codes are made first for as long as they take, so a window timed from the start would sample their sign-ins.
+  if (options.alloc && options.scenario === 'code-exchange') throw new Error('--alloc times its window from the scenario start: not for code-exchange');
   mkdirSync(outDir, { recursive: true });
-  const nodeFlags = options.perf ? ['--perf-basic-prof-only-functions'] : ['--cpu-prof', '--cpu-prof-dir', outDir, '--cpu-prof-interval', '500'];
+  const nodeFlags = options.perf
+    ? ['--perf-basic-prof-only-functions']
+    : options.alloc
+      ? ['--import', './bench/lib/alloc-sampler.mjs']
+      : ['--cpu-prof', '--cpu-prof-dir', outDir, '--cpu-prof-interval', '500'];
   const spawnedAt = performance.now();
   let server: ServerProcess;
   let target;
@@ -73,6 +85,30 @@ export async function profileScenario(options: {
     const markdown = `## perf profile: ${options.target}, ${options.scenario}\n\n${result.throughput} ops/s, p99 ${result.latency.p99} ms, ${result.errors} errors, server CPU ${result.cost.serverMsPerOp} ms/op, database CPU ${result.cost.dbMsPerOp} ms/op.\n\n${renderMachine(machine)}\n`;
     writeFileSync(join(outDir, 'summary.md'), markdown);
     process.stdout.write(`${markdown}\nperf data: ${file}\n`);
+    return;
+  }
+  if (options.alloc) {
+    if (options.alloc.warmupRunMs > 0) await runScenario(target, 'signin', { ...settings, warmupMs: 0, measureMs: options.alloc.warmupRunMs });
+    rmSync(allocationProfileFile(server.pid), { force: true });
+    // The sampler starts and stops on a signal: at the end of the scenario's warm-up, and at the end of its measured part.
+    const toggle = (afterMs: number) => setTimeout(() => process.kill(server.pid, 'SIGWINCH'), afterMs);
+    const timers = [toggle(settings.warmupMs), toggle(settings.warmupMs + settings.measureMs)];
+    let result;
+    try {
+      result = await runScenario(target, options.scenario, settings, { signInPeak: peak });
+    } finally {
+      for (const timer of timers) clearTimeout(timer);
+    }
+    const written = await waitForAllocationProfile(server.pid);
+    const file = join(outDir, 'allocations.heapprofile');
+    copyFileSync(written, file);
+    rmSync(written, { force: true });
+    await target.agent.close();
+    await server.stop();
+    const summary = summarizeAllocations(file, result.ops, { top: 40 });
+    const markdown = `## Allocation profile: ${options.target}, ${options.scenario}\n\n${result.throughput} ops/s (${result.ops} in the measured part), p99 ${result.latency.p99} ms, ${result.errors} errors.\n\n${renderAllocations(summary)}\n`;
+    writeFileSync(join(outDir, 'summary.md'), markdown);
+    process.stdout.write(`${markdown}\nallocation profile: ${file} (opens in Chrome DevTools' Memory tab)\n`);
     return;
   }
   const fromMs = performance.now() - spawnedAt + settings.warmupMs;
