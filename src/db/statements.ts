@@ -84,6 +84,10 @@ export async function run<R>(db: Database, { name, text, pgText }: Statement, va
 
 type Column = readonly [name: string, type: 'text' | 'jsonb' | 'timestamptz'];
 
+/** With the u flag a surrogate pair is one code point, so these match only the halves standing alone. */
+const LONE_SURROGATE = /\p{Surrogate}/u;
+const LONE_SURROGATES = /\p{Surrogate}/gu;
+
 /** A value as JSON inside a recordset's rows; a `jsonb` column's value is already JSON text. */
 function encodeValue(value: unknown, type: Column[1]): string {
   if (value === null || value === undefined) return 'null';
@@ -93,6 +97,9 @@ function encodeValue(value: unknown, type: Column[1]): string {
   }
   // toISOString throws on an invalid date, as pg refuses one: such a row fails its statement instead of being stored as NULL.
   if (value instanceof Date) return `"${value.toISOString()}"`;
+  // A lone surrogate would be escaped as \udXXX, which PostgreSQL's JSON refuses (failing the whole batch);
+  // as a text parameter it became U+FFFD in UTF-8, and does here too.
+  if (typeof value === 'string' && LONE_SURROGATE.test(value)) return JSON.stringify(value.replace(LONE_SURROGATES, '\ufffd'));
   return JSON.stringify(value);
 }
 

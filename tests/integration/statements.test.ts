@@ -62,6 +62,8 @@ describe(`recordset: a batch's rows as one JSON parameter, on ${databaseKind}`, 
       [null, null, null],
       ['', JSON.stringify('just a string'), new Date(0)],
       [undefined, JSON.stringify([]), at],
+      // A lone surrogate: as a text parameter it became U+FFFD (UTF-8 has no other spelling for it); so it does here.
+      ['half \ud83d of a pair', null, null],
     ];
     const answered = await run<{ name: string | null; data: unknown; at: Date | string | null }>(db, read, [rows.value(given)]);
     expect(answered.map((row) => ({ ...row, at: row.at === null ? null : new Date(row.at).toISOString() }))).toEqual([
@@ -69,8 +71,9 @@ describe(`recordset: a batch's rows as one JSON parameter, on ${databaseKind}`, 
       { name: null, data: null, at: null },
       { name: '', data: 'just a string', at: new Date(0).toISOString() },
       { name: null, data: [], at: at.toISOString() },
+      { name: 'half \ufffd of a pair', data: null, at: null },
     ]);
-    expect(await run(db, readPlain, [rows.value(given)])).toEqual([{ rows: 4 }]);
+    expect(await run(db, readPlain, [rows.value(given)])).toEqual([{ rows: 5 }]);
   });
 
   it('refuses an invalid date (the row would otherwise be stored with NULL) and a jsonb value that is not JSON text', () => {
