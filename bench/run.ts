@@ -211,8 +211,8 @@ async function main(): Promise<void> {
       outDir: join(resultsDir, `profile-${stamp}`),
       cleanups,
       tsx: args.tsx,
-      perf: args.perf ? { warmupRunMs: settings.processWarmupMs } : undefined,
-      alloc: args.alloc ? { warmupRunMs: settings.processWarmupMs } : undefined,
+      perf: args.perf,
+      alloc: args.alloc,
     });
     return;
   }

@@ -22,15 +22,19 @@ export type AllocationSummary = { kbPerOp: number; byPackage: AllocationRow[]; b
 /** Where alloc-sampler.mjs writes the profile of process `pid`. */
 export const allocationProfileFile = (pid: number) => join(tmpdir(), `sesame-alloc-${pid}.heapprofile`);
 
-/** Waits (up to `timeoutMs`) for the profile of `pid` to be written after the stopping signal. */
-export async function waitForAllocationProfile(pid: number, timeoutMs = 10_000): Promise<string> {
+export type AllocationProfile = { head: HeapNode };
+
+/**
+ * Waits (up to `timeoutMs`) for the profile of `pid` to be written after the
+ * stopping signal, and answers it with its file.
+ */
+export async function waitForAllocationProfile(pid: number, timeoutMs = 10_000): Promise<{ file: string; profile: AllocationProfile }> {
   const file = allocationProfileFile(pid);
   for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(100)) {
     if (existsSync(file)) {
       // Written in one writeFileSync: a partial file is not valid JSON yet.
       try {
-        JSON.parse(readFileSync(file, 'utf8'));
-        return file;
+        return { file, profile: JSON.parse(readFileSync(file, 'utf8')) as AllocationProfile };
       } catch {
         // still being written
       }
@@ -39,29 +43,27 @@ export async function waitForAllocationProfile(pid: number, timeoutMs = 10_000):
   throw new Error(`no allocation profile at ${file} after ${timeoutMs} ms`);
 }
 
-export function summarizeAllocations(file: string, ops: number, options: { top?: number } = {}): AllocationSummary {
-  const { head } = JSON.parse(readFileSync(file, 'utf8')) as { head: HeapNode };
+export function summarizeAllocations({ head }: AllocationProfile, ops: number, options: { top?: number } = {}): AllocationSummary {
   const top = options.top ?? 30;
   let moduleAt: ((line: number) => string) | undefined;
-  const rename = (frame: HeapNode['callFrame']) => {
-    if (!frame.url.endsWith('/dist/main.mjs')) return frame;
-    moduleAt ??= bundleModules(readFileSync(new URL(frame.url, 'file://'), 'utf8'));
-    return { ...frame, url: `${moduleAt(frame.lineNumber)} (bundle line ${frame.lineNumber + 1})` };
+  /** Where a frame's code is: its file, or for the bundle the source module it came from. */
+  const placeOf = ({ url, lineNumber }: HeapNode['callFrame']) => {
+    if (!url.endsWith('/dist/main.mjs')) return { path: url.replace(/^file:\/\//, ''), line: `:${lineNumber + 1}` };
+    moduleAt ??= bundleModules(readFileSync(new URL(url, 'file://'), 'utf8'));
+    return { path: moduleAt(lineNumber), line: ` (bundle line ${lineNumber + 1})` };
   };
   const byPackage = new Map<string, number>();
   const byFunction = new Map<string, number>();
   let total = 0;
   const add = (map: Map<string, number>, key: string, bytes: number) => map.set(key, (map.get(key) ?? 0) + bytes);
   const walk = (node: HeapNode, caller: HeapNode['callFrame'] | undefined) => {
-    const own = node.callFrame.url ? rename(node.callFrame) : undefined;
-    const charged = own ?? caller;
+    const charged = node.callFrame.url ? node.callFrame : caller;
     if (node.selfSize > 0) {
       total += node.selfSize;
       const frame = charged ?? node.callFrame;
-      add(byPackage, packageOf(frame.url.replace(/ \(bundle line \d+\)$/, ''), frame.functionName), node.selfSize);
-      const where = frame.url.replace(/^file:\/\//, '').replace(/^.*node_modules\//, '');
-      // A bundle frame's name already says its line.
-      add(byFunction, `${frame.functionName || '(anonymous)'} ${where}${where.endsWith(')') ? '' : `:${frame.lineNumber + 1}`}`, node.selfSize);
+      const { path, line } = placeOf(frame);
+      add(byPackage, packageOf(path, frame.functionName), node.selfSize);
+      add(byFunction, `${frame.functionName || '(anonymous)'} ${path.replace(/^.*node_modules\//, '')}${frame.url ? line : ''}`, node.selfSize);
     }
     for (const child of node.children) walk(child, charged);
   };

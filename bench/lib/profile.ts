@@ -7,7 +7,7 @@ import { renderProfile, summarizeProfile } from './cpuprofile.ts';
 import { postgresRoles, recordMachine, renderMachine, summarizeMachine } from './perf.ts';
 import { createBenchDatabase } from './postgres.ts';
 import type { ServerProcess } from './processes.ts';
-import { describeReplanned, runScenario, type ScenarioName, type Settings } from './scenarios.ts';
+import { describeReplanned, runScenario, warmUpProcess, type ScenarioName, type Settings } from './scenarios.ts';
 import { makeTarget, sesameDeployment, startBaseline, startSesame } from './targets.ts';
 
 /**
@@ -23,16 +23,16 @@ import { makeTarget, sesameDeployment, startBaseline, startSesame } from './targ
 export async function profileScenario(options: {
   scenario: ScenarioName;
   target: string;
-  settings: Settings;
+  settings: Settings & { processWarmupMs: number };
   logDir: string;
   outDir: string;
   cleanups: Array<() => Promise<void>>;
   /** Profile Sesame through tsx from its sources instead of the bundle `npm start` runs (whose frames are readable). */
   tsx?: boolean;
-  /** Sample the whole machine on CPU with Linux perf, after a warm-up of `warmupRunMs` sign-ins. */
-  perf?: { warmupRunMs: number };
-  /** Sample the server's allocations instead of its CPU, after a warm-up of `warmupRunMs` sign-ins. */
-  alloc?: { warmupRunMs: number };
+  /** Sample the whole machine on CPU with Linux perf, after the full run's warm-up (`settings.processWarmupMs` of sign-ins). */
+  perf?: boolean;
+  /** Sample the server's allocations instead of its CPU, after the same warm-up. */
+  alloc?: boolean;
 }): Promise<void> {
   const { settings, outDir } = options;
   if (options.perf && options.alloc) throw new Error('--perf and --alloc each need the measured part to themselves: pick one');
@@ -70,8 +70,9 @@ export async function profileScenario(options: {
   }
   // The steady scenario needs a peak: measure it first (it is profiled too, before the window).
   const peak = options.scenario === 'steady' ? (await runScenario(target, 'signin', settings)).throughput : undefined;
+  // perf and allocation samples see a server warmed up as in a full run (the CPU profile covers start-up too, and skips it).
+  if (options.perf || options.alloc) await warmUpProcess(target, settings);
   if (options.perf) {
-    if (options.perf.warmupRunMs > 0) await runScenario(target, 'signin', { ...settings, warmupMs: 0, measureMs: options.perf.warmupRunMs });
     const file = join(outDir, 'perf.data');
     const [result] = await Promise.all([
       runScenario(target, options.scenario, settings, { signInPeak: peak }),
@@ -88,7 +89,6 @@ export async function profileScenario(options: {
     return;
   }
   if (options.alloc) {
-    if (options.alloc.warmupRunMs > 0) await runScenario(target, 'signin', { ...settings, warmupMs: 0, measureMs: options.alloc.warmupRunMs });
     rmSync(allocationProfileFile(server.pid), { force: true });
     // The sampler starts and stops on a signal: at the end of the scenario's warm-up, and at the end of its measured part.
     const toggle = (afterMs: number) => setTimeout(() => process.kill(server.pid, 'SIGWINCH'), afterMs);
@@ -101,11 +101,11 @@ export async function profileScenario(options: {
     }
     const written = await waitForAllocationProfile(server.pid);
     const file = join(outDir, 'allocations.heapprofile');
-    copyFileSync(written, file);
-    rmSync(written, { force: true });
+    copyFileSync(written.file, file);
+    rmSync(written.file, { force: true });
     await target.agent.close();
     await server.stop();
-    const summary = summarizeAllocations(file, result.ops, { top: 40 });
+    const summary = summarizeAllocations(written.profile, result.ops, { top: 40 });
     const markdown = `## Allocation profile: ${options.target}, ${options.scenario}\n\n${result.throughput} ops/s (${result.ops} in the measured part), p99 ${result.latency.p99} ms, ${result.errors} errors.\n\n${renderAllocations(summary)}\n`;
     writeFileSync(join(outDir, 'summary.md'), markdown);
     process.stdout.write(`${markdown}\nallocation profile: ${file} (opens in Chrome DevTools' Memory tab)\n`);
