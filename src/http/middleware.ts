@@ -35,16 +35,18 @@ export function requestLog(logger: Logger): Middleware {
     try {
       await next();
     } finally {
-      const line = {
-        requestId: ctx.state.requestId,
-        method: ctx.method,
-        path: ctx.path,
-        route: routeOf(ctx),
-        status: ctx.status,
-        ms: Number(process.hrtime.bigint() - started) / 1e6,
-      };
-      if (quietPaths.has(ctx.path)) logger.debug(line);
-      else logger.info(line);
+      const level = quietPaths.has(ctx.path) ? 'debug' : 'info';
+      // The line is built only when it is written (LOG_LEVEL=warn leaves every one out).
+      if (logger.isLevelEnabled(level)) {
+        logger[level]({
+          requestId: ctx.state.requestId,
+          method: ctx.method,
+          path: ctx.path,
+          route: routeOf(ctx),
+          status: ctx.status,
+          ms: Number(process.hrtime.bigint() - started) / 1e6,
+        });
+      }
     }
   };
 }
