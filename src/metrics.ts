@@ -36,7 +36,7 @@ export function createMetrics(deps: { db: Database; invalidation?: Pick<Invalida
         this.set(stats ? read(stats) : 0);
       },
     });
-  poolGauge('sesame_db_pool_used', 'Database connections in use.', (stats) => stats.numUsed());
+  poolGauge('sesame_db_pool_used', 'Database connections in use (with those the hot statements keep between statements).', (stats) => stats.numUsed());
   poolGauge('sesame_db_pool_free', 'Idle database connections in the pool.', (stats) => stats.numFree());
   poolGauge('sesame_db_pool_pending', 'Requests waiting for a database connection.', (stats) => stats.numPendingAcquires());
   new Gauge({

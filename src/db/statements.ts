@@ -1,3 +1,4 @@
+import { heldConnections, type PoolClient } from './held-connections.ts';
 import type { Database } from './index.ts';
 
 /**
@@ -30,12 +31,7 @@ export function statement(name: string, text: string): Statement {
 }
 
 type PgQuery = { name?: string; text: string; values?: unknown[] };
-type PgConnection = { query(query: PgQuery): Promise<{ rows: unknown[]; rowCount: number | null }> };
-type PoolClient = {
-  config: { client?: unknown };
-  acquireConnection(): Promise<PgConnection>;
-  releaseConnection(connection: PgConnection): Promise<unknown>;
-};
+type Client = PoolClient & { config: { client?: unknown } };
 
 const preparedByDatabase = new WeakMap<Database, boolean>();
 
@@ -44,23 +40,21 @@ export function usePreparedStatements(db: Database, prepared: boolean): void {
   preparedByDatabase.set(db, prepared);
 }
 
-const isPostgres = (db: Database) => (db.client as PoolClient).config.client === 'pg';
+const isPostgres = (db: Database) => (db.client as Client).config.client === 'pg';
 
 /**
  * Runs a query on a connection of knex's pool, past knex's query builder and
  * its placeholder rewriting: for `statement`s and for libraries that bring
  * their own SQL (rate-limiter-flexible). `name` prepares it, when this
- * database allows prepared statements. PostgreSQL only.
+ * database allows prepared statements. The connection is one kept from the
+ * pool between statements (./held-connections.ts). PostgreSQL only.
  */
-export async function runOnPool(db: Database, query: PgQuery): Promise<{ rows: unknown[]; rowCount: number | null }> {
-  const client = db.client as PoolClient;
-  const connection = await client.acquireConnection();
-  try {
-    const named = query.name !== undefined && preparedByDatabase.get(db) !== false;
-    return await connection.query(named ? query : { text: query.text, ...(query.values && { values: query.values }) });
-  } finally {
-    await client.releaseConnection(connection);
-  }
+export function runOnPool(db: Database, query: PgQuery): Promise<{ rows: unknown[]; rowCount: number | null }> {
+  const held = heldConnections(db.client as Client);
+  if (!held) return Promise.reject(new Error('Unable to acquire a connection'));
+  const named = query.name !== undefined && preparedByDatabase.get(db) !== false;
+  const sent = named ? query : { text: query.text, ...(query.values && { values: query.values }) };
+  return held.use((connection) => connection.query(sent));
 }
 
 /**
