@@ -68,8 +68,8 @@ export async function profileScenario(options: {
     server = await startSesame(options.target, deployment, deployment.port, { logDir: options.logDir, nodeFlags, tsx: options.tsx });
     target = await makeTarget({ name: options.target, processes: [server], ...deployment, database: databaseName, connections: settings.requestUsers * 2 });
   }
-  // The steady scenario needs a peak: measure it first (it is profiled too, before the window).
-  const peak = options.scenario === 'steady' ? (await runScenario(target, 'signin', settings)).throughput : undefined;
+  // The steady scenario needs a peak, unless it runs at a fixed rate: measure it first (it is profiled too, before the window).
+  const peak = options.scenario === 'steady' && settings.steadyRate === undefined ? (await runScenario(target, 'signin', settings)).throughput : undefined;
   // perf and allocation samples see a server warmed up as in a full run (the CPU profile covers start-up too, and skips it).
   if (options.perf || options.alloc) await warmUpProcess(target, settings);
   if (options.perf) {

@@ -19,6 +19,8 @@ export type Settings = {
   /** How long to collect authorization codes for the exchange scenario (codes live 60 s). */
   codePrepMs: number;
   codeMax: number;
+  /** The steady scenario's sign-ins per second (`--steady-rate`); by default half of the measured peak. */
+  steadyRate?: number;
 };
 
 /** What a bench mode that measures in rounds (`--compare`, `--alternate`) is given. */
@@ -276,7 +278,7 @@ export async function runScenario(target: Target, scenario: ScenarioName, settin
       });
     }
     case 'steady': {
-      const rate = Math.max(1, round((context.signInPeak ?? 20) / 2, 1));
+      const rate = settings.steadyRate ?? Math.max(1, round((context.signInPeak ?? 20) / 2, 1));
       const steps = new StepRecorder();
       const result = await openLoop({
         rate,
@@ -288,7 +290,7 @@ export async function runScenario(target: Target, scenario: ScenarioName, settin
         op: async (_vu, iteration) =>
           void (await signIn(target, signInEmail(target, iteration % 64, Math.floor(iteration / 64)), (step, ms) => steps.record(step, ms))),
       });
-      return finish(result, { rate, steps: steps.summaries(), requests: steps.allRequests(), notes: `open loop at half of the measured peak (${context.signInPeak ?? 'n/a'} flows/s)` });
+      return finish(result, { rate, steps: steps.summaries(), requests: steps.allRequests(), notes: settings.steadyRate ? `open loop at a fixed ${rate} flows/s (--steady-rate)` : `open loop at half of the measured peak (${context.signInPeak ?? 'n/a'} flows/s)` });
     }
     case 'client-credentials':
       return finish(await closed(requestUsers, () => clientCredentials(target)), { concurrency: requestUsers });
