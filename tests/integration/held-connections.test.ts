@@ -29,48 +29,44 @@ async function within<T>(ms: number, work: Promise<T>, what: string): Promise<T>
 describe.skipIf(!url)('connections kept for the hot statements (PostgreSQL)', () => {
   const open = (poolMax: number) => createDatabase({ kind: 'postgres', url: url!, poolMax });
   const pidOf = async (db: Database, n = 0) => (await run<{ pid: number }>(db, backend, [n]))[0]!.pid;
-
-  it('runs one statement after another on the same connection, and keeps it in use in the pool meanwhile', async () => {
-    const db = open(4);
+  /** `body` on a database of its own with a pool of `poolMax`, closed afterwards. */
+  const withPool = async (poolMax: number, body: (db: Database) => Promise<void>) => {
+    const db = open(poolMax);
     try {
+      await body(db);
+    } finally {
+      await db.destroy();
+    }
+  };
+
+  it('runs one statement after another on the same connection, and keeps it in use in the pool meanwhile', () =>
+    withPool(4, async (db) => {
       const pids = new Set<number>();
       for (let n = 0; n < 20; n += 1) pids.add(await pidOf(db, n));
       expect(pids.size).toBe(1);
       // Kept between statements: knex's pool counts it as used.
       expect(tarn(db).numUsed()).toBe(1);
-    } finally {
-      await db.destroy();
-    }
-  });
+    }));
 
-  it('keeps at most all but one of the pool, and concurrent statements beyond that still run', async () => {
-    const db = open(3);
-    try {
+  it('keeps at most all but one of the pool, and concurrent statements beyond that still run', () =>
+    withPool(3, async (db) => {
       const results = await Promise.all(Array.from({ length: 12 }, (_, n) => run<{ n: number }>(db, backend, [n])));
       expect(results.map(([row]) => row!.n)).toEqual(Array.from({ length: 12 }, (_, n) => n));
       expect(tarn(db).numUsed()).toBeLessThanOrEqual(2);
-    } finally {
-      await db.destroy();
-    }
-  });
+    }));
 
-  it("gives a kept idle connection to knex's own query when the pool has no other", async () => {
-    const db = open(1);
-    try {
+  it("gives a kept idle connection to knex's own query when the pool has no other", () =>
+    withPool(1, async (db) => {
       await pidOf(db);
       expect(tarn(db).numFree()).toBe(0);
       const rows = await within(5_000, db.raw<{ rows: Array<{ one: number }> }>('SELECT 1 AS one'), "knex's query");
       expect(rows.rows).toEqual([{ one: 1 }]);
       // And takes it again for the next statement.
       expect(await within(5_000, pidOf(db), 'the next statement')).toBeGreaterThan(0);
-    } finally {
-      await db.destroy();
-    }
-  });
+    }));
 
-  it('hands its connection to a transaction waiting on the pool when its statement ends', async () => {
-    const db = open(2);
-    try {
+  it('hands its connection to a transaction waiting on the pool when its statement ends', () =>
+    withPool(2, async (db) => {
       // The pool's other connection is taken by a transaction that stays open while the statement runs.
       let finishFirst = () => {};
       const firstOpen = new Promise<void>((resolve) => (finishFirst = resolve));
@@ -89,14 +85,10 @@ describe.skipIf(!url)('connections kept for the hot statements (PostgreSQL)', ()
       expect((await second).rows).toEqual([{ two: 2 }]);
       finishFirst();
       await first;
-    } finally {
-      await db.destroy();
-    }
-  });
+    }));
 
-  it('gives an unused connection back after the idle time', async () => {
-    const db = open(4);
-    try {
+  it('gives an unused connection back after the idle time', () =>
+    withPool(4, async (db) => {
       const held = heldConnections(db.client as PoolClient, { idleMs: 100 });
       expect(held).toBeDefined();
       await held!.use((connection) => connection.query({ text: 'SELECT 1' }));
@@ -104,10 +96,7 @@ describe.skipIf(!url)('connections kept for the hot statements (PostgreSQL)', ()
       const deadline = Date.now() + 3_000;
       while (tarn(db).numUsed() > 0 && Date.now() < deadline) await new Promise((resolve) => setTimeout(resolve, 50));
       expect(tarn(db).numUsed()).toBe(0);
-    } finally {
-      await db.destroy();
-    }
-  });
+    }));
 
   it('lets the database close at once with connections kept', async () => {
     const db = open(4);
