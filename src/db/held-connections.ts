@@ -115,11 +115,17 @@ function holdFrom(client: PoolClient, pool: Pool, idleMs: number): Held {
     }
   };
 
-  const take = (): Promise<Connection> => {
+  /** The most recently used idle connection that is still usable (others go back), if any. */
+  const takeIdle = (): Connection | undefined => {
     for (let found = idle.pop(); found; found = idle.pop()) {
-      if (usable(found.connection)) return Promise.resolve(found.connection);
+      if (usable(found.connection)) return found.connection;
       giveBack(found.connection);
     }
+    return undefined;
+  };
+
+  /** A connection when none is idle: a new one from the pool while under the cap, else the first one put back. */
+  const take = (): Promise<Connection> => {
     if (kept < most || closing) return acquire();
     return new Promise((resolve, reject) => waiting.push({ resolve, reject }));
   };
@@ -136,14 +142,33 @@ function holdFrom(client: PoolClient, pool: Pool, idleMs: number): Held {
     }
   };
 
-  return {
-    async use(work) {
-      const connection = await take();
-      try {
-        return await work(connection);
-      } finally {
+  /** Runs `work` on `connection` and puts it back once the work has settled. */
+  const runOn = <T>(connection: Connection, work: (connection: Connection) => Promise<T>): Promise<T> => {
+    let running: Promise<T>;
+    try {
+      running = work(connection);
+    } catch (error) {
+      put(connection);
+      return Promise.reject(error);
+    }
+    return running.then(
+      (result) => {
         put(connection);
-      }
+        return result;
+      },
+      (error: unknown) => {
+        put(connection);
+        throw error;
+      },
+    );
+  };
+
+  return {
+    // Without async and await: an idle connection starts the work at once, and a statement makes two
+    // promises here instead of five (every await makes one more while promise hooks are on).
+    use(work) {
+      const connection = takeIdle();
+      return connection ? runOn(connection, work) : take().then((taken) => runOn(taken, work));
     },
   };
 }

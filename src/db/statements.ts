@@ -71,9 +71,9 @@ export function columnsOf(rows: ReadonlyArray<readonly unknown[]>): unknown[][] 
  * Runs a statement and answers its rows. Inside a transaction, and on the
  * embedded database, it goes through knex like any query.
  */
-export async function run<R>(db: Database, { name, text, pgText }: Statement, values: unknown[]): Promise<R[]> {
-  if (isPostgres(db) && !db.isTransaction) return (await runOnPool(db, { name, text: pgText, values })).rows as R[];
-  return (await db.raw<{ rows: R[] }>(text, values as never[])).rows;
+export function run<R>(db: Database, { name, text, pgText }: Statement, values: unknown[]): Promise<R[]> {
+  if (isPostgres(db) && !db.isTransaction) return runOnPool(db, { name, text: pgText, values }).then((result) => result.rows as R[]);
+  return db.raw<{ rows: R[] }>(text, values as never[]).then((result) => result.rows);
 }
 
 type Column = readonly [name: string, type: 'text' | 'jsonb' | 'timestamptz'];

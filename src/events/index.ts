@@ -49,17 +49,18 @@ export function createEventBus(deps: { logger: Logger; clock?: () => Date; accep
   const log = deps.logger.child({ component: 'events' });
   const subscribers = new Set<Subscriber>();
   const storage = requestSlot<RequestEvents>('event context');
-  const inFlight = new Set<Promise<void>>();
+  // Events some subscriber has not accepted yet, and what `flush()` waits on until there are none.
+  let inFlight = 0;
+  const idle: Array<() => void> = [];
 
-  async function deliver(subscriber: Subscriber, event: SesameEvent): Promise<void> {
-    try {
-      await subscriber(event);
-    } catch (error) {
-      log.error({ err: error, event: event.name }, 'an event subscriber failed; the event is lost for it');
-    }
-  }
+  const failed = (error: unknown, event: SesameEvent) =>
+    log.error({ err: error, event: event.name }, 'an event subscriber failed; the event is lost for it');
 
-  /** Publishes `name`; resolves when every subscriber has accepted it, never rejects. */
+  /**
+   * Publishes `name`; resolves when every subscriber has accepted it, never rejects.
+   * Counted rather than built from `Promise.all` and `Promise.race`: an event
+   * makes one promise here, and one per subscriber that answers with a promise.
+   */
   function publish<N extends EventName>(name: N, data: EventPayloads[N], options: PublishOptions = {}): Promise<void> {
     let event: SesameEvent;
     try {
@@ -75,19 +76,42 @@ export function createEventBus(deps: { logger: Logger; clock?: () => Date; accep
       log.error({ err: error, event: name }, 'an event could not be built');
       return Promise.resolve();
     }
-    const done = Promise.all([...subscribers].map((subscriber) => deliver(subscriber, event))).then(() => undefined);
-    inFlight.add(done);
-    void done.finally(() => inFlight.delete(done));
-    // A subscriber stuck on a slow database holds the caller `acceptWaitMs` at most; it goes on in the background.
-    let timer: NodeJS.Timeout | undefined;
-    const waited = new Promise<void>((resolve) => {
-      timer = setTimeout(() => {
-        log.warn({ event: name, waitedMs: acceptWaitMs }, 'event subscribers are slow; the caller goes on without them');
+    return new Promise<void>((resolve) => {
+      let waiting = subscribers.size;
+      let timer: NodeJS.Timeout | undefined;
+      const accepted = () => {
+        waiting -= 1;
+        if (waiting > 0) return;
+        clearTimeout(timer);
         resolve();
-      }, acceptWaitMs);
-      timer.unref();
+        inFlight -= 1;
+        if (inFlight === 0) for (const wake of idle.splice(0)) wake();
+      };
+      const refused = (error: unknown) => {
+        failed(error, event);
+        accepted();
+      };
+      inFlight += 1;
+      waiting += 1; // held until every subscriber has been called, so none settles the event early
+      for (const subscriber of [...subscribers]) {
+        try {
+          const answer = subscriber(event);
+          if (answer && typeof answer.then === 'function') answer.then(accepted, refused);
+          else accepted();
+        } catch (error) {
+          refused(error);
+        }
+      }
+      if (waiting > 1) {
+        // A subscriber stuck on a slow database holds the caller `acceptWaitMs` at most; it goes on in the background.
+        timer = setTimeout(() => {
+          log.warn({ event: name, waitedMs: acceptWaitMs }, 'event subscribers are slow; the caller goes on without them');
+          resolve();
+        }, acceptWaitMs);
+        timer.unref();
+      }
+      accepted();
     });
-    return Promise.race([done, waited]).finally(() => clearTimeout(timer));
   }
 
   return {
@@ -145,8 +169,8 @@ export function createEventBus(deps: { logger: Logger; clock?: () => Date; accep
     },
 
     /** Resolves when every event published so far has been accepted by its subscribers. */
-    async flush(): Promise<void> {
-      while (inFlight.size > 0) await Promise.all([...inFlight]);
+    flush(): Promise<void> {
+      return inFlight === 0 ? Promise.resolve() : new Promise((resolve) => idle.push(resolve));
     },
   };
 }

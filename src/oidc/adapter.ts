@@ -52,8 +52,14 @@ const requestScope = requestSlot<RequestScope>('adapter scope');
  * of any of them, so a failed write fails the request even when a read that
  * sent it early saw the error first.
  */
+/** Whether the request holds writes or has sent some (what `writePending` waits for). */
+const hasWrites = (scope: RequestScope) => scope.pending.size > 0 || scope.sent;
+
+/** What a request has written before its first write: shared, since it is never changed. */
+const NOTHING_WRITTEN: Promise<Array<PromiseSettledResult<void>>> = Promise.resolve([]);
+
 async function writePending(scope: RequestScope): Promise<void> {
-  if (scope.pending.size === 0 && !scope.sent) return;
+  if (!hasWrites(scope)) return;
   if (scope.pending.size > 0) {
     scope.sent = true;
     const writes = [...scope.pending.values()];
@@ -169,7 +175,7 @@ function expiryOf(payload: AdapterPayload, expiresIn: number): Date | null {
  * have made it.
  */
 export const adapterRequestScope = (): Middleware => (ctx, next) => {
-  const scope: RequestScope = { reads: new Map(), pending: new Map(), written: Promise.resolve([]), writing: 0, closed: false, sent: false };
+  const scope: RequestScope = { reads: new Map(), pending: new Map(), written: NOTHING_WRITTEN, writing: 0, closed: false, sent: false };
   return requestScope.enter(ctx, scope, async () => {
     let failure: { error: unknown } | undefined;
     try {
@@ -178,11 +184,14 @@ export const adapterRequestScope = (): Middleware => (ctx, next) => {
       failure = { error };
     }
     scope.closed = true;
-    try {
-      await writePending(scope);
-    } catch (error) {
-      ctx.remove('Location');
-      failure ??= { error };
+    // Most requests wrote no provider model: no call, no wait.
+    if (hasWrites(scope)) {
+      try {
+        await writePending(scope);
+      } catch (error) {
+        ctx.remove('Location');
+        failure ??= { error };
+      }
     }
     if (failure) throw failure.error;
   });
@@ -292,11 +301,12 @@ export function createAdapterFactory(
      * otherwise), writes what the request holds for it, and waits for its
      * writes already on their way.
      */
-    private async settle(id?: string): Promise<void> {
+    private settle(id?: string): Promise<void> | undefined {
       const scope = requestScope.get();
-      if (!scope) return;
+      if (!scope) return undefined;
       const held = id === undefined ? scope.pending.size > 0 : scope.pending.has(`${this.name}:${id}`);
-      if (held || scope.writing > 0) await writePending(scope);
+      // Nothing to wait for: no promise (the caller skips its await; each await makes promises).
+      return held || scope.writing > 0 ? writePending(scope) : undefined;
     }
 
     /** A write of `id` (undefined: of several rows), with the model cache dropping what it changes. */
@@ -318,7 +328,8 @@ export function createAdapterFactory(
 
     async find(id: string): Promise<AdapterPayload | undefined> {
       if (this.name === 'Client') return (await deps.findClient(id)) as AdapterPayload | undefined;
-      await this.settle(id);
+      const settling = this.settle(id);
+      if (settling) await settling;
       const cache = requestScope.get()?.reads;
       const key = `${this.name}:${id}`;
       const hit = cache?.get(key);
@@ -343,7 +354,8 @@ export function createAdapterFactory(
     }
 
     async consume(id: string): Promise<void> {
-      await this.settle(id);
+      const settling = this.settle(id);
+      if (settling) await settling;
       this.forget(id);
       const won = await this.dropping(id, () => consumeGrouped([this.name, id]));
       if (!won) throw new errors.InvalidGrant(`${this.name} already consumed`);

@@ -87,6 +87,18 @@ describe.skipIf(!url)('connections kept for the hot statements (PostgreSQL)', ()
       await first;
     }));
 
+  it('keeps the connection of work that failed, whether it threw or rejected, for the next statement', () =>
+    withPool(2, async (db) => {
+      const held = heldConnections(db.client as PoolClient)!;
+      const first = await pidOf(db);
+      await expect(held.use(() => {
+        throw new Error('thrown before any promise');
+      })).rejects.toThrow('thrown before any promise');
+      await expect(held.use((connection) => connection.query({ text: 'SELECT 1/0' }))).rejects.toThrow(/division by zero/);
+      expect(await pidOf(db)).toBe(first);
+      expect(tarn(db).numUsed()).toBe(1);
+    }));
+
   it('gives an unused connection back after the idle time', () =>
     withPool(4, async (db) => {
       const held = heldConnections(db.client as PoolClient, { idleMs: 100 });

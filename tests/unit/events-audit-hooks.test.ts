@@ -60,6 +60,29 @@ describe('the event bus', () => {
     await bus.flush();
     expect(finished).toBe(true);
   });
+
+  it('resolves a publish once every subscriber has accepted, and flush() once every event has been', async () => {
+    const bus = createEventBus({ logger: silent, acceptWaitMs: 5_000 });
+    // No subscriber, and nothing in flight: both resolve at once.
+    await bus.publish('User.Created', { userId: 'u', email: null, source: 'cli' });
+    await bus.flush();
+
+    const accepted: string[] = [];
+    bus.subscribe(async (event) => {
+      await new Promise((resolve) => setTimeout(resolve, event.name === 'User.Created' ? 30 : 120));
+      accepted.push(`slow ${event.name}`);
+    });
+    bus.subscribe((event) => {
+      accepted.push(`quick ${event.name}`);
+    });
+    await bus.publish('User.Created', { userId: 'u', email: null, source: 'cli' });
+    expect(accepted).toEqual(['quick User.Created', 'slow User.Created']);
+
+    void bus.publish('EmailCode.Sent', { email: 'a@example.test' });
+    void bus.publish('User.Created', { userId: 'v', email: null, source: 'cli' });
+    await bus.flush();
+    expect(accepted.slice(2).sort()).toEqual(['quick EmailCode.Sent', 'quick User.Created', 'slow EmailCode.Sent', 'slow User.Created']);
+  });
 });
 
 describe('publishLater', () => {
