@@ -17,7 +17,8 @@ export function createGroupCommit<T, R>(
   options: { maxBatch: number; isItemError?: (error: unknown) => boolean },
 ): (item: T) => Promise<R> {
   const isItemError = options.isItemError ?? isDataError;
-  let queue: Array<{ item: T; resolve: (result: R) => void; reject: (error: unknown) => void }> = [];
+  type Pending = { item: T; resolve: (result: R) => void; reject: (error: unknown) => void };
+  let queue: Pending[] = [];
   let running = false;
 
   const writeOne = async (item: T): Promise<R> => {
@@ -25,22 +26,40 @@ export function createGroupCommit<T, R>(
     return result as R;
   };
 
-  async function drain(): Promise<void> {
-    while (queue.length > 0) {
-      const batch = queue.slice(0, options.maxBatch);
-      queue = queue.slice(batch.length);
-      try {
-        const results = await writeMany(batch.map((pending) => pending.item));
-        batch.forEach((pending, index) => pending.resolve(results[index] as R));
-      } catch (error) {
-        if (batch.length === 1 || !isItemError(error)) {
-          for (const pending of batch) pending.reject(error);
-          continue;
-        }
-        for (const pending of batch) await writeOne(pending.item).then(pending.resolve, pending.reject);
-      }
+  /** A failed batch of data errors: each item alone, in order, so a bad item fails only itself. */
+  const writeEach = async (batch: Pending[]): Promise<void> => {
+    for (const pending of batch) await writeOne(pending.item).then(pending.resolve, pending.reject);
+  };
+
+  /**
+   * Writes the queue batch by batch until it is empty. Chained rather than an
+   * async loop: a batch makes no promise here beyond `writeMany`'s own and
+   * the `then` that answers it.
+   */
+  function drain(): void {
+    if (queue.length === 0) {
+      running = false;
+      return;
     }
-    running = false;
+    const batch = queue.slice(0, options.maxBatch);
+    queue = queue.slice(batch.length);
+    let writing: Promise<R[]>;
+    try {
+      writing = writeMany(batch.map((pending) => pending.item));
+    } catch (error) {
+      writing = Promise.reject(error);
+    }
+    writing.then(
+      (results) => {
+        batch.forEach((pending, index) => pending.resolve(results[index] as R));
+        drain();
+      },
+      (error: unknown) => {
+        if (batch.length > 1 && isItemError(error)) return writeEach(batch).then(drain);
+        for (const pending of batch) pending.reject(error);
+        drain();
+      },
+    );
   }
 
   return (item) =>
@@ -48,7 +67,7 @@ export function createGroupCommit<T, R>(
       queue.push({ item, resolve, reject });
       if (!running) {
         running = true;
-        setImmediate(() => void drain());
+        setImmediate(drain);
       }
     });
 }

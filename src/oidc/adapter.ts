@@ -55,6 +55,9 @@ const requestScope = requestSlot<RequestScope>('adapter scope');
 /** Whether the request holds writes or has sent some (what `writePending` waits for). */
 const hasWrites = (scope: RequestScope) => scope.pending.size > 0 || scope.sent;
 
+/** What a held write answers at once (it is made when the request ends): shared, as it never changes. */
+const HELD: Promise<void> = Promise.resolve();
+
 /** What a request has written before its first write: shared, since it is never changed. */
 const NOTHING_WRITTEN: Promise<Array<PromiseSettledResult<void>>> = Promise.resolve([]);
 
@@ -289,11 +292,12 @@ export function createAdapterFactory(
     }
 
     /** Holds `write` of `id` until the request's end (the last write of a key wins), or makes it now outside a request. */
-    private async hold(id: string, write: () => Promise<void>): Promise<void> {
+    private hold(id: string, write: () => Promise<void>): Promise<void> {
       this.forget(id);
       const scope = requestScope.get();
       if (!scope || scope.closed) return write();
       scope.pending.set(`${this.name}:${id}`, write);
+      return HELD;
     }
 
     /**
@@ -314,7 +318,8 @@ export function createAdapterFactory(
       return this.models ? this.models.dropping(this.name, id, write) : write();
     }
 
-    async upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
+    // Not async (nor is `hold`): a held save answers with one shared resolved promise.
+    upsert(id: string, payload: AdapterPayload, expiresIn: number): Promise<void> {
       const expiresAt = expiryOf(payload, expiresIn);
       // Taken now: the provider may change the object after the save returns.
       const values: UpsertValues = [this.name, id, JSON.stringify(payload), expiresAt, payload.grantId ?? null, payload.uid ?? null, payload.userCode ?? null];
@@ -326,8 +331,11 @@ export function createAdapterFactory(
       return this.hold(id, () => models.writeThrough(this.name, id, kept, expiresAt?.getTime() ?? null, write));
     }
 
-    async find(id: string): Promise<AdapterPayload | undefined> {
-      if (this.name === 'Client') return (await deps.findClient(id)) as AdapterPayload | undefined;
+    find(id: string): Promise<AdapterPayload | undefined> {
+      return this.name === 'Client' ? (deps.findClient(id) as Promise<AdapterPayload | undefined>) : this.findModel(id);
+    }
+
+    private async findModel(id: string): Promise<AdapterPayload | undefined> {
       const settling = this.settle(id);
       if (settling) await settling;
       const cache = requestScope.get()?.reads;

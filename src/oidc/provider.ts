@@ -247,9 +247,12 @@ ${raw(form)}
   installOrganizationTokens(provider, { organizations, users });
   // RFC 7009: revocation answers 200 and clients ignore the body. Koa types oidc-provider's empty
   // body text/plain, which oidc-client-ts refuses (it accepts JSON or no Content-Type): send none.
-  provider.use(async (ctx, next) => {
-    await next();
-    if (ctx.oidc?.route === 'revocation' && ctx.status === 200 && ctx.body === '') ctx.remove('Content-Type');
+  // Revocation is a POST: every other request passes straight through (no async layer of its own).
+  provider.use((ctx, next) => {
+    if (ctx.method !== 'POST') return next();
+    return next().then(() => {
+      if (ctx.oidc?.route === 'revocation' && ctx.status === 200 && ctx.body === '') ctx.remove('Content-Type');
+    });
   });
   return provider;
 }

@@ -57,6 +57,22 @@ describe('group commit', () => {
     await expect(write('bad')).rejects.toThrow('refused');
     expect(await write('good')).toBe('good');
   });
+
+  it('fails only its batch when the writer throws before returning a promise, and writes the batches queued behind it', async () => {
+    const batches: string[][] = [];
+    const write = createGroupCommit((items: string[]) => {
+      batches.push(items);
+      if (items.includes('x')) throw new TypeError('not a promise');
+      return Promise.resolve(items.map((item) => item.toUpperCase()));
+    }, { maxBatch: 2 });
+    const outcomes = await Promise.allSettled(['x', 'y', 'z'].map(write));
+    expect(outcomes).toEqual([
+      { status: 'rejected', reason: new TypeError('not a promise') },
+      { status: 'rejected', reason: new TypeError('not a promise') },
+      { status: 'fulfilled', value: 'Z' },
+    ]);
+    expect(batches).toEqual([['x', 'y'], ['z']]);
+  });
 });
 
 describe('runsOfUniqueKeys', () => {
