@@ -46,12 +46,6 @@ type RequestScope = {
 };
 const requestScope = requestSlot<RequestScope>('adapter scope');
 
-/**
- * Sends the scope's pending writes (after any batch still in flight) and
- * resolves once everything sent so far has settled; throws the first failure
- * of any of them, so a failed write fails the request even when a read that
- * sent it early saw the error first.
- */
 /** Whether the request holds writes or has sent some (what `writePending` waits for). */
 const hasWrites = (scope: RequestScope) => scope.pending.size > 0 || scope.sent;
 
@@ -61,6 +55,12 @@ const HELD: Promise<void> = Promise.resolve();
 /** What a request has written before its first write: shared, since it is never changed. */
 const NOTHING_WRITTEN: Promise<Array<PromiseSettledResult<void>>> = Promise.resolve([]);
 
+/**
+ * Sends the scope's pending writes (after any batch still in flight) and
+ * resolves once everything sent so far has settled; throws the first failure
+ * of any of them, so a failed write fails the request even when a read that
+ * sent it early saw the error first.
+ */
 async function writePending(scope: RequestScope): Promise<void> {
   if (!hasWrites(scope)) return;
   if (scope.pending.size > 0) {
