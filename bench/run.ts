@@ -35,6 +35,7 @@ const { values: args } = parseArgs({
     tsx: { type: 'boolean', default: false },
     perf: { type: 'boolean', default: false },
     alloc: { type: 'boolean', default: false },
+    promises: { type: 'boolean', default: false },
     'flow-users': { type: 'string' },
     'request-users': { type: 'string' },
     'log-level': { type: 'string', default: 'warn' },
@@ -221,6 +222,7 @@ async function main(): Promise<void> {
       tsx: args.tsx,
       perf: args.perf,
       alloc: args.alloc,
+      promises: args.promises,
     });
     return;
   }

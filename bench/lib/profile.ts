@@ -1,4 +1,4 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { allocationProfileFile, renderAllocations, summarizeAllocations, waitForAllocationProfile } from './allocations.ts';
@@ -6,6 +6,7 @@ import { sesameBundle } from './build.ts';
 import { renderProfile, summarizeProfile } from './cpuprofile.ts';
 import { postgresRoles, recordMachine, renderMachine, summarizeMachine } from './perf.ts';
 import { createBenchDatabase } from './postgres.ts';
+import { promiseCountFile, renderPromises, summarizePromises, waitForPromiseCounts } from './promises.ts';
 import type { ServerProcess } from './processes.ts';
 import { describeReplanned, runScenario, warmUpProcess, type ScenarioName, type Settings } from './scenarios.ts';
 import { makeTarget, sesameDeployment, startBaseline, startSesame } from './targets.ts';
@@ -18,7 +19,9 @@ import { makeTarget, sesameDeployment, startBaseline, startSesame } from './targ
  * first warms up like in a full run, then Linux `perf` samples the whole
  * machine on CPU during the measured part (see perf.ts). With `--alloc`, it
  * warms up the same way, then V8's sampling heap profiler records what the
- * server allocates during the measured part (see allocations.ts).
+ * server allocates during the measured part (see allocations.ts). With
+ * `--promises`, it counts the promises the server creates during the
+ * measured part, by the line that made them (see promises.ts).
  */
 export async function profileScenario(options: {
   scenario: ScenarioName;
@@ -33,17 +36,22 @@ export async function profileScenario(options: {
   perf?: boolean;
   /** Sample the server's allocations instead of its CPU, after the same warm-up. */
   alloc?: boolean;
+  /** Count the promises the server creates instead, after the same warm-up. */
+  promises?: boolean;
 }): Promise<void> {
   const { settings, outDir } = options;
-  if (options.perf && options.alloc) throw new Error('--perf and --alloc each need the measured part to themselves: pick one');
+  const modes = [options.perf && '--perf', options.alloc && '--alloc', options.promises && '--promises'].filter(Boolean);
+  if (modes.length > 1) throw new Error(`${modes.join(' and ')} each need the measured part to themselves: pick one`);
   // Its codes are made first for as long as they take, so a window timed from the start would sample their sign-ins.
-  if (options.alloc && options.scenario === 'code-exchange') throw new Error('--alloc times its window from the scenario start: not for code-exchange');
+  if ((options.alloc || options.promises) && options.scenario === 'code-exchange') throw new Error(`${modes[0]} times its window from the scenario start: not for code-exchange`);
   mkdirSync(outDir, { recursive: true });
   const nodeFlags = options.perf
     ? ['--perf-basic-prof-only-functions']
     : options.alloc
       ? ['--import', './bench/lib/alloc-sampler.mjs']
-      : ['--cpu-prof', '--cpu-prof-dir', outDir, '--cpu-prof-interval', '500'];
+      : options.promises
+        ? ['--import', './bench/lib/promise-counter.mjs']
+        : ['--cpu-prof', '--cpu-prof-dir', outDir, '--cpu-prof-interval', '500'];
   const spawnedAt = performance.now();
   let server: ServerProcess;
   let target;
@@ -71,7 +79,7 @@ export async function profileScenario(options: {
   // The steady scenario needs a peak, unless it runs at a fixed rate: measure it first (it is profiled too, before the window).
   const peak = options.scenario === 'steady' && settings.steadyRate === undefined ? (await runScenario(target, 'signin', settings)).throughput : undefined;
   // perf and allocation samples see a server warmed up as in a full run (the CPU profile covers start-up too, and skips it).
-  if (options.perf || options.alloc) await warmUpProcess(target, settings);
+  if (options.perf || options.alloc || options.promises) await warmUpProcess(target, settings);
   if (options.perf) {
     const file = join(outDir, 'perf.data');
     const [result] = await Promise.all([
@@ -88,9 +96,14 @@ export async function profileScenario(options: {
     process.stdout.write(`${markdown}\nperf data: ${file}\n`);
     return;
   }
-  if (options.alloc) {
-    rmSync(allocationProfileFile(server.pid), { force: true });
-    // The sampler starts and stops on a signal: at the end of the scenario's warm-up, and at the end of its measured part.
+  /**
+   * Runs the scenario with the preloaded tool (allocation sampler, promise
+   * counter) switched on by a signal at the end of the scenario's warm-up and
+   * off at the end of its measured part; keeps what the tool then wrote as
+   * `keepAs` in the output folder, and stops the server.
+   */
+  const runBetweenSignals = async <W extends { file: string }>(stale: string, waitFor: (pid: number) => Promise<W>, keepAs: string) => {
+    rmSync(stale, { force: true });
     const toggle = (afterMs: number) => setTimeout(() => process.kill(server.pid, 'SIGWINCH'), afterMs);
     const timers = [toggle(settings.warmupMs), toggle(settings.warmupMs + settings.measureMs)];
     let result;
@@ -99,16 +112,35 @@ export async function profileScenario(options: {
     } finally {
       for (const timer of timers) clearTimeout(timer);
     }
-    const written = await waitForAllocationProfile(server.pid);
-    const file = join(outDir, 'allocations.heapprofile');
+    const written = await waitFor(server.pid);
+    const file = join(outDir, keepAs);
     copyFileSync(written.file, file);
     rmSync(written.file, { force: true });
     await target.agent.close();
     await server.stop();
-    const summary = summarizeAllocations(written.profile, result.ops, { top: 40 });
-    const markdown = `## Allocation profile: ${options.target}, ${options.scenario}\n\n${result.throughput} ops/s (${result.ops} in the measured part), p99 ${result.latency.p99} ms, ${result.errors} errors.\n\n${renderAllocations(summary)}\n`;
+    return { result, written, file };
+  };
+  const report = (markdown: string, where: string) => {
     writeFileSync(join(outDir, 'summary.md'), markdown);
-    process.stdout.write(`${markdown}\nallocation profile: ${file} (opens in Chrome DevTools' Memory tab)\n`);
+    process.stdout.write(`${markdown}\n${where}\n`);
+  };
+  if (options.promises) {
+    const { result, written, file } = await runBetweenSignals(promiseCountFile(server.pid), waitForPromiseCounts, 'promises.json');
+    const bundle = options.target === 'baseline' || options.tsx ? undefined : readFileSync(await sesameBundle(), 'utf8');
+    const summary = summarizePromises(written.counts, result.ops, { bundle, top: 40 });
+    report(
+      `## Promises: ${options.target}, ${options.scenario}\n\n${result.throughput} ops/s (${result.ops} in the measured part, slowed by the counter), ${result.errors} errors.\n\n${renderPromises(summary)}\n`,
+      `promise counts: ${file}`,
+    );
+    return;
+  }
+  if (options.alloc) {
+    const { result, written, file } = await runBetweenSignals(allocationProfileFile(server.pid), waitForAllocationProfile, 'allocations.heapprofile');
+    const summary = summarizeAllocations(written.profile, result.ops, { top: 40 });
+    report(
+      `## Allocation profile: ${options.target}, ${options.scenario}\n\n${result.throughput} ops/s (${result.ops} in the measured part), p99 ${result.latency.p99} ms, ${result.errors} errors.\n\n${renderAllocations(summary)}\n`,
+      `allocation profile: ${file} (opens in Chrome DevTools' Memory tab)`,
+    );
     return;
   }
   const fromMs = performance.now() - spawnedAt + settings.warmupMs;
