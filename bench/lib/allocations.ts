@@ -1,7 +1,6 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { bundleModules } from './build.ts';
 import { packageOf } from './cpuprofile.ts';
 import { round } from './stats.ts';
@@ -23,25 +22,6 @@ export type AllocationSummary = { kbPerOp: number; byPackage: AllocationRow[]; b
 export const allocationProfileFile = (pid: number) => join(tmpdir(), `sesame-alloc-${pid}.heapprofile`);
 
 export type AllocationProfile = { head: HeapNode };
-
-/**
- * Waits (up to `timeoutMs`) for the profile of `pid` to be written after the
- * stopping signal, and answers it with its file.
- */
-export async function waitForAllocationProfile(pid: number, timeoutMs = 10_000): Promise<{ file: string; profile: AllocationProfile }> {
-  const file = allocationProfileFile(pid);
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(100)) {
-    if (existsSync(file)) {
-      // Written in one writeFileSync: a partial file is not valid JSON yet.
-      try {
-        return { file, profile: JSON.parse(readFileSync(file, 'utf8')) as AllocationProfile };
-      } catch {
-        // still being written
-      }
-    }
-  }
-  throw new Error(`no allocation profile at ${file} after ${timeoutMs} ms`);
-}
 
 export function summarizeAllocations({ head }: AllocationProfile, ops: number, options: { top?: number } = {}): AllocationSummary {
   const top = options.top ?? 30;

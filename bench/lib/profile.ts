@@ -1,12 +1,13 @@
-import { copyFileSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { allocationProfileFile, renderAllocations, summarizeAllocations, waitForAllocationProfile } from './allocations.ts';
+import { setTimeout as sleep } from 'node:timers/promises';
+import { allocationProfileFile, renderAllocations, summarizeAllocations, type AllocationProfile } from './allocations.ts';
 import { sesameBundle } from './build.ts';
 import { renderProfile, summarizeProfile } from './cpuprofile.ts';
 import { postgresRoles, recordMachine, renderMachine, summarizeMachine } from './perf.ts';
 import { createBenchDatabase } from './postgres.ts';
-import { promiseCountFile, renderPromises, summarizePromises, waitForPromiseCounts } from './promises.ts';
+import { promiseCountFile, renderPromises, summarizePromises, type PromiseCounts } from './promises.ts';
 import type { ServerProcess } from './processes.ts';
 import { describeReplanned, runScenario, warmUpProcess, type ScenarioName, type Settings } from './scenarios.ts';
 import { makeTarget, sesameDeployment, startBaseline, startSesame } from './targets.ts';
@@ -99,11 +100,11 @@ export async function profileScenario(options: {
   /**
    * Runs the scenario with the preloaded tool (allocation sampler, promise
    * counter) switched on by a signal at the end of the scenario's warm-up and
-   * off at the end of its measured part; keeps what the tool then wrote as
-   * `keepAs` in the output folder, and stops the server.
+   * off at the end of its measured part; answers the JSON the tool then wrote
+   * to `written`, kept as `keepAs` in the output folder, and stops the server.
    */
-  const runBetweenSignals = async <W extends { file: string }>(stale: string, waitFor: (pid: number) => Promise<W>, keepAs: string) => {
-    rmSync(stale, { force: true });
+  const runBetweenSignals = async <T>(written: string, keepAs: string) => {
+    rmSync(written, { force: true });
     const toggle = (afterMs: number) => setTimeout(() => process.kill(server.pid, 'SIGWINCH'), afterMs);
     const timers = [toggle(settings.warmupMs), toggle(settings.warmupMs + settings.measureMs)];
     let result;
@@ -112,22 +113,22 @@ export async function profileScenario(options: {
     } finally {
       for (const timer of timers) clearTimeout(timer);
     }
-    const written = await waitFor(server.pid);
+    const data = await waitForJson<T>(written);
     const file = join(outDir, keepAs);
-    copyFileSync(written.file, file);
-    rmSync(written.file, { force: true });
+    copyFileSync(written, file);
+    rmSync(written, { force: true });
     await target.agent.close();
     await server.stop();
-    return { result, written, file };
+    return { result, data, file };
   };
   const report = (markdown: string, where: string) => {
     writeFileSync(join(outDir, 'summary.md'), markdown);
     process.stdout.write(`${markdown}\n${where}\n`);
   };
   if (options.promises) {
-    const { result, written, file } = await runBetweenSignals(promiseCountFile(server.pid), waitForPromiseCounts, 'promises.json');
+    const { result, data, file } = await runBetweenSignals<PromiseCounts>(promiseCountFile(server.pid), 'promises.json');
     const bundle = options.target === 'baseline' || options.tsx ? undefined : readFileSync(await sesameBundle(), 'utf8');
-    const summary = summarizePromises(written.counts, result.ops, { bundle, top: 40 });
+    const summary = summarizePromises(data, result.ops, { bundle, top: 40 });
     report(
       `## Promises: ${options.target}, ${options.scenario}\n\n${result.throughput} ops/s (${result.ops} in the measured part, slowed by the counter), ${result.errors} errors.\n\n${renderPromises(summary)}\n`,
       `promise counts: ${file}`,
@@ -135,8 +136,8 @@ export async function profileScenario(options: {
     return;
   }
   if (options.alloc) {
-    const { result, written, file } = await runBetweenSignals(allocationProfileFile(server.pid), waitForAllocationProfile, 'allocations.heapprofile');
-    const summary = summarizeAllocations(written.profile, result.ops, { top: 40 });
+    const { result, data, file } = await runBetweenSignals<AllocationProfile>(allocationProfileFile(server.pid), 'allocations.heapprofile');
+    const summary = summarizeAllocations(data, result.ops, { top: 40 });
     report(
       `## Allocation profile: ${options.target}, ${options.scenario}\n\n${result.throughput} ops/s (${result.ops} in the measured part), p99 ${result.latency.p99} ms, ${result.errors} errors.\n\n${renderAllocations(summary)}\n`,
       `allocation profile: ${file} (opens in Chrome DevTools' Memory tab)`,
@@ -159,4 +160,20 @@ export async function profileScenario(options: {
   writeFileSync(join(outDir, 'summary.md'), markdown);
   writeFileSync(join(outDir, 'summary.json'), `${JSON.stringify({ result, summary }, null, 2)}\n`);
   process.stdout.write(`${markdown}\nprofile: ${join(outDir, file)}\n`);
+}
+
+/**
+ * The JSON a preloaded tool writes (in one writeFileSync) after its stopping
+ * signal, once the file is there and whole; up to `timeoutMs`.
+ */
+async function waitForJson<T>(file: string, timeoutMs = 10_000): Promise<T> {
+  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(100)) {
+    if (!existsSync(file)) continue;
+    try {
+      return JSON.parse(readFileSync(file, 'utf8')) as T;
+    } catch {
+      // still being written
+    }
+  }
+  throw new Error(`nothing written to ${file} after ${timeoutMs} ms`);
 }

@@ -1,7 +1,5 @@
-import { existsSync, readFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { setTimeout as sleep } from 'node:timers/promises';
 import { bundleModules } from './build.ts';
 import { round } from './stats.ts';
 
@@ -18,20 +16,6 @@ export type PromiseSummary = { perOp: number; byModule: PromiseRow[]; bySite: Pr
 
 /** Where promise-counter.mjs writes the counts of process `pid`. */
 export const promiseCountFile = (pid: number) => join(tmpdir(), `sesame-promises-${pid}.json`);
-
-/** Waits (up to `timeoutMs`) for the counts of `pid` after the stopping signal. */
-export async function waitForPromiseCounts(pid: number, timeoutMs = 10_000): Promise<{ file: string; counts: PromiseCounts }> {
-  const file = promiseCountFile(pid);
-  for (const deadline = Date.now() + timeoutMs; Date.now() < deadline; await sleep(100)) {
-    if (!existsSync(file)) continue;
-    try {
-      return { file, counts: JSON.parse(readFileSync(file, 'utf8')) as PromiseCounts };
-    } catch {
-      // still being written
-    }
-  }
-  throw new Error(`no promise counts at ${file} after ${timeoutMs} ms`);
-}
 
 /**
  * Per operation, the busiest sites and modules. A site in the bundle

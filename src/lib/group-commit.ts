@@ -21,6 +21,7 @@ export function createGroupCommit<T, R>(
   let queue: Pending[] = [];
   let running = false;
 
+  // Async, so a writer that throws instead of rejecting fails only its item.
   const writeOne = async (item: T): Promise<R> => {
     const [result] = await writeMany([item]);
     return result as R;
